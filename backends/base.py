@@ -1,0 +1,67 @@
+"""The Backend object: one array namespace and one device, plus the few
+primitives that differ per array library (moving data, waiting, compiling)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend was asked for that cannot run here; the message says why and how to install it."""
+
+    def __init__(self, name: str, reason: str, install: str | None = None):
+        self.name, self.reason, self.install = name, reason, install
+        hint = f" Install it with: {install}" if install else ""
+        super().__init__(f"backend {name!r} is unavailable: {reason}.{hint}")
+
+
+class Backend:
+    """An array-API namespace ``xp`` bound to one ``device``.
+
+    Subclasses override only what their library does differently; everything
+    above this shim sees arrays through ``xp`` alone.
+    """
+
+    name: str = "?"
+    install: str = ""
+
+    def __init__(self, xp: Any, device: Any):
+        self.xp = xp
+        self.device = device
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, device={self.device!r})"
+
+    def dtype(self, dtype: Any) -> Any:
+        """The namespace's dtype for a name such as ``"float32"`` (dtypes pass through)."""
+        if not isinstance(dtype, str):
+            return dtype
+        if not hasattr(self.xp, dtype):
+            raise ValueError(f"dtype {dtype!r} is not supported by backend {self.name!r}")
+        return getattr(self.xp, dtype)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """Host (NumPy, list) or same-backend data as an array on this backend's device."""
+        dtype = None if dtype is None else self.dtype(dtype)
+        return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    def to_numpy(self, x: Any) -> Any:
+        """A NumPy copy (or view, on the CPU) of ``x``."""
+        import numpy as np
+
+        return np.asarray(x)
+
+    def sync(self, x: Any = None) -> Any:
+        """Block until the computation behind ``x`` has finished; returns ``x``."""
+        return x
+
+    def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
+        """``fn`` compiled where the backend has a compiler; ``fn`` itself otherwise."""
+        return fn
+
+    def device_name(self) -> str:
+        """A human-readable name of the device (for reports)."""
+        return str(self.device)

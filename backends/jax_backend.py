@@ -1,0 +1,54 @@
+"""JAX on its default device (GPU when jax[cuda] is installed, else CPU).
+
+float64 needs JAX's x64 mode, which is process-wide: asking this backend for
+float64 turns it on (``jax_enable_x64``). float32 arrays are unaffected.
+"""
+
+from __future__ import annotations
+
+from .base import Backend, BackendUnavailable
+
+INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    install = INSTALL
+
+    def __init__(self, jax, xp, device):
+        super().__init__(xp, device)
+        self._jax = jax
+
+    def dtype(self, dtype):
+        if dtype == "float64" or getattr(dtype, "name", None) == "float64":
+            self._jax.config.update("jax_enable_x64", True)
+        return super().dtype(dtype)
+
+    def asarray(self, x, dtype=None):
+        dtype = None if dtype is None else self.dtype(dtype)
+        return self._jax.device_put(self.xp.asarray(x, dtype=dtype), self.device)
+
+    def to_numpy(self, x):
+        import numpy as np
+
+        return np.asarray(x)
+
+    def sync(self, x=None):
+        if x is not None:
+            self._jax.block_until_ready(x)
+        return x
+
+    def jit(self, fn, donate_argnums=()):
+        return self._jax.jit(fn, donate_argnums=donate_argnums)
+
+    def device_name(self) -> str:
+        return f"{self.device.platform}:{self.device.id} ({self.device.device_kind})"
+
+
+def load() -> JaxBackend:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as e:
+        raise BackendUnavailable("jax", f"it is not installed ({e})", INSTALL) from e
+    return JaxBackend(jax, jnp, jax.devices()[0])

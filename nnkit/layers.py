@@ -1,0 +1,173 @@
+"""Layers with hand-written forward and backward passes.
+
+A layer is stateless maths: its parameters live in a dict ``p`` that the model
+passes in, so the same layer runs on any backend and under ``jax.jit``.
+
+- ``forward(p, X) -> (Y, cache)`` with X of shape (batch, in);
+- ``backward(p, cache, dY) -> (dX, grads)`` with ``grads`` shaped like ``p``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import functional as F
+from ._ns import namespace
+from .initializers import INITIALIZERS, bias_zeros
+
+
+class Layer:
+    """Base class; a layer without parameters has ``init`` return ``{}``."""
+
+    def init(self, rng: Any) -> dict[str, Any]:
+        """Host (NumPy, float64) initial parameters drawn from ``rng``."""
+        return {}
+
+    def forward(self, p: dict, X: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def backward(self, p: dict, cache: Any, dY: Any) -> tuple[Any, dict]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-serialisable (used by save/load)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Y = X @ W + b, with W of shape (in_features, out_features) and b of shape (out_features,)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str = "glorot_uniform",
+        bias: bool = True,
+    ):
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Dense {name} must be a positive int, got {value!r}")
+        if init not in INITIALIZERS:
+            raise ValueError(
+                f"unknown initializer {init!r}; expected one of {sorted(INITIALIZERS)}"
+            )
+        self.in_features, self.out_features = in_features, out_features
+        self.initializer, self.bias = init, bool(bias)
+
+    def init(self, rng):
+        p = {"W": INITIALIZERS[self.initializer](rng, self.in_features, self.out_features)}
+        if self.bias:
+            p["b"] = bias_zeros(self.out_features)
+        return p
+
+    def forward(self, p, X):
+        Y = X @ p["W"]
+        if "b" in p:
+            Y = Y + p["b"][None, :]
+        return Y, X
+
+    def backward(self, p, X, dY):
+        grads = {"W": X.T @ dY}
+        if "b" in p:
+            grads["b"] = namespace(dY).sum(dY, axis=0)
+        return dY @ p["W"].T, grads
+
+    def config(self):
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "init": self.initializer,
+            "bias": self.bias,
+        }
+
+
+class Sigmoid(Layer):
+    """s = 1 / (1 + exp(-z)) (stable form); ds/dz = s (1 - s)."""
+
+    def forward(self, p, Z):
+        S = F.sigmoid(namespace(Z), Z)
+        return S, S
+
+    def backward(self, p, S, dY):
+        return dY * S * (1 - S), {}
+
+
+class Tanh(Layer):
+    """t = tanh(z); dt/dz = 1 - t^2."""
+
+    def forward(self, p, Z):
+        T = namespace(Z).tanh(Z)
+        return T, T
+
+    def backward(self, p, T, dY):
+        return dY * (1 - T * T), {}
+
+
+class ReLU(Layer):
+    """max(z, 0); derivative 1 where z > 0, else 0."""
+
+    def forward(self, p, Z):
+        xp = namespace(Z)
+        return xp.where(Z > 0, Z, xp.zeros_like(Z)), Z
+
+    def backward(self, p, Z, dY):
+        xp = namespace(dY)
+        return xp.where(Z > 0, dY, xp.zeros_like(dY)), {}
+
+
+class LeakyReLU(Layer):
+    """z where z > 0, else alpha * z."""
+
+    def __init__(self, alpha: float = 0.01):
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU alpha must be in [0, 1), got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, p, Z):
+        return namespace(Z).where(Z > 0, Z, self.alpha * Z), Z
+
+    def backward(self, p, Z, dY):
+        return namespace(dY).where(Z > 0, dY, self.alpha * dY), {}
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+
+class Softmax(Layer):
+    """Row-wise softmax over the last axis; dz = s * (dY - sum(dY * s))."""
+
+    def forward(self, p, Z):
+        S = F.softmax(namespace(Z), Z)
+        return S, S
+
+    def backward(self, p, S, dY):
+        xp = namespace(dY)
+        return S * (dY - xp.sum(dY * S, axis=-1, keepdims=True)), {}
+
+
+class Identity(Layer):
+    """y = z."""
+
+    def forward(self, p, Z):
+        return Z, None
+
+    def backward(self, p, cache, dY):
+        return dY, {}
+
+
+LAYERS: dict[str, type[Layer]] = {
+    cls.__name__: cls for cls in (Dense, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Identity)
+}
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softmax": Softmax,
+    "identity": Identity,
+}

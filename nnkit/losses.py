@@ -1,0 +1,128 @@
+"""Losses: ``loss(pred, target) -> 0-d array`` and ``loss.grad(pred, target) -> dLoss/dpred``.
+
+Every loss here is a mean over the batch of a per-sample loss, so the gradient
+of a batch equals the average of its per-sample gradients (the per-sample and
+batched training strategies rely on this).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import device
+
+from . import functional as F
+from ._ns import namespace
+
+
+class Loss:
+    def __call__(self, pred: Any, target: Any) -> Any:
+        raise NotImplementedError
+
+    def grad(self, pred: Any, target: Any) -> Any:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _size(x: Any) -> int:
+    return math.prod(x.shape)
+
+
+class MSE(Loss):
+    """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size."""
+
+    def __call__(self, pred, target):
+        d = pred - target
+        return namespace(pred).mean(d * d)
+
+    def grad(self, pred, target):
+        return (2.0 / _size(pred)) * (pred - target)
+
+
+class BinaryCrossEntropy(Loss):
+    """-mean(t log p + (1 - t) log(1 - p)) over all elements.
+
+    ``from_logits=True``: pred are logits z, loss = mean(max(z, 0) - z t + log1p(exp(-|z|))),
+    grad = (sigmoid(z) - t) / size. ``from_logits=False``: pred are probabilities,
+    clipped to [eps, 1 - eps] with eps = finfo(dtype).eps before the logs.
+    """
+
+    def __init__(self, from_logits: bool = False):
+        self.from_logits = bool(from_logits)
+
+    def __call__(self, pred, target):
+        xp = namespace(pred)
+        if self.from_logits:
+            z = pred
+            pos = xp.where(z > 0, z, xp.zeros_like(z))
+            return xp.mean(pos - z * target + xp.log1p(xp.exp(-xp.abs(z))))
+        p = _clip_probabilities(xp, pred)
+        return -xp.mean(target * xp.log(p) + (1 - target) * xp.log(1 - p))
+
+    def grad(self, pred, target):
+        xp = namespace(pred)
+        if self.from_logits:
+            return (F.sigmoid(xp, pred) - target) / _size(pred)
+        p = _clip_probabilities(xp, pred)
+        return (p - target) / (p * (1 - p)) / _size(pred)
+
+    def config(self):
+        return {"from_logits": self.from_logits}
+
+
+class CrossEntropy(Loss):
+    """mean over the batch of -sum_k t_k log softmax(z)_k (log-sum-exp form).
+
+    ``target`` is one-hot (batch, K) or integer labels (batch,). With
+    ``from_logits=False`` pred are probabilities, clipped below at finfo(dtype).eps.
+    The logits gradient is (softmax(z) - onehot) / batch.
+    """
+
+    def __init__(self, from_logits: bool = True):
+        self.from_logits = bool(from_logits)
+
+    def __call__(self, pred, target):
+        xp = namespace(pred)
+        t = dense_target(xp, pred, target)
+        if self.from_logits:
+            logp = F.log_softmax(xp, pred)
+        else:
+            logp = xp.log(_clip_probabilities(xp, pred))
+        return -xp.sum(t * logp) / pred.shape[0]
+
+    def grad(self, pred, target):
+        xp = namespace(pred)
+        t = dense_target(xp, pred, target)
+        if self.from_logits:
+            return (F.softmax(xp, pred) - t) / pred.shape[0]
+        return -t / _clip_probabilities(xp, pred) / pred.shape[0]
+
+    def config(self):
+        return {"from_logits": self.from_logits}
+
+
+def dense_target(xp: Any, pred: Any, target: Any) -> Any:
+    """``target`` as a (batch, K) array of pred's dtype: integer labels become one-hot."""
+    if target.ndim == 2:
+        return target
+    classes = xp.arange(pred.shape[-1], dtype=target.dtype, device=device(target))
+    return xp.astype(target[:, None] == classes[None, :], pred.dtype)
+
+
+def _clip_probabilities(xp: Any, p: Any) -> Any:
+    eps = xp.finfo(p.dtype).eps
+    return xp.clip(p, eps, 1 - eps)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MSE,
+    "bce": BinaryCrossEntropy,
+    "cross_entropy": CrossEntropy,
+}

@@ -1,0 +1,48 @@
+"""Classification metrics on any backend's arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np  # the confusion matrix is a small host array
+
+from ._ns import namespace
+
+
+def labels_of(y: Any) -> Any:
+    """Class labels (n,) from scores or one-hot rows (n, K), or labels (n,) as they are."""
+    if not hasattr(y, "ndim"):
+        y = np.asarray(y)
+    return namespace(y).argmax(y, axis=-1) if y.ndim == 2 else y
+
+
+def accuracy(pred: Any, target: Any) -> float:
+    """Fraction of rows whose predicted class equals the target class.
+
+    ``pred``: scores (n, K) or labels (n,); ``target``: labels (n,) or one-hot (n, K).
+    """
+    p, t = labels_of(pred), labels_of(target)
+    if p.shape != t.shape:
+        raise ValueError(
+            "accuracy needs as many predictions as targets, "
+            f"got {tuple(p.shape)} and {tuple(t.shape)}"
+        )
+    xp = namespace(p)
+    return float(xp.mean(xp.astype(p == xp.astype(t, p.dtype), xp.float32)))
+
+
+def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray:
+    """(k, k) host int64 counts: row = true class, column = predicted class."""
+    p = np.asarray(_to_host(labels_of(pred)), dtype=np.int64)
+    t = np.asarray(_to_host(labels_of(target)), dtype=np.int64)
+    k = int(max(p.max(initial=0), t.max(initial=0)) + 1) if k is None else k
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (t, p), 1)
+    return counts
+
+
+def _to_host(x: Any) -> np.ndarray:
+    from . import backends
+
+    name = backends.name_of(x)
+    return x if name in (None, "numpy") else backends.get(name).to_numpy(x)

@@ -1,0 +1,71 @@
+"""Sequential: a stack of layers, with the parameters kept outside it (one dict per layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np  # host-side only: the initial weights are drawn with NumPy's generator
+
+from . import backends
+from .layers import Layer
+
+
+class Sequential:
+    """``layers`` applied in order: Y = layers[-1](... layers[0](X))."""
+
+    def __init__(self, layers: Sequence[Layer]):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Sequential needs at least one layer, got an empty list")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} must be an nnkit Layer, got {type(layer).__name__}")
+        self.layers = layers
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner},\n])"
+
+    @property
+    def in_features(self) -> int | None:
+        """Input width of the first layer that fixes one (None if no layer does)."""
+        return next((lay.in_features for lay in self.layers if hasattr(lay, "in_features")), None)
+
+    @property
+    def out_features(self) -> int | None:
+        """Output width of the last layer that fixes one."""
+        widths = [lay.out_features for lay in self.layers if hasattr(lay, "out_features")]
+        return widths[-1] if widths else None
+
+    def init(
+        self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
+    ) -> list[dict[str, Any]]:
+        """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``."""
+        be = backends.get(backend)
+        rng = np.random.default_rng(seed)
+        return [
+            {k: be.asarray(v, dtype=dtype) for k, v in layer.init(rng).items()}
+            for layer in self.layers
+        ]
+
+    def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
+        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in)."""
+        cache = []
+        for layer, p in zip(self.layers, params, strict=True):
+            X, c = layer.forward(p, X)
+            cache.append(c)
+        return X, cache
+
+    def backward(self, params: list[dict], cache: list, dY: Any) -> tuple[Any, list[dict]]:
+        """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY."""
+        grads = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            dY, grads[i] = self.layers[i].backward(params[i], cache[i], dY)
+        return dY, grads
+
+    def predict(self, params: list[dict], X: Any) -> Any:
+        """The output for X, keeping no cache."""
+        for layer, p in zip(self.layers, params, strict=True):
+            X = layer.forward(p, X)[0]
+        return X

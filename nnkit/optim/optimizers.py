@@ -1,0 +1,175 @@
+"""Optimizers as pure functions over any pytree of arrays (nested list / tuple / dict).
+
+``state = opt.init(params)``; ``params, state = opt.step(params, grads, state)``.
+Nothing is updated in place and the optimizer object holds no state, so a
+step runs unchanged under ``jax.jit``. The update rules follow ``torch.optim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .._ns import namespace
+from ..tree import tree_map
+
+LR = float | Callable[[Any], Any]
+
+
+def _check_lr(lr: LR) -> LR:
+    if callable(lr):
+        return lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a float > 0 or a schedule (callable step -> lr), got {lr!r}")
+    return float(lr)
+
+
+def _check_unit(name: str, value: float) -> float:
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+def _zeros(params: Any) -> Any:
+    return tree_map(lambda p: namespace(p).zeros_like(p), params)
+
+
+class Optimizer:
+    lr: LR
+
+    def learning_rate(self, count: Any) -> Any:
+        """The learning rate of update number ``count`` (0 for the first)."""
+        return self.lr(count) if callable(self.lr) else self.lr
+
+    def init(self, params: Any) -> Any:
+        raise NotImplementedError
+
+    def step(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGDState(NamedTuple):
+    count: Any
+    velocity: Any  # a pytree like params, or None without momentum
+
+
+class SGD(Optimizer):
+    """v <- mu v - lr g;  p <- p + v.  Nesterov: p <- p + mu v - lr g (with the new v).
+
+    Without momentum: p <- p - lr g.
+    """
+
+    def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False):
+        self.lr = _check_lr(lr)
+        self.momentum = _check_unit("momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+
+    def init(self, params):
+        return SGDState(0, _zeros(params) if self.momentum else None)
+
+    def step(self, params, grads, state):
+        lr, mu = self.learning_rate(state.count), self.momentum
+        if not mu:
+            return tree_map(lambda p, g: p - lr * g, params, grads), SGDState(state.count + 1, None)
+        v = tree_map(lambda v, g: mu * v - lr * g, state.velocity, grads)
+        if self.nesterov:
+            params = tree_map(lambda p, v, g: p + mu * v - lr * g, params, v, grads)
+        else:
+            params = tree_map(lambda p, v: p + v, params, v)
+        return params, SGDState(state.count + 1, v)
+
+
+class RMSPropState(NamedTuple):
+    count: Any
+    square_avg: Any
+
+
+class RMSProp(Optimizer):
+    """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps)."""
+
+    def __init__(self, lr: LR = 1e-3, rho: float = 0.9, eps: float = 1e-8):
+        self.lr = _check_lr(lr)
+        self.rho = _check_unit("rho", rho)
+        self.eps = _check_positive("eps", eps)
+
+    def init(self, params):
+        return RMSPropState(0, _zeros(params))
+
+    def step(self, params, grads, state):
+        lr, rho, eps = self.learning_rate(state.count), self.rho, self.eps
+        s = tree_map(lambda s, g: rho * s + (1 - rho) * g * g, state.square_avg, grads)
+        params = tree_map(
+            lambda p, g, s: p - lr * g / (namespace(s).sqrt(s) + eps), params, grads, s
+        )
+        return params, RMSPropState(state.count + 1, s)
+
+
+class AdamState(NamedTuple):
+    count: Any
+    m: Any
+    v: Any
+
+
+class Adam(Optimizer):
+    """Bias-corrected Adam with eps outside the square root (torch.optim.Adam):
+
+    m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),  t = 1, 2, ...
+    """
+
+    weight_decay = 0.0
+
+    def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+        self.lr = _check_lr(lr)
+        self.b1 = _check_unit("b1", b1)
+        self.b2 = _check_unit("b2", b2)
+        self.eps = _check_positive("eps", eps)
+
+    def init(self, params):
+        return AdamState(0, _zeros(params), _zeros(params))
+
+    def step(self, params, grads, state):
+        lr, b1, b2, eps = self.learning_rate(state.count), self.b1, self.b2, self.eps
+        t = state.count + 1
+        m = tree_map(lambda m, g: m + (1 - b1) * (g - m), state.m, grads)
+        v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.v, grads)
+        step_size = lr / (1 - b1**t)
+        bc2_sqrt = (1 - b2**t) ** 0.5
+        if self.weight_decay:
+            params = tree_map(lambda p: p * (1 - lr * self.weight_decay), params)
+        params = tree_map(
+            lambda p, m, v: p - step_size * m / (namespace(v).sqrt(v) / bc2_sqrt + eps),
+            params,
+            m,
+            v,
+        )
+        return params, AdamState(t, m, v)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (torch.optim.AdamW): p <- p (1 - lr wd), then Adam."""
+
+    def __init__(
+        self,
+        lr: LR = 1e-3,
+        b1: float = 0.9,
+        b2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
+        super().__init__(lr, b1, b2, eps)
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.weight_decay = float(weight_decay)

@@ -1,0 +1,97 @@
+"""Learning-rate schedules: callables ``t -> lr`` where t = 0 is the first update.
+
+``t`` is a Python int in eager code and a 0-d array under ``jax.jit``; both work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .._ns import namespace
+
+
+def _check_lr0(lr0: float) -> None:
+    if not lr0 > 0:
+        raise ValueError(f"schedule lr0 must be > 0, got {lr0!r}")
+
+
+@dataclass(frozen=True)
+class inverse_time:  # noqa: N801  (named as in the contract)
+    """lr0 / (1 + decay * t): the lecture's decay."""
+
+    lr0: float
+    decay: float
+
+    def __post_init__(self):
+        _check_lr0(self.lr0)
+        if self.decay < 0:
+            raise ValueError(f"inverse_time decay must be >= 0, got {self.decay!r}")
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr0 / (1 + self.decay * t)
+
+
+@dataclass(frozen=True)
+class exponential:  # noqa: N801
+    """lr0 * rate ** (t / every)."""
+
+    lr0: float
+    rate: float
+    every: int = 1
+
+    def __post_init__(self):
+        _check_lr0(self.lr0)
+        if not self.rate > 0 or self.every < 1:
+            raise ValueError(f"exponential needs rate > 0 and every >= 1, got {self}")
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr0 * self.rate ** (t / self.every)
+
+
+@dataclass(frozen=True)
+class step:  # noqa: N801
+    """lr0 * factor ** (t // every)."""
+
+    lr0: float
+    factor: float
+    every: int
+
+    def __post_init__(self):
+        _check_lr0(self.lr0)
+        if not self.factor > 0 or self.every < 1:
+            raise ValueError(f"step needs factor > 0 and every >= 1, got {self}")
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr0 * self.factor ** (t // self.every)
+
+
+@dataclass(frozen=True)
+class cosine:  # noqa: N801
+    """final + (lr0 - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2."""
+
+    lr0: float
+    total_steps: int
+    final: float = 0.0
+
+    def __post_init__(self):
+        _check_lr0(self.lr0)
+        if self.total_steps < 1 or self.final < 0:
+            raise ValueError(f"cosine needs total_steps >= 1 and final >= 0, got {self}")
+
+    def __call__(self, t: Any) -> Any:
+        if isinstance(t, (int, float)):
+            cos = math.cos(math.pi * min(t, self.total_steps) / self.total_steps)
+        else:
+            xp = namespace(t)
+            cos = xp.cos(math.pi * xp.clip(t, max=self.total_steps) / self.total_steps)
+        return self.final + (self.lr0 - self.final) * (1 + cos) / 2
+
+
+SCHEDULES = {
+    "inverse_time": inverse_time,
+    "exponential": exponential,
+    "step": step,
+    "cosine": cosine,
+}

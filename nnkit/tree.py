@@ -1,0 +1,26 @@
+"""Minimal pytrees: nested lists, tuples (named tuples too) and dicts with arrays at the leaves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, tree[k], *(r[k] for r in rest)) for k in tree}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(tree_map(fn, *leaves) for leaves in zip(tree, *rest, strict=True)))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, *leaves) for leaves in zip(tree, *rest, strict=True))
+    return fn(tree, *rest)
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """The leaves of ``tree`` in a fixed order (dict keys in insertion order)."""
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in tree_leaves(v)]
+    if isinstance(tree, (list, tuple)):
+        return [leaf for v in tree for leaf in tree_leaves(v)]
+    return [tree]
