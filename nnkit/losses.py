@@ -36,6 +36,7 @@ class Loss:
 
     def check(self, pred: Any, target: Any) -> None:
         """Shapes always; values only where ``validation.readable`` (no host read under jit)."""
+        validation.check_nonempty(tuple(pred.shape), type(self).__name__)
         self.check_shapes(tuple(pred.shape), target)
         if validation.readable(target):
             self.check_values(tuple(pred.shape), target)

@@ -189,6 +189,12 @@ def check_same_length(X: Any, Y: Any) -> None:
         )
 
 
+def check_nonempty(pred_shape: tuple[int, ...], what: str) -> None:
+    """A loss of no elements would be 0/0: refuse it."""
+    if math.prod(pred_shape) == 0:
+        raise ShapeError(f"{what}: prediction of shape {pred_shape} has no elements; expected >= 1")
+
+
 def check_same_shape(pred_shape: tuple[int, ...], target: Any, what: str) -> None:
     """target of the prediction's shape: a loss never broadcasts one against the other."""
     if tuple(target.shape) != pred_shape:

@@ -210,6 +210,10 @@ def test_loss_never_broadcasts(backend, loss_name):
         for call in (loss, loss.grad):
             with pytest.raises(errors.ShapeError, match=r"does not match|labels of shape"):
                 call(pred, t)
+    empty = backend.asarray(np.zeros((0, 3)))
+    target = empty if loss_name != "cross_entropy" else backend.asarray(np.zeros(0, dtype=int))
+    with pytest.raises(errors.ShapeError, match=r"\(0, 3\) has no elements"):
+        loss(empty, target)
 
 
 def test_loss_value_checks_when_eager(backend):
