@@ -14,6 +14,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -150,13 +151,29 @@ def test_validation_never_lets_a_bad_shape_through(x_shape, y_shape, k, loss_nam
         else:
             assert ok, f"bad shapes got through: X {x_shape}, Y {y_shape}"
             assert out is not None
-    loss = LOSSES[loss_name]()
-    pred = backends.get(backend_name).asarray(np.zeros((x_shape or (1,))[:1] + (k,)))
-    target = backends.get(backend_name).asarray(Y)
-    fits = target.shape == pred.shape or (loss_name == "ce" and target.shape == pred.shape[:1])
-    try:
-        loss(pred, target)
-    except errors.ShapeError:
-        assert not (fits and pred.shape[0] >= 1), "a valid loss input was refused"
-    else:
-        assert fits and pred.shape[0] >= 1, f"loss took target {target.shape} for {pred.shape}"
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+@given(
+    n=st.integers(0, 3),
+    k=st.integers(1, 3),
+    target_shape=st.one_of(
+        st.sampled_from(["same", "labels", "rows+1", "cols+1", "labels+1"]), shapes
+    ),
+    backend_name=st.sampled_from(BACKENDS),
+)
+def test_losses_never_broadcast(n, k, target_shape, loss_name, backend_name):
+    be, loss = backends.get(backend_name), LOSSES[loss_name]()
+    pred = be.asarray(np.zeros((n, k)))
+    near = {"same": (n, k), "labels": (n,), "rows+1": (n + 1, k), "cols+1": (n, k + 1)}
+    shape = {**near, "labels+1": (n + 1,)}.get(target_shape, target_shape)
+    labels = loss_name == "ce" and len(shape) == 1
+    target = be.asarray(np.zeros(shape, dtype=int if labels else float))
+    fits = shape == (n, k) or (labels and shape == (n,))
+    for call in (loss, loss.grad):
+        try:
+            call(pred, target)
+        except errors.ShapeError:
+            assert not (fits and n >= 1), "a valid loss input was refused"
+        else:
+            assert fits and n >= 1, f"{loss_name} took target {shape} for prediction {(n, k)}"
