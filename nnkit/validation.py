@@ -239,7 +239,7 @@ def check_finite(x: Any, name: str) -> None:
     h = _host(x)
     bad = np.argwhere(~np.isfinite(h))
     raise ValueRangeError(
-        f"{name} contains NaN or inf ({len(bad)} values, the first at index "
+        f"{name} contains NaN or inf ({len(bad)} of {h.size} values, the first at index "
         f"{tuple(int(i) for i in bad[0])}: {h[tuple(bad[0])]}); expected finite numbers"
     )
 

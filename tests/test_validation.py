@@ -67,7 +67,7 @@ BAD_DATA = [
     ("xy-samples", X, TARGETS["mse"][:7], "mse", errors.ShapeError, r"X \(12, 4\), Y \(7, 3\)"),
     ("zero-samples", X[:0], TARGETS["mse"][:0], "mse", errors.ShapeError, r"no samples"),
     ("x-nan", _nan_x, None, "mse", errors.ValueRangeError, r"X contains NaN.*\(3, 2\)"),
-    ("x-inf", X * np.inf, None, "mse", errors.ValueRangeError, r"X contains NaN or inf \(48"),
+    ("x-inf", X * np.inf, None, "mse", errors.ValueRangeError, r"X contains NaN or inf \(48 of 48"),
     ("y-inf", X, _inf_y, "mse", errors.ValueRangeError, r"Y contains NaN or inf.*\(5, 0\)"),
     ("y-nan", X, TARGETS["mse"] * np.nan, "mse", errors.ValueRangeError, r"Y contains NaN"),
     ("x-strings", X.astype(str), None, "mse", errors.InvalidTypeError, r"numbers.*dtype <U"),
