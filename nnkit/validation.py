@@ -55,10 +55,16 @@ def lookup(kind: str, name: Any, registry: Mapping[str, Any]) -> Any:
     return registry[check_choice(kind, name, registry)]
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidValueError(f"{name} must be an int >= 1, got {value!r}")
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """An int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """An int >= 1 (sizes, counts, steps)."""
+    return check_int(name, value, 1)
 
 
 def _real(name: str, value: Any) -> float:
@@ -95,13 +101,7 @@ def check_unit_interval(name: str, value: Any) -> float:
 
 def check_lr(lr: Any) -> Any:
     """A learning rate: a finite float > 0, or a schedule (callable step -> lr)."""
-    if callable(lr):
-        return lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(
-            f"lr must be a float > 0 or a schedule (callable step -> lr), got {lr!r}"
-        )
-    return check_positive("lr", lr)
+    return lr if callable(lr) else check_positive("lr (a float, or a schedule step -> lr)", lr)
 
 
 def check_instance(name: str, value: Any, cls: type) -> Any:
@@ -114,9 +114,7 @@ def check_instance(name: str, value: Any, cls: type) -> Any:
 
 def check_seed(seed: Any) -> int:
     """A seed for NumPy's generator: an int >= 0."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidValueError(f"seed must be an int >= 0, got {seed!r}")
-    return int(seed)
+    return check_int("seed", seed, 0)
 
 
 # -- arrays: type, backend and device -------------------------------------------------

@@ -235,12 +235,20 @@ def test_loss_value_checks_when_eager(backend):
 # -- hyperparameters and names -------------------------------------------------------------
 
 BAD_HYPERPARAMETERS = [
-    (lambda: optim.SGD(0.0), errors.InvalidValueError, r"lr must be a finite number > 0, got 0.0"),
+    (
+        lambda: optim.SGD(0.0),
+        errors.InvalidValueError,
+        r"lr \(a float, or a schedule step -> lr\) must be a finite number > 0, got 0.0",
+    ),
     (lambda: optim.SGD(-1), errors.InvalidValueError, r"lr .* got -1"),
     (lambda: optim.SGD(float("nan")), errors.InvalidValueError, r"got nan"),
     (lambda: optim.SGD(float("inf")), errors.InvalidValueError, r"got inf"),
-    (lambda: optim.SGD("0.1"), errors.InvalidTypeError, r"lr must be a float.*'0.1'"),
-    (lambda: optim.SGD(True), errors.InvalidTypeError, r"got True"),
+    (
+        lambda: optim.SGD("0.1"),
+        errors.InvalidTypeError,
+        r"lr .*must be a real number, got str '0.1'",
+    ),
+    (lambda: optim.SGD(True), errors.InvalidTypeError, r"got bool True"),
     (lambda: optim.SGD(0.1, momentum=1.0), errors.InvalidValueError, r"momentum .*\[0, 1\)"),
     (lambda: optim.SGD(0.1, momentum=-0.1), errors.InvalidValueError, r"momentum"),
     (lambda: optim.SGD(0.1, momentum="x"), errors.InvalidTypeError, r"momentum must be a real"),
