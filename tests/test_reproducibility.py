@@ -11,7 +11,8 @@
 Documented tolerance after N = 40 SGD-momentum steps: max |a - b| <= RTOL * max |a| per
 parameter array, with RTOL = 1e-14 in float64 and 1e-5 in float32, about 50 and 80 units
 of roundoff (measured worst over 5 seeds, NumPy vs per_sample, JAX and array-api-strict:
-8.3e-16 and 5.6e-7).
+8.3e-16 and 5.6e-7). The float32 figure is for CPU devices: GPUs may run float32
+matmuls in TF32 (10-bit mantissa) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def test_strategies_within_tolerance(dtype):
 @pytest.mark.parametrize("other", [b for b in backends.available() if b != "numpy"])
 @pytest.mark.parametrize("strategy, dtype", CONFIGS)
 def test_backends_within_tolerance(other, strategy, dtype):
+    if dtype == "float32" and "cpu" not in backends.get(other).device_name().lower():
+        pytest.skip("float32 matmuls on a GPU may run in TF32: the tolerance is for CPU devices")
     reference = train(strategy="batched", dtype=dtype)
     assert_within_tolerance(reference, train(other, strategy=strategy, dtype=dtype), dtype)
 
