@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -139,11 +144,28 @@ def test_array_of_another_backend_names_both(owner, trainer_backend):
 
 
 @pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
-def test_array_on_another_device_names_both(monkeypatch):
-    tr = trained("jax", "mse")
-    on_device = backends.get("jax").asarray(X)
-    monkeypatch.setattr(tr.backend, "device", "gpu:7")  # as if the trainer ran elsewhere
-    rejects(tr, lambda: tr.predict(on_device), errors.BackendMismatchError, r"device.*gpu:7")
+def test_array_on_another_device_names_both():
+    """A real second device: JAX on a CPU split in two (a fresh process, as XLA needs)."""
+    script = textwrap.dedent(
+        """
+        import jax, numpy as np, nnkit
+        tr = nnkit.Trainer(nnkit.Sequential([nnkit.layers.Dense(2, 1)]), nnkit.losses.MSE(),
+                           nnkit.optim.SGD(0.1), backend="jax")
+        before = [np.asarray(a).tobytes() for p in tr.params for a in p.values()]
+        x = jax.device_put(np.ones((3, 2), np.float32), jax.devices()[1])
+        try:
+            tr.predict(x)
+        except nnkit.errors.BackendMismatchError as e:
+            print(e)
+        assert before == [np.asarray(a).tobytes() for p in tr.params for a in p.values()]
+        assert tr.predict(np.asarray(x)).shape == (3, 1)  # the suggested conversion works
+        """
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"X is on device cpu:1 but this trainer runs on cpu:0; move it", out), out
 
 
 def test_value_checks_run_once_per_fit_not_per_step(monkeypatch):
