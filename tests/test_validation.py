@@ -297,6 +297,11 @@ BAD_HYPERPARAMETERS = [
     (lambda: Dense(3, 2.0), errors.InvalidValueError, r"out_features.*got 2.0"),
     (lambda: layers.LeakyReLU(alpha=1.0), errors.InvalidValueError, r"alpha.*\[0, 1\)"),
     (lambda: nnkit.Sequential([]), errors.InvalidValueError, r"at least one layer"),
+    (
+        lambda: nnkit.Sequential([Dense(2, 2)]).init(dtype="float16"),
+        errors.InvalidValueError,
+        r"dtype 'float16'.*'float64'",
+    ),
     (lambda: nnkit.Sequential([Dense(2, 2), "relu"]), errors.InvalidTypeError, r"layer 1.*str"),
 ]
 
