@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import functional as F
+from . import validation
 from ._ns import namespace
 from .initializers import INITIALIZERS, bias_zeros
 
@@ -49,14 +50,9 @@ class Dense(Layer):
         init: str = "glorot_uniform",
         bias: bool = True,
     ):
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Dense {name} must be a positive int, got {value!r}")
-        if init not in INITIALIZERS:
-            raise ValueError(
-                f"unknown initializer {init!r}; expected one of {sorted(INITIALIZERS)}"
-            )
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = validation.check_positive_int("Dense in_features", in_features)
+        self.out_features = validation.check_positive_int("Dense out_features", out_features)
+        validation.check_choice("initializer", init, INITIALIZERS)
         self.initializer, self.bias = init, bool(bias)
 
     def init(self, rng):
@@ -124,9 +120,7 @@ class LeakyReLU(Layer):
     """z where z > 0, else alpha * z."""
 
     def __init__(self, alpha: float = 0.01):
-        if not 0 <= alpha < 1:
-            raise ValueError(f"LeakyReLU alpha must be in [0, 1), got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = validation.check_unit_interval("LeakyReLU alpha", alpha)
 
     def forward(self, p, Z):
         return namespace(Z).where(Z > 0, Z, self.alpha * Z), Z
@@ -171,3 +165,8 @@ ACTIVATIONS: dict[str, type[Layer]] = {
     "softmax": Softmax,
     "identity": Identity,
 }
+
+
+def activation(name: str, **kwargs) -> Layer:
+    """The activation layer called ``name`` (a key of ACTIVATIONS), built with ``kwargs``."""
+    return validation.lookup("activation", name, ACTIVATIONS)(**kwargs)

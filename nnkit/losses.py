@@ -3,6 +3,12 @@
 Every loss here is a mean over the batch of a per-sample loss, so the gradient
 of a batch equals the average of its per-sample gradients (the per-sample and
 batched training strategies rely on this).
+
+``loss(pred, target)`` and ``loss.grad(pred, target)`` check their inputs first
+(see ``nnkit.validation``): shapes always (free under ``jax.jit``), values
+(label range, BCE targets in [0, 1]) only on eagerly readable arrays.
+``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, for
+training steps whose data the Trainer has already checked once per ``fit``.
 """
 
 from __future__ import annotations
@@ -13,14 +19,39 @@ from typing import Any
 from array_api_compat import device
 
 from . import functional as F
+from . import validation
 from ._ns import namespace
 
 
 class Loss:
     def __call__(self, pred: Any, target: Any) -> Any:
-        raise NotImplementedError
+        """The loss, a 0-d array, after checking ``target`` against ``pred``."""
+        self.check(pred, target)
+        return self.unchecked(pred, target)
 
     def grad(self, pred: Any, target: Any) -> Any:
+        """dLoss/dpred, shaped like ``pred``, after checking ``target`` against ``pred``."""
+        self.check(pred, target)
+        return self.unchecked_grad(pred, target)
+
+    def check(self, pred: Any, target: Any) -> None:
+        """Shapes always; values only where ``validation.readable`` (no host read under jit)."""
+        validation.check_nonempty(tuple(pred.shape), type(self).__name__)
+        self.check_shapes(tuple(pred.shape), target)
+        if validation.readable(target):
+            self.check_values(tuple(pred.shape), target)
+
+    def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
+        """``target`` fits a prediction of ``pred_shape``: same shape, never broadcast."""
+        validation.check_same_shape(pred_shape, target, type(self).__name__)
+
+    def check_values(self, pred_shape: tuple[int, ...], target: Any) -> None:
+        """Value checks on ``target`` (one reduction on its device); none by default."""
+
+    def unchecked(self, pred: Any, target: Any) -> Any:
+        raise NotImplementedError
+
+    def unchecked_grad(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
@@ -38,11 +69,11 @@ def _size(x: Any) -> int:
 class MSE(Loss):
     """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size."""
 
-    def __call__(self, pred, target):
+    def unchecked(self, pred, target):
         d = pred - target
         return namespace(pred).mean(d * d)
 
-    def grad(self, pred, target):
+    def unchecked_grad(self, pred, target):
         return (2.0 / _size(pred)) * (pred - target)
 
 
@@ -50,14 +81,23 @@ class BinaryCrossEntropy(Loss):
     """-mean(t log p + (1 - t) log(1 - p)) over all elements.
 
     ``from_logits=True``: pred are logits z, loss = mean(max(z, 0) - z t + log1p(exp(-|z|))),
-    grad = (sigmoid(z) - t) / size. ``from_logits=False``: pred are probabilities,
-    clipped to [eps, 1 - eps] with eps = finfo(dtype).eps before the logs.
+    grad = (sigmoid(z) - t) / size: finite for any finite z.
+
+    ``from_logits=False``: pred are probabilities, clipped to [eps, 1 - eps] with
+    eps = finfo(dtype).eps (2.2e-16 in float64, 1.2e-7 in float32) before the logs,
+    so a saturated sigmoid (p exactly 0 or 1) gives a finite loss of at most
+    -log(eps) per element (36.0 in float64, 15.9 in float32) and a finite gradient;
+    beyond the clip the loss no longer grows, so prefer ``from_logits=True``.
+    Targets must lie in [0, 1].
     """
 
     def __init__(self, from_logits: bool = False):
         self.from_logits = bool(from_logits)
 
-    def __call__(self, pred, target):
+    def check_values(self, pred_shape, target):
+        validation.check_range(target, 0, 1, "BinaryCrossEntropy target", closed_high=True)
+
+    def unchecked(self, pred, target):
         xp = namespace(pred)
         if self.from_logits:
             z = pred
@@ -66,7 +106,7 @@ class BinaryCrossEntropy(Loss):
         p = _clip_probabilities(xp, pred)
         return -xp.mean(target * xp.log(p) + (1 - target) * xp.log(1 - p))
 
-    def grad(self, pred, target):
+    def unchecked_grad(self, pred, target):
         xp = namespace(pred)
         if self.from_logits:
             return (F.sigmoid(xp, pred) - target) / _size(pred)
@@ -88,7 +128,19 @@ class CrossEntropy(Loss):
     def __init__(self, from_logits: bool = True):
         self.from_logits = bool(from_logits)
 
-    def __call__(self, pred, target):
+    def check_shapes(self, pred_shape, target):
+        if target.ndim == 1:
+            validation.check_labels_shape(pred_shape, target, "CrossEntropy")
+        else:
+            validation.check_same_shape(pred_shape, target, "CrossEntropy")
+
+    def check_values(self, pred_shape, target):
+        if target.ndim == 1:
+            validation.check_range(
+                target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False
+            )
+
+    def unchecked(self, pred, target):
         xp = namespace(pred)
         t = dense_target(xp, pred, target)
         if self.from_logits:
@@ -97,7 +149,7 @@ class CrossEntropy(Loss):
             logp = xp.log(_clip_probabilities(xp, pred))
         return -xp.sum(t * logp) / pred.shape[0]
 
-    def grad(self, pred, target):
+    def unchecked_grad(self, pred, target):
         xp = namespace(pred)
         t = dense_target(xp, pred, target)
         if self.from_logits:

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np  # host-side only: the initial weights are drawn with NumPy's generator
 
-from . import backends
+from . import backends, validation
+from .errors import InvalidTypeError, InvalidValueError
 from .layers import Layer
 
 
@@ -17,11 +18,14 @@ class Sequential:
     def __init__(self, layers: Sequence[Layer]):
         layers = list(layers)
         if not layers:
-            raise ValueError("Sequential needs at least one layer, got an empty list")
+            raise InvalidValueError("Sequential needs at least one layer, got an empty list")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layer {i} must be an nnkit Layer, got {type(layer).__name__}")
+                raise InvalidTypeError(
+                    f"layer {i} must be an nnkit Layer, got {type(layer).__name__}"
+                )
         self.layers = layers
+        self._in = next((lay.in_features for lay in layers if hasattr(lay, "in_features")), None)
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
@@ -30,7 +34,7 @@ class Sequential:
     @property
     def in_features(self) -> int | None:
         """Input width of the first layer that fixes one (None if no layer does)."""
-        return next((lay.in_features for lay in self.layers if hasattr(lay, "in_features")), None)
+        return self._in
 
     @property
     def out_features(self) -> int | None:
@@ -42,6 +46,7 @@ class Sequential:
         self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
     ) -> list[dict[str, Any]]:
         """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``."""
+        validation.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
         be = backends.get(backend)
         rng = np.random.default_rng(seed)
         return [
@@ -51,6 +56,7 @@ class Sequential:
 
     def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
         """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in)."""
+        self._check(params, X)
         cache = []
         for layer, p in zip(self.layers, params, strict=True):
             X, c = layer.forward(p, X)
@@ -66,6 +72,16 @@ class Sequential:
 
     def predict(self, params: list[dict], X: Any) -> Any:
         """The output for X, keeping no cache."""
+        self._check(params, X)
         for layer, p in zip(self.layers, params, strict=True):
             X = layer.forward(p, X)[0]
         return X
+
+    def _check(self, params: list[dict], X: Any) -> None:
+        """Shapes only (static under jit, so free there): X (batch, in), one dict per layer."""
+        validation.check_features(X, self._in)
+        if len(params) != len(self.layers):
+            raise InvalidValueError(
+                f"params has {len(params)} entries but the model has {len(self.layers)} layers; "
+                f"expected the list that model.init returns"
+            )

@@ -38,8 +38,12 @@ class Trainer:
         seed: int = 0,
         dtype: str = "float32",
     ):
+        validation.check_instance("model", model, Sequential)
+        validation.check_instance("loss", loss, Loss)
+        validation.check_instance("optimizer", optimizer, Optimizer)
         validation.check_choice("strategy", strategy, validation.STRATEGIES)
         validation.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
+        validation.check_seed(seed)
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.backend = backends.get(backend)
         self.strategy, self.seed, self.dtype = strategy, seed, dtype
@@ -57,14 +61,14 @@ class Trainer:
 
     def _batched_step_fn(self, params, opt_state, X, T):
         Y, cache = self.model.forward(params, X)
-        _, grads = self.model.backward(params, cache, self.loss.grad(Y, T))
+        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(Y, T))
         params, opt_state = self.optimizer.step(params, grads, opt_state)
-        return params, opt_state, self.loss(Y, T)
+        return params, opt_state, self.loss.unchecked(Y, T)
 
     def _sample_grads_fn(self, params, x, t):
         y, cache = self.model.forward(params, x)
-        _, grads = self.model.backward(params, cache, self.loss.grad(y, t))
-        return grads, self.loss(y, t)
+        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(y, t))
+        return grads, self.loss.unchecked(y, t)
 
     def _per_sample_grads(self, params, X, T):
         """The lecture's loop: one row at a time, gradients summed, then averaged."""
@@ -90,20 +94,34 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------
 
-    def _inputs(self, X: Any, Y: Any) -> tuple[Any, Any]:
-        """X (n, in) in the trainer's dtype, and Y as the loss wants it, both on the backend."""
+    def _features(self, X: Any) -> Any:
+        """X checked (shape, finite) and moved: (n, in) in the trainer's dtype on the backend."""
         X = validation.to_backend(self.backend, X, "X", dtype=self.dtype)
         validation.check_features(X, self.model.in_features)
+        validation.check_finite(X, "X")
+        return X
+
+    def _inputs(self, X: Any, Y: Any) -> tuple[Any, Any]:
+        """X (n, in) in the trainer's dtype, and Y as the loss wants it, both on the backend.
+
+        Every check that reads values runs here, once per call, before any step:
+        the training step itself uses the loss's unchecked maths.
+        """
+        X = self._features(X)
         T = validation.to_backend(self.backend, Y, "Y")
         validation.check_same_length(X, T)
-        k = self.model.out_features
+        validation.check_finite(T, "Y")
+        k = self.model.out_features or X.shape[1]  # activations alone keep the width
         if T.ndim == 1 and not isinstance(self.loss, CrossEntropy):
-            if _is_integer(T) and k is not None and k > 1:
+            if _is_integer(T) and k > 1:
+                validation.check_range(T, 0, k, "Y labels", closed_high=False)
                 T = one_hot(T, k, dtype=X.dtype)  # MSE/BCE against one-hot targets
             else:
                 T = T[:, None]
         if T.ndim == 2 or not _is_integer(T):
             T = self.backend.xp.astype(T, X.dtype)
+        self.loss.check_shapes((X.shape[0], k), T)
+        self.loss.check_values((X.shape[0], k), T)
         return X, T
 
     # -- public API ---------------------------------------------------------------
@@ -171,9 +189,7 @@ class Trainer:
 
     def predict(self, X: Any) -> Any:
         """Model output for X (batch, in) as an array of the trainer's backend."""
-        X = validation.to_backend(self.backend, X, "X", dtype=self.dtype)
-        validation.check_features(X, self.model.in_features)
-        return self._predict(self.params, X)
+        return self._predict(self.params, self._features(X))
 
     def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
         """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows."""

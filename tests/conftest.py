@@ -1,8 +1,19 @@
-"""Shared fixtures: the backends available here, and JAX's strict broadcasting."""
+"""Shared fixtures: the backends available here, JAX's strict broadcasting, and the
+hypothesis profiles ("ci": 50 examples, chosen when the CI environment variable is set;
+"dev": 100 examples, the default elsewhere; HYPOTHESIS_PROFILE=name picks one explicitly)."""
+
+import os
 
 import pytest
+from hypothesis import settings
 
 from nnkit import backends
+
+settings.register_profile("ci", max_examples=50, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 AVAILABLE = backends.available()
 

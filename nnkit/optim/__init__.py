@@ -1,5 +1,6 @@
 """Optimizers (pure ``init``/``step`` over pytrees) and learning-rate schedules."""
 
+from .. import validation
 from . import schedules
 from .optimizers import (
     SGD,
@@ -14,6 +15,12 @@ from .optimizers import (
 
 OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
 
+
+def optimizer(name: str, **kwargs) -> Optimizer:
+    """The optimizer called ``name`` (a key of OPTIMIZERS), built with ``kwargs``."""
+    return validation.lookup("optimizer", name, OPTIMIZERS)(**kwargs)
+
+
 __all__ = [
     "SGD",
     "Adam",
@@ -24,5 +31,6 @@ __all__ = [
     "RMSProp",
     "RMSPropState",
     "SGDState",
+    "optimizer",
     "schedules",
 ]

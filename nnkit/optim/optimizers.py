@@ -10,30 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .. import validation
 from .._ns import namespace
+from ..errors import InvalidValueError
 from ..tree import tree_map
 
 LR = float | Callable[[Any], Any]
-
-
-def _check_lr(lr: LR) -> LR:
-    if callable(lr):
-        return lr
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a float > 0 or a schedule (callable step -> lr), got {lr!r}")
-    return float(lr)
-
-
-def _check_unit(name: str, value: float) -> float:
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return float(value)
 
 
 def _zeros(params: Any) -> Any:
@@ -70,11 +52,11 @@ class SGD(Optimizer):
     """
 
     def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False):
-        self.lr = _check_lr(lr)
-        self.momentum = _check_unit("momentum", momentum)
+        self.lr = validation.check_lr(lr)
+        self.momentum = validation.check_unit_interval("momentum", momentum)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
+            raise InvalidValueError("nesterov=True needs momentum > 0, got momentum 0")
 
     def init(self, params):
         return SGDState(0, _zeros(params) if self.momentum else None)
@@ -100,9 +82,9 @@ class RMSProp(Optimizer):
     """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps)."""
 
     def __init__(self, lr: LR = 1e-3, rho: float = 0.9, eps: float = 1e-8):
-        self.lr = _check_lr(lr)
-        self.rho = _check_unit("rho", rho)
-        self.eps = _check_positive("eps", eps)
+        self.lr = validation.check_lr(lr)
+        self.rho = validation.check_unit_interval("rho", rho)
+        self.eps = validation.check_positive("eps", eps)
 
     def init(self, params):
         return RMSPropState(0, _zeros(params))
@@ -132,10 +114,10 @@ class Adam(Optimizer):
     weight_decay = 0.0
 
     def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-        self.lr = _check_lr(lr)
-        self.b1 = _check_unit("b1", b1)
-        self.b2 = _check_unit("b2", b2)
-        self.eps = _check_positive("eps", eps)
+        self.lr = validation.check_lr(lr)
+        self.b1 = validation.check_unit_interval("b1", b1)
+        self.b2 = validation.check_unit_interval("b2", b2)
+        self.eps = validation.check_positive("eps", eps)
 
     def init(self, params):
         return AdamState(0, _zeros(params), _zeros(params))
@@ -170,6 +152,4 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ):
         super().__init__(lr, b1, b2, eps)
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = validation.check_nonnegative("weight_decay", weight_decay)

@@ -9,12 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .. import validation
 from .._ns import namespace
-
-
-def _check_lr0(lr0: float) -> None:
-    if not lr0 > 0:
-        raise ValueError(f"schedule lr0 must be > 0, got {lr0!r}")
 
 
 @dataclass(frozen=True)
@@ -25,9 +21,8 @@ class inverse_time:  # noqa: N801  (named as in the contract)
     decay: float
 
     def __post_init__(self):
-        _check_lr0(self.lr0)
-        if self.decay < 0:
-            raise ValueError(f"inverse_time decay must be >= 0, got {self.decay!r}")
+        validation.check_positive("lr0", self.lr0)
+        validation.check_nonnegative("decay", self.decay)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 / (1 + self.decay * t)
@@ -42,9 +37,9 @@ class exponential:  # noqa: N801
     every: int = 1
 
     def __post_init__(self):
-        _check_lr0(self.lr0)
-        if not self.rate > 0 or self.every < 1:
-            raise ValueError(f"exponential needs rate > 0 and every >= 1, got {self}")
+        validation.check_positive("lr0", self.lr0)
+        validation.check_positive("rate", self.rate)
+        validation.check_positive_int("every", self.every)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 * self.rate ** (t / self.every)
@@ -59,9 +54,9 @@ class step:  # noqa: N801
     every: int
 
     def __post_init__(self):
-        _check_lr0(self.lr0)
-        if not self.factor > 0 or self.every < 1:
-            raise ValueError(f"step needs factor > 0 and every >= 1, got {self}")
+        validation.check_positive("lr0", self.lr0)
+        validation.check_positive("factor", self.factor)
+        validation.check_positive_int("every", self.every)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 * self.factor ** (t // self.every)
@@ -76,9 +71,9 @@ class cosine:  # noqa: N801
     final: float = 0.0
 
     def __post_init__(self):
-        _check_lr0(self.lr0)
-        if self.total_steps < 1 or self.final < 0:
-            raise ValueError(f"cosine needs total_steps >= 1 and final >= 0, got {self}")
+        validation.check_positive("lr0", self.lr0)
+        validation.check_positive_int("total_steps", self.total_steps)
+        validation.check_nonnegative("final", self.final)
 
     def __call__(self, t: Any) -> Any:
         if isinstance(t, (int, float)):
