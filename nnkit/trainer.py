@@ -275,6 +275,20 @@ class Trainer:
             self.steps_done, self._position = self.steps_done + 1, (epoch, offset + len(index))
         raise NonFiniteLossError(self.steps_done + 1, float(self.backend.to_numpy(loss)))
 
+    def save(self, path: str) -> None:
+        """Write the whole trainer (model, params, optimizer state, loss, data position) to
+        one safetensors file; ``Trainer.load(path)`` resumes exactly (see ``nnkit.io``)."""
+        from .io import save_trainer
+
+        save_trainer(path, self)
+
+    @classmethod
+    def load(cls, path: str, backend: str | backends.Backend | None = None) -> Trainer:
+        """The trainer written by ``save``, on ``backend`` (default: the default backend)."""
+        from .io import load_trainer
+
+        return load_trainer(path, backend)
+
     def predict(self, X: Any) -> Any:
         """Model output for X (batch, in) as an array of the trainer's backend."""
         X = validation.to_backend(self.backend, X, "X", dtype=self.dtype)
