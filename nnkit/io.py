@@ -440,10 +440,12 @@ def _decode(spec: Any, arrays: dict[str, np.ndarray], be: backends.Backend, used
 # -- trainers -------------------------------------------------------------------------------
 
 
-def save_trainer(path: str | os.PathLike, trainer: Any) -> None:
+def save_trainer(
+    path: str | os.PathLike, trainer: Any, extra: dict[str, Any] | None = None
+) -> None:
     """Save a Trainer whole: model, params, optimizer and its state, loss, strategy, seed,
     dtype, steps done and the data position, so that ``load_trainer(path).fit(...)``
-    continues exactly where this trainer is."""
+    continues exactly where this trainer is. ``extra``: more JSON metadata."""
     from .losses import LOSSES
 
     names = {cls: name for name, cls in LOSSES.items()}
@@ -465,7 +467,7 @@ def save_trainer(path: str | os.PathLike, trainer: Any) -> None:
         trainer.params,
         optimizer=trainer.optimizer,
         opt_state=trainer.opt_state,
-        extra={"trainer": state},
+        extra={**(extra or {}), "trainer": state},
     )
 
 
