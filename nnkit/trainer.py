@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -162,66 +163,68 @@ class Trainer:
             steps = validation.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(n / batch_size)
         steps = validation.check_positive_int("steps", steps)
-        cbs = [as_callback(c) for c in callbacks]
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
-        xp, history, remaining = self.backend.xp, History(), steps
-        self.history, self.stop_training = history, False
+        run = _Run(X, T, batch_size, shuffle, step_fn, steps, check_every)
+        run.callbacks = [as_callback(c) for c in callbacks]
+        history = self.history = History()
+        self.stop_training = False
         # fit works on its own copy: the jitted step may donate (consume) its inputs
         self.params, self.opt_state = tree_copy(self.params), tree_copy(self.opt_state)
-        good = self._snapshot()
-        replay = (X, T, batch_size, shuffle, step_fn)
-        fit_start = time.perf_counter()
-        with progress_bar(progress, steps) as bar, _sigint_deferred() as interrupted:
-            for cb in cbs:
+        run.good = self._snapshot()
+        with progress_bar(progress, steps) as run.bar, _sigint_deferred() as run.interrupted:
+            for cb in run.callbacks:
                 cb.on_fit_start(self)
-            while remaining and not self.stop_training:
-                epoch, offset = self._next_position(n)
-                order = self.backend.asarray(epoch_order(self.seed, epoch, n, shuffle))
-                Xe, Te = xp.take(X, order, axis=0), xp.take(T, order, axis=0)
-                start_time, loss_sum, seen = time.perf_counter(), 0.0, 0
-                try:
-                    while offset < n and remaining and not self.stop_training:
-                        if interrupted():
-                            raise KeyboardInterrupt
-                        xb, tb = (
-                            Xe[offset : offset + batch_size, ...],
-                            Te[offset : offset + batch_size, ...],
-                        )
-                        self.params, self.opt_state, loss = step_fn(
-                            self.params, self.opt_state, xb, tb
-                        )
-                        loss_sum = loss_sum + loss * xb.shape[0]
-                        seen, offset, remaining = (
-                            seen + xb.shape[0],
-                            offset + xb.shape[0],
-                            remaining - 1,
-                        )
-                        self.steps_done, self._position = self.steps_done + 1, (epoch, offset)
-                        bar.advance(epoch + 1)
-                        due = [cb for cb in cbs if cb.every and self.steps_done % cb.every == 0]
-                        if due or (check_every and self.steps_done % check_every == 0):
-                            good = self._guard(loss_sum, good, replay)
-                            bar.show({"loss": float(self.backend.to_numpy(loss_sum)) / seen})
-                            for cb in due:
-                                cb.on_step(self)
-                except KeyboardInterrupt:
-                    if seen:
-                        history.append(
-                            self._record(epoch, offset < n, loss_sum, seen, start_time, fit_start)
-                        )
-                    raise
-                good = self._guard(loss_sum, good, replay)
-                record = self._record(epoch, offset < n, loss_sum, seen, start_time, fit_start)
+            while run.remaining and not self.stop_training:
+                record = self._fit_epoch(run)
                 if val is not None:
                     record.update({f"val_{k}": v for k, v in self._metrics(*val).items()})
-                    record["elapsed_s"] = time.perf_counter() - fit_start
+                    record["elapsed_s"] = time.perf_counter() - run.start
                 history.append(record)
-                bar.show(record)
-                for cb in cbs:
+                run.bar.show(record)
+                for cb in run.callbacks:
                     cb.on_epoch_end(self, record)
-            for cb in cbs:
+            for cb in run.callbacks:
                 cb.on_fit_end(self, history)
         return history
+
+    def _fit_epoch(self, run: _Run) -> dict[str, Any]:
+        """Steps until the epoch ends, ``run`` runs out or a callback stops training; returns
+        the epoch's record. An interrupt records the steps done so far, then propagates."""
+        xp, n, size = self.backend.xp, run.X.shape[0], run.batch_size
+        epoch, offset = self._next_position(n)
+        order = self.backend.asarray(epoch_order(self.seed, epoch, n, run.shuffle))
+        Xe, Te = xp.take(run.X, order, axis=0), xp.take(run.T, order, axis=0)
+        start, loss_sum, seen = time.perf_counter(), 0.0, 0
+        try:
+            while offset < n and run.remaining and not self.stop_training:
+                if run.interrupted():
+                    raise KeyboardInterrupt
+                stop = min(offset + size, n)
+                params, opt_state, loss = run.step_fn(
+                    self.params, self.opt_state, Xe[offset:stop, ...], Te[offset:stop, ...]
+                )
+                self.params, self.opt_state = params, opt_state
+                self.steps_done += 1
+                loss_sum = loss_sum + loss * (stop - offset)
+                seen, offset, run.remaining = seen + stop - offset, stop, run.remaining - 1
+                self._position = (epoch, offset)
+                run.bar.advance(epoch + 1)
+                self._after_step(run, loss_sum, seen)
+        except KeyboardInterrupt:
+            if seen:
+                self.history.append(self._record(run, epoch, offset < n, loss_sum, seen, start))
+            raise
+        run.good = self._guard(loss_sum, run)
+        return self._record(run, epoch, offset < n, loss_sum, seen, start)
+
+    def _after_step(self, run: _Run, loss_sum: Any, seen: int) -> None:
+        """At the steps a callback's ``every`` or ``check_every`` names: guard, then callbacks."""
+        due = [cb for cb in run.callbacks if cb.every and self.steps_done % cb.every == 0]
+        if due or (run.check_every and self.steps_done % run.check_every == 0):
+            run.good = self._guard(loss_sum, run)
+            run.bar.show({"loss": float(self.backend.to_numpy(loss_sum)) / seen})
+            for cb in due:
+                cb.on_step(self)
 
     # -- fit's bookkeeping --------------------------------------------------------
 
@@ -230,7 +233,7 @@ class Trainer:
         epoch, offset = self._position
         return (epoch + 1, 0) if offset >= n else (epoch, offset)
 
-    def _record(self, epoch, partial, loss_sum, seen, start_time, fit_start) -> dict[str, Any]:
+    def _record(self, run, epoch, partial, loss_sum, seen, start_time) -> dict[str, Any]:
         """The History record of an epoch (one host sync: the summed loss)."""
         loss = float(self.backend.to_numpy(self.backend.sync(loss_sum))) / seen
         now = time.perf_counter()
@@ -240,7 +243,7 @@ class Trainer:
             "loss": loss,
             "samples_per_s": seen / (now - start_time),
             "time_s": now - start_time,
-            "elapsed_s": now - fit_start,
+            "elapsed_s": now - run.start,
         }
         if partial:
             record["partial"] = True
@@ -250,25 +253,25 @@ class Trainer:
         """Copies of params and optimizer state, with the step count and data position."""
         return tree_copy(self.params), tree_copy(self.opt_state), self.steps_done, self._position
 
-    def _guard(self, loss_sum: Any, good: tuple, replay: tuple) -> tuple:
-        """A new snapshot if the loss and params are finite; otherwise replay from ``good``."""
+    def _guard(self, loss_sum: Any, run: _Run) -> tuple:
+        """A new snapshot if the loss and params are finite; otherwise replay from the last."""
         if all_finite(loss_sum, self.params):
             return self._snapshot()
-        return self._replay(good, self.steps_done, *replay)
+        return self._replay(run)
 
-    def _replay(self, good, failed_at, X, T, batch_size, shuffle, step_fn):
+    def _replay(self, run: _Run):
         """Re-run the steps after snapshot ``good`` one at a time, checking each, and raise
         NonFiniteLossError at the first bad one with the state from just before it."""
-        xp, n = self.backend.xp, X.shape[0]
-        params, opt_state, self.steps_done, self._position = good
+        xp, n, failed_at = self.backend.xp, run.X.shape[0], self.steps_done
+        params, opt_state, self.steps_done, self._position = run.good
         self.params, self.opt_state = tree_copy(params), tree_copy(opt_state)
         loss = float("nan")
         while self.steps_done < failed_at:
             epoch, offset = self._next_position(n)
-            index = epoch_order(self.seed, epoch, n, shuffle)[offset : offset + batch_size]
+            index = epoch_order(self.seed, epoch, n, run.shuffle)[offset : offset + run.batch_size]
             rows = self.backend.asarray(index)
-            xb, tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-            p, o, loss = step_fn(tree_copy(self.params), tree_copy(self.opt_state), xb, tb)
+            xb, tb = xp.take(run.X, rows, axis=0), xp.take(run.T, rows, axis=0)
+            p, o, loss = run.step_fn(tree_copy(self.params), tree_copy(self.opt_state), xb, tb)
             if not all_finite(loss, p):
                 break
             self.params, self.opt_state = p, o
@@ -305,6 +308,24 @@ class Trainer:
         if _is_classification(T, pred):
             result["accuracy"] = accuracy(pred, T)
         return result
+
+
+@dataclasses.dataclass(eq=False)
+class _Run:
+    """The state of one ``fit`` call that its helpers share."""
+
+    X: Any
+    T: Any
+    batch_size: int
+    shuffle: bool
+    step_fn: Callable
+    remaining: int
+    check_every: int | None
+    callbacks: list = dataclasses.field(default_factory=list)
+    good: tuple = ()  # the last snapshot that passed the NaN guard
+    bar: Any = None
+    interrupted: Callable[[], bool] = bool
+    start: float = dataclasses.field(default_factory=time.perf_counter)
 
 
 def _is_integer(x: Any) -> bool:
