@@ -152,13 +152,22 @@ def print_metrics(label: str, result: dict[str, float]) -> None:
     print(f"{label}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
 
 
-def print_confusion(trainer: Any, X: Any, Y: Any, classes: int) -> Any:
+def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -> Any:
+    """Print the test metrics and, for classification, the confusion matrix; return it.
+    One sigmoid output (xor) counts as class 1 above 0.5."""
     from .metrics import confusion_matrix, format_confusion_matrix, labels_of
 
+    result = trainer.evaluate(X, Y)
+    if classes is None:
+        print_metrics(label, result)
+        return None
     pred = trainer.backend.to_numpy(trainer.predict(X))
-    if classes == 2 and pred.shape[1] == 1:  # one sigmoid output: class 1 above 0.5
-        pred, Y = (pred[:, 0] > 0.5).astype(np.int64), np.asarray(Y).reshape(-1)
-    counts = confusion_matrix(labels_of(pred), np.asarray(Y).astype(np.int64), k=classes)
+    Y = np.asarray(Y)
+    if pred.shape[1] == 1:
+        pred, Y = (pred[:, 0] > 0.5).astype(np.int64), Y.reshape(-1)
+    counts = confusion_matrix(labels_of(pred), Y.astype(np.int64), k=classes)
+    result["accuracy"] = float(np.trace(counts) / counts.sum())
+    print_metrics(label, result)
     print(format_confusion_matrix(counts))
     return counts
 
@@ -241,11 +250,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     last = history.records[-1]
     print_metrics("final epoch", {k: v for k, v in last.items() if "loss" in k or "acc" in k})
-    X_test, Y_test = data["test"]
-    print_metrics("test", trainer.evaluate(X_test, Y_test))
-    counts = None
-    if data["classes"] is not None:
-        counts = print_confusion(trainer, X_test, Y_test, data["classes"])
+    counts = report_test("test", trainer, *data["test"], data["classes"])
     if args.save:
         save_trainer(args.save, trainer, extra={"dataset": args.dataset})
         print(f"saved model to {args.save}")
@@ -263,10 +268,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("nnkit: error: give --dataset (the file does not name one)", file=sys.stderr)
         return 2
     data = load_dataset(dataset, args.seed, 0)
-    X_test, Y_test = data["test"]
-    print_metrics(f"{dataset} test", trainer.evaluate(X_test, Y_test))
-    if data["classes"] is not None:
-        print_confusion(trainer, X_test, Y_test, data["classes"])
+    report_test(f"{dataset} test", trainer, *data["test"], data["classes"])
     return 0
 
 

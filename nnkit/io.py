@@ -108,10 +108,17 @@ def save(
         name: {"dtype": _CODES[a.dtype], "shape": list(a.shape), "sha256": _sha256(a.tobytes())}
         for name, a in tensors.items()
     }
-    from safetensors.numpy import save as st_save
-
-    data = st_save(tensors, metadata={"nnkit": json.dumps(meta, allow_nan=False)})
+    data = _safetensors().save(tensors, metadata={"nnkit": json.dumps(meta, allow_nan=False)})
     atomic_write(path, data)
+
+
+def _safetensors() -> Any:
+    """``safetensors.numpy``, or ImportError saying how to install it."""
+    try:
+        import safetensors.numpy
+    except ImportError as e:
+        raise ImportError("save/load need safetensors: pip install 'nnkit[io]'") from e
+    return safetensors.numpy
 
 
 def _host(x: Any) -> np.ndarray:
@@ -273,10 +280,8 @@ def read_verified(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict
         begin, end = entry["data_offsets"]
         if _sha256(memoryview(data)[start + begin : start + end]) != want.get("sha256"):
             raise CorruptFileError(f"{name}: tensor {tensor} fails its SHA-256 checksum")
-    from safetensors.numpy import load as st_load
-
     try:
-        arrays = st_load(data)
+        arrays = _safetensors().load(data)
     except Exception as e:  # safetensors' own SafetensorError on what we did not catch
         raise CorruptFileError(f"{name}: safetensors refused it ({e})") from None
     return meta, arrays
