@@ -19,13 +19,34 @@ SCHEDULE_CHOICES = ("constant", "inverse_time", "exponential", "step", "cosine")
 # per dataset: the network and training the command uses unless told otherwise;
 # lr: (for sgd, for the adaptive optimizers); momentum and nesterov use a tenth of sgd's
 DEFAULTS = {
-    "digits": {"layers": "128,64", "activation": "sigmoid", "loss": "mse", "optimizer": "sgd",
-               "lr": (0.5, 1e-3), "steps": 20_000, "batch_size": 64},
-    "xor": {"layers": "8", "activation": "tanh", "loss": "bce", "optimizer": "sgd",
-            "lr": (0.5, 0.01), "steps": 2_000, "batch_size": 4},
-    "sine": {"layers": "32,32", "activation": "tanh", "loss": "mse", "optimizer": "adam",
-             "lr": (0.05, 0.01), "steps": 3_000, "batch_size": 32},
-}  # fmt: skip
+    "digits": {
+        "layers": "128,64",
+        "activation": "sigmoid",
+        "loss": "mse",
+        "optimizer": "sgd",
+        "lr": (0.5, 1e-3),
+        "steps": 20_000,
+        "batch_size": 64,
+    },
+    "xor": {
+        "layers": "8",
+        "activation": "tanh",
+        "loss": "bce",
+        "optimizer": "sgd",
+        "lr": (0.5, 0.01),
+        "steps": 2_000,
+        "batch_size": 4,
+    },
+    "sine": {
+        "layers": "32,32",
+        "activation": "tanh",
+        "loss": "mse",
+        "optimizer": "adam",
+        "lr": (0.05, 0.01),
+        "steps": 3_000,
+        "batch_size": 32,
+    },
+}
 
 
 def lecture_model():
@@ -178,8 +199,17 @@ def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -
 def cmd_info(args: argparse.Namespace) -> int:
     print(f"nnkit {__version__} (Python {sys.version.split()[0]})")
     print("packages:")
-    for pkg in ("numpy", "array-api-compat", "jax", "cupy-cuda12x", "cupy-cuda13x",
-                "safetensors", "rich", "matplotlib", "scikit-learn"):  # fmt: skip
+    for pkg in (
+        "numpy",
+        "array-api-compat",
+        "jax",
+        "cupy-cuda12x",
+        "cupy-cuda13x",
+        "safetensors",
+        "rich",
+        "matplotlib",
+        "scikit-learn",
+    ):
         try:
             print(f"  {pkg:<17} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
@@ -191,7 +221,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         except backends.BackendUnavailable as e:
             print(f"  {name:<17} unavailable: {e.reason}; install: {e.install}")
         else:
-            print(f"  {name:<17} available, device {be.device_name()}")
+            memory = be.memory_bytes()
+            size = "" if memory is None else f", {memory / 2**30:.1f} GiB"
+            print(f"  {name:<17} available, device {be.device_name()}{size}")
     return 0
 
 
@@ -239,9 +271,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     history = trainer.fit(
-        X, Y, steps=steps, batch_size=args.batch_size, validation_data=data["val"],
+        X,
+        Y,
+        steps=steps,
+        batch_size=args.batch_size,
+        validation_data=data["val"],
         progress=args.progress,
-    )  # fmt: skip
+    )
     elapsed = time.perf_counter() - start
     samples = sum(r["samples_per_s"] * r["time_s"] for r in history.records)
     print(
@@ -313,38 +349,63 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", choices=sorted(DEFAULTS))
     train.add_argument("--backend", default=None, help="numpy, jax, cupy, ... (default: numpy)")
     train.add_argument("--strategy", choices=["batched", "per_sample"], default="batched")
-    train.add_argument("--layers", type=parse_layers, default=None,
-                       help="hidden widths, e.g. 128,64")  # fmt: skip
-    train.add_argument("--activation", default=None,
-                       help="sigmoid, tanh, relu, leaky_relu, identity")  # fmt: skip
-    train.add_argument("--loss", choices=["mse", "bce", "cross_entropy"], default=None,
-                       help="output layer follows: sigmoid for mse (classes) and bce, "
-                       "logits for cross_entropy")  # fmt: skip
-    train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default=None,
-                       help="momentum and nesterov are SGD with momentum 0.9")  # fmt: skip
+    train.add_argument(
+        "--layers", type=parse_layers, default=None, help="hidden widths, e.g. 128,64"
+    )
+    train.add_argument(
+        "--activation", default=None, help="sigmoid, tanh, relu, leaky_relu, identity"
+    )
+    train.add_argument(
+        "--loss",
+        choices=["mse", "bce", "cross_entropy"],
+        default=None,
+        help="output layer follows: sigmoid for mse (classes) and bce, logits for cross_entropy",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=OPTIMIZER_CHOICES,
+        default=None,
+        help="momentum and nesterov are SGD with momentum 0.9",
+    )
     train.add_argument("--lr", type=float, default=None, help="learning rate")
-    train.add_argument("--schedule", choices=SCHEDULE_CHOICES, default="constant",
-                       help="lr over the run: inverse_time and exponential end at lr/10, "
-                       "step halves it every quarter, cosine ends at 0")  # fmt: skip
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULE_CHOICES,
+        default="constant",
+        help="lr over the run: inverse_time and exponential end at lr/10, "
+        "step halves it every quarter, cosine ends at 0",
+    )
     stop = train.add_mutually_exclusive_group()
     stop.add_argument("--steps", type=int, default=None, help="minibatches to train")
     stop.add_argument("--epochs", type=int, default=None, help="passes over the data")
     train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--val-fraction", type=float, default=0.1,
-                       help="share of the training set held out for validation "
-                       "(0: none; xor validates on its four points)")  # fmt: skip
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of the training set held out for validation "
+        "(0: none; xor validates on its four points)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", choices=list(backends.FLOAT_DTYPES), default="float32")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar (default: on when stdout is a terminal)")  # fmt: skip
+    train.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on when stdout is a terminal)",
+    )
     train.add_argument("--save", metavar="PATH", help="save the trained model (safetensors)")
     train.add_argument("--plot", metavar="PATH", help="write training curves as a PNG")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a dataset's test split")
     evaluate.add_argument("--model", required=True, metavar="PATH")
-    evaluate.add_argument("--dataset", choices=sorted(DEFAULTS), default=None,
-                          help="default: the dataset the model was trained on")  # fmt: skip
+    evaluate.add_argument(
+        "--dataset",
+        choices=sorted(DEFAULTS),
+        default=None,
+        help="default: the dataset the model was trained on",
+    )
     evaluate.add_argument("--backend", default=None)
     evaluate.add_argument("--seed", type=int, default=0, help="sine: test set from seed + 1")
     evaluate.set_defaults(func=cmd_evaluate)

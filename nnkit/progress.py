@@ -43,12 +43,13 @@ class RichBar(NullBar):
 
         self._progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TextColumn("steps  {task.fields[metrics]}"),
+            TextColumn("steps"),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
         )
         self._task = self._progress.add_task("fit", total=total, epoch=1, metrics="")
 

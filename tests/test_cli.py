@@ -33,9 +33,26 @@ def test_help_documents_every_command_and_flag():
     for command in ("info", "train", "evaluate", "predict"):
         assert command in top.stdout
     train = nnkit_cmd("train", "--help").stdout
-    for flag in ("--backend", "--strategy", "--layers", "--activation", "--loss", "--optimizer",
-                 "--lr", "--schedule", "--epochs", "--steps", "--batch-size", "--seed",
-                 "--dtype", "--save", "--plot", "momentum", "nesterov", "adamw"):  # fmt: skip
+    for flag in (
+        "--backend",
+        "--strategy",
+        "--layers",
+        "--activation",
+        "--loss",
+        "--optimizer",
+        "--lr",
+        "--schedule",
+        "--epochs",
+        "--steps",
+        "--batch-size",
+        "--seed",
+        "--dtype",
+        "--save",
+        "--plot",
+        "momentum",
+        "nesterov",
+        "adamw",
+    ):
         assert flag in train, flag
 
 
@@ -45,8 +62,9 @@ def test_info_lists_backends_and_devices():
     assert f"nnkit {nnkit.__version__}" in result.stdout
     assert re.search(r"numpy\s+available, device cpu", result.stdout)
     for name in nnkit.backends.NAMES:
-        assert re.search(rf"^  {name}\s+(available|unavailable: .+; install: pip install)",
-                         result.stdout, re.M), name  # fmt: skip
+        assert re.search(
+            rf"^  {name}\s+(available|unavailable: .+; install: pip install)", result.stdout, re.M
+        ), name
 
 
 def test_train_save_evaluate_predict_round_trip(tmp_path):
@@ -63,8 +81,9 @@ def test_train_save_evaluate_predict_round_trip(tmp_path):
     # predict writes what the loaded model computes
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     np.save(tmp_path / "x.npy", X)
-    pred = nnkit_cmd("predict", "--model", model, "--input", tmp_path / "x.npy",
-                     "--output", tmp_path / "y.npy")  # fmt: skip
+    pred = nnkit_cmd(
+        "predict", "--model", model, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy"
+    )
     assert pred.returncode == 0, pred.stderr
     m, params = nnkit.load(model)
     want = m.predict(params, X.astype(np.float32))
@@ -78,9 +97,26 @@ def test_train_save_evaluate_predict_round_trip(tmp_path):
 
 
 def test_train_digits_prints_metrics_and_the_confusion_matrix():
-    result = nnkit_cmd("train", "digits", "--steps", "300", "--optimizer", "adam",
-                       "--loss", "cross_entropy", "--activation", "relu", "--layers", "32", "--lr", "0.005",
-                       "--schedule", "cosine", "--dtype", "float64")  # fmt: skip
+    result = nnkit_cmd(
+        "train",
+        "digits",
+        "--steps",
+        "300",
+        "--optimizer",
+        "adam",
+        "--loss",
+        "cross_entropy",
+        "--activation",
+        "relu",
+        "--layers",
+        "32",
+        "--lr",
+        "0.005",
+        "--schedule",
+        "cosine",
+        "--dtype",
+        "float64",
+    )
     assert result.returncode == 0, result.stderr
     assert "64-32-10 relu" in result.stdout and "float64" in result.stdout
     assert _metric(result.stdout, "test", "accuracy") > 0.85
@@ -90,8 +126,20 @@ def test_train_digits_prints_metrics_and_the_confusion_matrix():
 
 
 def test_train_sine_regression():
-    result = nnkit_cmd("train", "sine", "--epochs", "40", "--optimizer", "nesterov", "--lr",
-                       "0.02", "--strategy", "per_sample", "--batch-size", "16")  # fmt: skip
+    result = nnkit_cmd(
+        "train",
+        "sine",
+        "--epochs",
+        "40",
+        "--optimizer",
+        "nesterov",
+        "--lr",
+        "0.02",
+        "--strategy",
+        "per_sample",
+        "--batch-size",
+        "16",
+    )
     assert result.returncode == 0, result.stderr
     assert "trained 600 steps (40 epochs)" in result.stdout  # 230 samples -> 15 batches of 16
     assert _metric(result.stdout, "test", "loss") < 0.1
@@ -112,8 +160,15 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
     fake = tmp_path / "fake" / "matplotlib"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
-    result = nnkit_cmd("train", "xor", "--steps", "5", "--plot", tmp_path / "p.png",
-                       env={"PYTHONPATH": str(tmp_path / "fake")})  # fmt: skip
+    result = nnkit_cmd(
+        "train",
+        "xor",
+        "--steps",
+        "5",
+        "--plot",
+        tmp_path / "p.png",
+        env={"PYTHONPATH": str(tmp_path / "fake")},
+    )
     assert result.returncode == 2
     assert "pip install 'nnkit[plot]'" in result.stderr
     assert "trained" not in result.stdout  # refused before training
