@@ -173,3 +173,12 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
     assert "pip install 'nnkit[plot]'" in result.stderr
     assert "trained" not in result.stdout  # refused before training
     assert not (tmp_path / "p.png").exists()
+
+
+def test_import_nnkit_loads_no_optional_library():
+    code = (
+        "import sys, nnkit; print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'jax', 'cupy', 'rich', 'matplotlib', 'safetensors', 'sklearn'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]"

@@ -18,8 +18,9 @@ def _model():
     return nnkit.Sequential([Dense(1, 8), Tanh(), Dense(8, 1)])
 
 
-def _trainer(backend="numpy", lr=0.05, optimizer=None):
-    return nnkit.Trainer(_model(), MSE(), optimizer or SGD(lr, momentum=0.9), backend=backend)
+def _trainer(backend="numpy", lr=0.05, optimizer=None, strategy="batched"):
+    opt = optimizer or SGD(lr, momentum=0.9)
+    return nnkit.Trainer(_model(), MSE(), opt, backend=backend, strategy=strategy)
 
 
 def _host(trainer):
@@ -79,10 +80,11 @@ def test_steps_mode_ends_mid_epoch_with_a_partial_record():
     assert [r.get("partial", False) for r in history.records] == [False, True]
 
 
-def test_fit_continues_mid_epoch_exactly():
-    whole = _trainer()
+@pytest.mark.parametrize("strategy", ["batched", "per_sample"])
+def test_fit_continues_mid_epoch_exactly(strategy):
+    whole = _trainer(strategy=strategy)
     whole.fit(*DATA, steps=12, batch_size=16, progress=False)
-    split = _trainer()
+    split = _trainer(strategy=strategy)
     split.fit(*DATA, steps=5, batch_size=16, progress=False)
     split.fit(*DATA, steps=7, batch_size=16, progress=False)
     assert split.steps_done == 12
