@@ -231,6 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .io import save_trainer
     from .plot import plot_training, require_matplotlib
     from .trainer import Trainer
+    from .validation import check_positive_int
 
     if args.plot:
         require_matplotlib()  # fail before training, not after
@@ -244,14 +245,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.lr = {"sgd": sgd_lr, "momentum": sgd_lr / 10, "nesterov": sgd_lr / 10}.get(
             args.optimizer, adaptive_lr
         )
+    for flag in ("steps", "epochs", "batch_size"):
+        if getattr(args, flag) is not None:
+            check_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
     data = load_dataset(args.dataset, args.seed, args.val_fraction)
     X, Y = data["train"]
     n_out = 1 if data["classes"] in (None, 2) else data["classes"]
     model = build_model(X.shape[1], n_out, hidden, args.activation, args.loss, data["classes"])
-    steps = args.steps
-    if steps is None:
-        epochs = args.epochs or 0
-        steps = epochs * math.ceil(X.shape[0] / args.batch_size) or d["steps"]
+    steps = args.steps or d["steps"]
+    if args.epochs is not None:
+        steps = args.epochs * math.ceil(X.shape[0] / args.batch_size)
     lr = build_schedule(args.schedule, args.lr, steps)
     trainer = Trainer(
         model,

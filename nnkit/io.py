@@ -382,8 +382,12 @@ def _build_model(meta: dict[str, Any], arrays: dict[str, np.ndarray], be: backen
             raise CorruptFileError(f"unknown layer type {spec['type']!r}")
         layers.append(LAYERS[spec["type"]](**spec["config"]))
     model = Sequential(layers)
+    stored = sum(a.size for a in arrays.values())
     params = []
     for i, layer in enumerate(layers):
+        size = getattr(layer, "in_features", 1) * getattr(layer, "out_features", 1)
+        if size > stored:  # check before init allocates what the config asks for
+            raise CorruptFileError(f"layer {i} ({layer!r}) needs more values than the file has")
         want = layer.init(np.random.default_rng(0))
         p = {}
         for key, value in want.items():

@@ -185,6 +185,8 @@ class Trainer:
                     cb.on_epoch_end(self, record)
             for cb in run.callbacks:
                 cb.on_fit_end(self, history)
+            if run.interrupted():  # Ctrl-C after the last step: still the user's to see
+                raise KeyboardInterrupt
         return history
 
     def _fit_epoch(self, run: _Run) -> dict[str, Any]:

@@ -210,3 +210,14 @@ def test_ctrl_c_lets_the_running_step_finish_then_stops(backend):
     ref.fit(*DATA, steps=7, batch_size=16, progress=False)
     assert trainer.steps_done == 12
     np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
+
+
+def test_ctrl_c_after_the_last_step_is_not_swallowed():
+    def ctrl_c(trainer, record):
+        if record["epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = _trainer()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(*DATA, epochs=2, batch_size=16, progress=False, callbacks=[ctrl_c])
+    assert trainer.steps_done == 6 and len(trainer.history) == 2

@@ -269,6 +269,10 @@ TAMPER = {
         _edit_meta(lambda m: m["architecture"][0]["config"].update(in_features=4)),
         "missing",
     ),
+    "architecture asks for a huge layer": (
+        _edit_meta(lambda m: m["architecture"][0]["config"].update(in_features=10**9)),
+        "needs more values",
+    ),
     "unknown layer type": (
         _edit_meta(lambda m: m["architecture"][1].update(type="os.system")),
         "unknown layer",
