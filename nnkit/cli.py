@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
@@ -235,6 +236,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.plot:
         require_matplotlib()  # fail before training, not after
+    for path in (args.save, args.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"cannot write {path}: its folder does not exist")
     d = DEFAULTS[args.dataset]
     for key in ("activation", "loss", "optimizer", "batch_size"):
         if getattr(args, key) is None:

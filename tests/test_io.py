@@ -155,6 +155,9 @@ def test_a_crash_during_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, mon
 
 def test_save_replaces_an_existing_file(tmp_path):
     path = _saved(tmp_path)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     model = _model()
     nnkit.save(path, model, model.init(seed=9))
     _, params = nnkit.load(path)
