@@ -8,7 +8,8 @@ from typing import Any
 class History:
     """Per-epoch records; ``history["loss"]`` is the list of that key over the epochs.
 
-    ``Trainer.fit`` writes ``epoch``, ``step`` (steps done so far), ``loss`` (mean training
+    ``Trainer.fit`` writes ``epoch`` and ``step`` (both counted over the trainer's life),
+    ``loss`` (mean training
     loss over the epoch's samples), ``samples_per_s``, ``time_s`` (the epoch's training
     time), ``elapsed_s`` (wall time since ``fit`` started, validation included) and, with
     ``validation_data``, ``val_loss`` and ``val_accuracy``. An epoch cut short (``steps=``

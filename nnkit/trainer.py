@@ -262,12 +262,13 @@ class Trainer:
         return self._replay(run)
 
     def _replay(self, run: _Run):
-        """Re-run the steps after snapshot ``good`` one at a time, checking each, and raise
-        NonFiniteLossError at the first bad one with the state from just before it."""
+        """Re-run the steps after snapshot ``run.good`` one at a time, checking each, and raise
+        NonFiniteLossError at the first bad one with the state from just before it. (Should
+        a nondeterministic device not reproduce the failure, the error names the checked
+        step and the replayed, finite state is kept.)"""
         xp, n, failed_at = self.backend.xp, run.X.shape[0], self.steps_done
         params, opt_state, self.steps_done, self._position = run.good
         self.params, self.opt_state = tree_copy(params), tree_copy(opt_state)
-        loss = float("nan")
         while self.steps_done < failed_at:
             epoch, offset = self._next_position(n)
             index = epoch_order(self.seed, epoch, n, run.shuffle)[offset : offset + run.batch_size]
@@ -278,6 +279,8 @@ class Trainer:
                 break
             self.params, self.opt_state = p, o
             self.steps_done, self._position = self.steps_done + 1, (epoch, offset + len(index))
+        else:
+            raise NonFiniteLossError(failed_at, float("nan"))
         raise NonFiniteLossError(self.steps_done + 1, float(self.backend.to_numpy(loss)))
 
     def save(self, path: str) -> None:
