@@ -9,11 +9,10 @@ class History:
     """Per-epoch records; ``history["loss"]`` is the list of that key over the epochs.
 
     ``Trainer.fit`` writes ``epoch`` and ``step`` (both counted over the trainer's life),
-    ``loss`` (mean training
-    loss over the epoch's samples), ``samples_per_s``, ``time_s`` (the epoch's training
-    time), ``elapsed_s`` (wall time since ``fit`` started, validation included) and, with
-    ``validation_data``, ``val_loss`` and ``val_accuracy``. An epoch cut short (``steps=``
-    ending mid-epoch, or an interrupt) has ``"partial": True``.
+    ``loss`` (mean training loss over the epoch's samples), ``samples_per_s``, ``time_s``
+    (the epoch's training time), ``elapsed_s`` (wall time since ``fit`` started, validation
+    included) and, with ``validation_data``, ``val_loss`` and ``val_accuracy``. An epoch
+    cut short (``steps=`` ending mid-epoch, or an interrupt) has ``"partial": True``.
     """
 
     def __init__(self) -> None:
