@@ -229,13 +229,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .io import save_trainer
+    from .io import require_safetensors, save_trainer
     from .plot import plot_training, require_matplotlib
     from .trainer import Trainer
     from .validation import check_positive_int
 
-    if args.plot:
-        require_matplotlib()  # fail before training, not after
+    if args.plot:  # fail before training, not after
+        require_matplotlib()
+    if args.save:
+        require_safetensors()
     for path in (args.save, args.plot):
         if path and not Path(path).resolve().parent.is_dir():
             raise FileNotFoundError(f"cannot write {path}: its folder does not exist")

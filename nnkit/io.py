@@ -108,11 +108,13 @@ def save(
         name: {"dtype": _CODES[a.dtype], "shape": list(a.shape), "sha256": _sha256(a.tobytes())}
         for name, a in tensors.items()
     }
-    data = _safetensors().save(tensors, metadata={"nnkit": json.dumps(meta, allow_nan=False)})
+    data = require_safetensors().save(
+        tensors, metadata={"nnkit": json.dumps(meta, allow_nan=False)}
+    )
     atomic_write(path, data)
 
 
-def _safetensors() -> Any:
+def require_safetensors() -> Any:
     """``safetensors.numpy``, or ImportError saying how to install it."""
     try:
         import safetensors.numpy
@@ -288,7 +290,7 @@ def read_verified(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict
         if _sha256(memoryview(data)[start + begin : start + end]) != want.get("sha256"):
             raise CorruptFileError(f"{name}: tensor {tensor} fails its SHA-256 checksum")
     try:
-        arrays = _safetensors().load(data)
+        arrays = require_safetensors().load(data)
     except Exception as e:  # safetensors' own SafetensorError on what we did not catch
         raise CorruptFileError(f"{name}: safetensors refused it ({e})") from None
     return meta, arrays

@@ -156,23 +156,22 @@ def test_errors_exit_2_with_a_message(tmp_path):
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
 
 
-def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
-    fake = tmp_path / "fake" / "matplotlib"
+@pytest.mark.parametrize(
+    ("module", "flag", "extra"),
+    [("matplotlib", "--plot", "plot"), ("safetensors", "--save", "io")],
+)
+def test_a_missing_extra_is_named_before_training(tmp_path, module, flag, extra):
+    fake = tmp_path / "fake" / module
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    (fake / "__init__.py").write_text(f"raise ImportError('No module named {module}')\n")
+    out = tmp_path / "out"
     result = nnkit_cmd(
-        "train",
-        "xor",
-        "--steps",
-        "5",
-        "--plot",
-        tmp_path / "p.png",
-        env={"PYTHONPATH": str(tmp_path / "fake")},
+        "train", "xor", "--steps", "5", flag, out, env={"PYTHONPATH": str(tmp_path / "fake")}
     )
     assert result.returncode == 2
-    assert "pip install 'nnkit[plot]'" in result.stderr
+    assert f"pip install 'nnkit[{extra}]'" in result.stderr
     assert "trained" not in result.stdout  # refused before training
-    assert not (tmp_path / "p.png").exists()
+    assert not out.exists()
 
 
 def test_import_nnkit_loads_no_optional_library():

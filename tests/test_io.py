@@ -1,10 +1,12 @@
 """save/load: bit-identical round trips on and across backends, optimizer state, atomic
 writes, and refusal of every kind of damaged or foreign file."""
 
+import io as io_module
 import json
 import os
 import pickle
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -243,6 +245,13 @@ def _not_json(data):
     return data[:8] + b"{" + b"x" * (n - 1) + data[8 + n :]
 
 
+def _zip_with_pickle():
+    buffer = io_module.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"W": [0.0, 1.0]}))
+    return buffer.getvalue()
+
+
 TAMPER = {
     "empty": (lambda d: b"", "too short"),
     "seven bytes": (lambda d: d[:7], "too short"),
@@ -283,6 +292,7 @@ TAMPER = {
     "flipped data byte": (_flip, "SHA-256"),
     "no nnkit metadata": (_edit_header(lambda h: h.pop("__metadata__")), "no nnkit metadata"),
     "pickle": (lambda d: pickle.dumps({"W": np.zeros(3)}), "header length"),
+    "zip archive with a pickle (torch.save)": (lambda d: _zip_with_pickle(), "header length"),
 }
 
 
