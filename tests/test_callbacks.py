@@ -114,6 +114,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_training(tmp_path, optimize
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on purpose
 def test_checkpoints_never_hold_non_finite_params(tmp_path):
     trainer = _trainer(SGD(50.0))
     ckpt = Checkpoint(tmp_path / "c-{step}.st", every=1)

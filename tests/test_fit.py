@@ -108,6 +108,7 @@ def test_progress_bar_shows_steps_loss_and_validation(capsys, monkeypatch):
 # -- NaN / inf guard ----------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on purpose
 def test_nan_guard_names_the_step_and_keeps_finite_params(backend):
     trainer = _trainer(backend, lr=50.0)
     with pytest.raises(nnkit.NonFiniteLossError, match=r"at step \d+") as info:
@@ -118,6 +119,7 @@ def test_nan_guard_names_the_step_and_keeps_finite_params(backend):
     assert len(trainer.history) == (step - 1) // 5  # epochs completed before the bad one
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on purpose
 def test_nan_guard_keeps_the_params_of_the_last_good_step():
     trainer = _trainer(lr=50.0)
     with pytest.raises(nnkit.NonFiniteLossError) as info:
