@@ -3,7 +3,8 @@
 The file is a standard safetensors file: tensors named ``params/<layer>/<key>`` (and
 ``opt/...`` for optimizer state), plus one metadata entry ``"nnkit"`` holding JSON with the
 format tag, the nnkit version, the architecture (layer types and configs), the dtype, the
-optimizer config and state layout, and the dtype, shape and SHA-256 of every tensor.
+optimizer config and state layout, and the dtype, shape and SHA-256 of every tensor; a
+second entry ``"nnkit_sha256"`` is the SHA-256 of that JSON text.
 
 Loading parses and checks the header itself (length, UTF-8 JSON, offsets that tile the data
 exactly, dtypes and shapes that agree with the metadata, checksums) before handing verified
@@ -108,8 +109,9 @@ def save(
         name: {"dtype": _CODES[a.dtype], "shape": list(a.shape), "sha256": _sha256(a.tobytes())}
         for name, a in tensors.items()
     }
+    text = json.dumps(meta, allow_nan=False)
     data = require_safetensors().save(
-        tensors, metadata={"nnkit": json.dumps(meta, allow_nan=False)}
+        tensors, metadata={"nnkit": text, "nnkit_sha256": _sha256(text.encode())}
     )
     atomic_write(path, data)
 
@@ -369,6 +371,8 @@ def _nnkit_meta(header: dict[str, Any], name: str) -> dict[str, Any]:
     raw = header.get("__metadata__")
     if not isinstance(raw, dict) or not isinstance(raw.get("nnkit"), str):
         raise CorruptFileError(f"{name}: no nnkit metadata (not a file written by nnkit.save)")
+    if _sha256(raw["nnkit"].encode()) != raw.get("nnkit_sha256"):
+        raise CorruptFileError(f"{name}: nnkit metadata fails its SHA-256 checksum")
     try:
         meta = json.loads(
             raw["nnkit"], object_pairs_hook=_no_duplicates, parse_constant=_no_constant
@@ -376,9 +380,8 @@ def _nnkit_meta(header: dict[str, Any], name: str) -> dict[str, Any]:
     except ValueError as e:
         raise CorruptFileError(f"{name}: nnkit metadata is not JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CorruptFileError(
-            f"{name}: unknown format {meta.get('format')!r}; expected {FORMAT!r}"
-        )
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CorruptFileError(f"{name}: unknown format {found!r}; expected {FORMAT!r}")
     return meta
 
 

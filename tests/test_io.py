@@ -1,6 +1,7 @@
 """save/load: bit-identical round trips on and across backends, optimizer state, atomic
 writes, and refusal of every kind of damaged or foreign file."""
 
+import hashlib
 import io as io_module
 import json
 import os
@@ -192,7 +193,10 @@ def _edit_meta(edit):
     def change(header):
         meta = json.loads(header["__metadata__"]["nnkit"])
         edit(meta)
-        header["__metadata__"]["nnkit"] = json.dumps(meta)
+        text = json.dumps(meta)  # a consistent file: its metadata checksum is updated too
+        header["__metadata__"].update(
+            nnkit=text, nnkit_sha256=hashlib.sha256(text.encode()).hexdigest()
+        )
 
     return _edit_header(change)
 
@@ -289,7 +293,21 @@ TAMPER = {
         _edit_meta(lambda m: m["architecture"][1].update(type="os.system")),
         "unknown layer",
     ),
-    "flipped data byte": (_flip, "SHA-256"),
+    "flipped data byte": (_flip, "tensor .* SHA-256"),
+    "altered metadata": (
+        _edit_header(
+            lambda h: h["__metadata__"].update(
+                nnkit=h["__metadata__"]["nnkit"].replace(
+                    '"nnkit_version": "', '"nnkit_version": "9'
+                )
+            )
+        ),
+        "metadata fails its SHA-256",
+    ),
+    "metadata checksum removed": (
+        _edit_header(lambda h: h["__metadata__"].pop("nnkit_sha256")),
+        "metadata fails",
+    ),
     "no nnkit metadata": (_edit_header(lambda h: h.pop("__metadata__")), "no nnkit metadata"),
     "pickle": (lambda d: pickle.dumps({"W": np.zeros(3)}), "header length"),
     "zip archive with a pickle (torch.save)": (lambda d: _zip_with_pickle(), "header length"),
