@@ -13,7 +13,18 @@ from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
 
-from . import __version__, backends
+from . import __version__, backends, datasets
+from .data import train_val_split
+from .errors import InvalidValueError
+from .io import load_checkpoint, require_safetensors, save_trainer, trainer_from_checkpoint
+from .layers import ACTIVATIONS, Dense, Identity, Sigmoid
+from .losses import LOSSES, MSE
+from .metrics import confusion_matrix, format_confusion_matrix, labels_of
+from .model import Sequential
+from .optim import SGD, Adam, AdamW, RMSProp, schedules
+from .plot import plot_training, require_matplotlib
+from .trainer import Trainer
+from .validation import check_choice, check_positive_int
 
 OPTIMIZER_CHOICES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULE_CHOICES = ("constant", "inverse_time", "exponential", "step", "cosine")
@@ -62,8 +73,6 @@ def load_dataset(name: str, seed: int = 0, val_fraction: float = 0.1) -> dict[st
     """Host arrays ``train``, ``val`` (or None) and ``test`` as (X, Y) pairs, and ``classes``
     (None for regression). digits: scikit-learn's split, validation carved from training;
     xor: the four points for all three; sine: sine(256, seed) and a test set from seed + 1."""
-    from . import datasets
-    from .data import train_val_split
 
     if name == "xor":
         X, Y = datasets.xor()
@@ -88,10 +97,6 @@ def build_model(
     """Dense layers of widths ``hidden`` with ``activation`` between them, and an output layer
     that fits ``loss``: sigmoid for mse on classes and for bce, none (logits) for
     cross_entropy and for regression."""
-    from .errors import InvalidValueError
-    from .layers import ACTIVATIONS, Dense, Identity, Sigmoid
-    from .model import Sequential
-    from .validation import check_choice
 
     check_choice("activation", activation, ACTIVATIONS)
     if loss == "cross_entropy" and (classes is None or n_out < 2):
@@ -108,16 +113,7 @@ def build_model(
     return Sequential(layers)
 
 
-def build_loss(name: str):
-    from .losses import MSE, BinaryCrossEntropy, CrossEntropy
-    from .validation import check_choice
-
-    check_choice("loss", name, ("mse", "bce", "cross_entropy"))
-    return {"mse": MSE, "bce": BinaryCrossEntropy, "cross_entropy": CrossEntropy}[name]()
-
-
 def build_optimizer(name: str, lr: Any):
-    from .optim import SGD, Adam, AdamW, RMSProp
 
     makers = {
         "sgd": lambda: SGD(lr),
@@ -132,8 +128,7 @@ def build_optimizer(name: str, lr: Any):
 
 def build_schedule(name: str, lr: float, total_steps: int) -> Any:
     """``lr`` itself for "constant"; otherwise a schedule over ``total_steps``: inverse_time
-    and exponential end at lr/10, step halves lr four times, cosine ends at 0."""
-    from .optim import schedules
+    and exponential end at lr/10, step halves lr every quarter of the run, cosine ends at 0."""
 
     return {
         "constant": lambda: lr,
@@ -157,14 +152,10 @@ def parse_layers(text: str) -> list[int]:
 def trainer_from_file(path: str, backend: str | None):
     """A Trainer holding the saved model: the whole saved trainer when the file has one,
     else the model and parameters with an MSE loss."""
-    from .io import load_checkpoint, load_trainer
-    from .losses import MSE
-    from .optim import SGD
-    from .trainer import Trainer
 
     ckpt = load_checkpoint(path, backend)
     if "trainer" in ckpt.extra:
-        return load_trainer(path, backend), ckpt.extra
+        return trainer_from_checkpoint(ckpt, path, backend), ckpt.extra
     trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
     trainer.params = ckpt.params
     return trainer, ckpt.extra
@@ -177,7 +168,6 @@ def print_metrics(label: str, result: dict[str, float]) -> None:
 def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -> Any:
     """Print the test metrics and, for classification, the confusion matrix; return it.
     One sigmoid output (xor) counts as class 1 above 0.5."""
-    from .metrics import confusion_matrix, format_confusion_matrix, labels_of
 
     result = trainer.evaluate(X, Y)
     if classes is None:
@@ -229,10 +219,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .io import require_safetensors, save_trainer
-    from .plot import plot_training, require_matplotlib
-    from .trainer import Trainer
-    from .validation import check_positive_int
 
     if args.plot:  # fail before training, not after
         require_matplotlib()
@@ -264,7 +250,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = build_schedule(args.schedule, args.lr, steps)
     trainer = Trainer(
         model,
-        build_loss(args.loss),
+        LOSSES[args.loss](),
         build_optimizer(args.optimizer, lr),
         backend=args.backend,
         strategy=args.strategy,
@@ -361,9 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--layers", type=parse_layers, default=None, help="hidden widths, e.g. 128,64"
     )
-    train.add_argument(
-        "--activation", default=None, help="sigmoid, tanh, relu, leaky_relu, identity"
-    )
+    train.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
     train.add_argument(
         "--loss",
         choices=["mse", "bce", "cross_entropy"],

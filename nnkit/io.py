@@ -494,10 +494,14 @@ def save_trainer(
 
 def load_trainer(path: str | os.PathLike, backend: str | backends.Backend | None = None):
     """The Trainer saved by :func:`save_trainer`, on ``backend``."""
+    return trainer_from_checkpoint(load_checkpoint(path, backend), path, backend)
+
+
+def trainer_from_checkpoint(ckpt: Checkpoint, path: Any, backend: Any = None):
+    """The Trainer a loaded :class:`Checkpoint` describes (``path`` names it in errors)."""
     from .losses import LOSSES
     from .trainer import Trainer
 
-    ckpt = load_checkpoint(path, backend)
     try:
         state = ckpt.extra["trainer"]
         loss = LOSSES[state["loss"]["type"]](**state["loss"]["config"])
