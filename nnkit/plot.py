@@ -61,7 +61,9 @@ def plot_training(
         acc.set_ylim(0, 1)
         more = acc.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, loc="upper right")
+    ax.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False
+    )
     ax.set_title(title or "training")
     ax.grid(alpha=0.3)
     if confusion is not None:
