@@ -129,7 +129,7 @@ def _host(x: Any) -> np.ndarray:
     """A little-endian, C-contiguous NumPy copy of a backend array."""
     name = backends.name_of(x)
     host = np.asarray(x if name in (None, "numpy") else backends.get(name).to_numpy(x))
-    return np.ascontiguousarray(host, dtype=host.dtype.newbyteorder("<"))
+    return host.astype(host.dtype.newbyteorder("<"), order="C", copy=False)  # keeps 0-d
 
 
 def _check_params(model: Any, params: Any) -> None:
@@ -179,7 +179,10 @@ def _encode(tree: Any, name: str, tensors: dict[str, np.ndarray]) -> Any:
         return None
     if isinstance(tree, bool) or not isinstance(tree, (int, float, dict, list, tuple)):
         if hasattr(tree, "shape"):
-            tensors[name] = _host(tree)
+            host = _host(tree)
+            if host.ndim == 0 and host.dtype.kind in "iu":  # a step count: kept as a Python
+                return {"int": int(host)}  # int, as an un-jitted optimizer state has it
+            tensors[name] = host
             return {"tensor": name}
         raise InvalidTypeError(f"cannot save {name} of type {type(tree).__name__}")
     if isinstance(tree, int):

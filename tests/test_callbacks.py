@@ -114,6 +114,18 @@ def test_resume_from_checkpoint_equals_uninterrupted_training(tmp_path, optimize
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+def test_resume_is_exact_on_every_backend(tmp_path, backend):
+    optimizer = Adam(schedules.cosine(0.02, 30))
+    whole = _trainer(optimizer, backend)
+    whole.fit(*DATA, steps=12, batch_size=16)
+    first = _trainer(optimizer, backend)
+    first.fit(*DATA, steps=5, batch_size=16)
+    first.save(tmp_path / "t.st")
+    resumed = nnkit.Trainer.load(tmp_path / "t.st", backend=backend)
+    resumed.fit(*DATA, steps=7, batch_size=16)
+    _assert_bitwise(_host(resumed), _host(whole))
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on purpose
 def test_checkpoints_never_hold_non_finite_params(tmp_path):
     trainer = _trainer(SGD(50.0))

@@ -113,6 +113,20 @@ def test_optimizer_state_round_trip_resumes_exactly(tmp_path):
         assert a.tobytes() == b.tobytes()
 
 
+def test_scalar_state_keeps_its_shape(tmp_path, backend):
+    model = _model()
+    state = {
+        "scale": backend.asarray(np.asarray(2.5), dtype="float32"),
+        "count": 3,
+        "steps": backend.asarray(np.asarray(7)),
+    }
+    opt = nnkit.optim.SGD(0.1)
+    nnkit.save(tmp_path / "s.st", model, model.init(), optimizer=opt, opt_state=state)
+    loaded = io.load_checkpoint(tmp_path / "s.st", backend=backend).opt_state
+    assert loaded["scale"].shape == () and float(backend.to_numpy(loaded["scale"])) == 2.5
+    assert loaded["count"] == 3 and loaded["steps"] == 7  # integer scalars come back as ints
+
+
 def test_save_refuses_what_it_cannot_restore(tmp_path):
     model = _model()
     params = model.init()
