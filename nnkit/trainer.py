@@ -30,6 +30,10 @@ class Trainer:
     ``strategy="batched"``: one forward/backward of the whole minibatch (Y = X @ W + b).
     ``strategy="per_sample"``: the lecture's loop, one row at a time, gradients
     averaged over the minibatch before the step. Both give the same gradients.
+
+    State: ``params``, ``opt_state``, ``steps_done``, the data position (where the next
+    ``fit`` step starts), ``history`` (the last fit's History) and ``stop_training`` (set
+    by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep all of it.
     """
 
     def __init__(
