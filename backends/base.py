@@ -65,3 +65,7 @@ class Backend:
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""
         return str(self.device)
+
+    def memory_bytes(self) -> int | None:
+        """Total memory of an accelerator device in bytes; None for host memory or unknown."""
+        return None

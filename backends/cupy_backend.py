@@ -32,6 +32,9 @@ class CupyBackend(Backend):
         name = props["name"]
         return name.decode() if isinstance(name, bytes) else str(name)
 
+    def memory_bytes(self) -> int | None:
+        return int(self._cupy.cuda.runtime.getDeviceProperties(self.device.id)["totalGlobalMem"])
+
 
 def load() -> CupyBackend:
     try:

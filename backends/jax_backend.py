@@ -44,6 +44,12 @@ class JaxBackend(Backend):
     def device_name(self) -> str:
         return f"{self.device.platform}:{self.device.id} ({self.device.device_kind})"
 
+    def memory_bytes(self) -> int | None:
+        if self.device.platform == "cpu":
+            return None
+        stats = self.device.memory_stats() or {}
+        return stats.get("bytes_limit")
+
 
 def load() -> JaxBackend:
     try:

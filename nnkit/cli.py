@@ -1,65 +1,323 @@
-"""The ``nnkit`` command: ``nnkit info`` and ``nnkit train``."""
+"""The ``nnkit`` command: ``info``, ``train``, ``evaluate`` and ``predict``."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-from . import __version__, backends
+import numpy as np  # host-side: datasets and .npy files
+
+from . import __version__, backends, datasets
+from .data import train_val_split
+from .errors import InvalidValueError
+from .io import load_checkpoint, require_safetensors, save_trainer, trainer_from_checkpoint
+from .layers import ACTIVATIONS, Dense, Identity, Sigmoid
+from .losses import LOSSES, MSE
+from .metrics import confusion_matrix, format_confusion_matrix, labels_of
+from .model import Sequential
+from .optim import SGD, Adam, AdamW, RMSProp, schedules
+from .plot import plot_training, require_matplotlib
+from .trainer import Trainer
+from .validation import check_choice, check_positive_int
+
+OPTIMIZER_CHOICES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
+SCHEDULE_CHOICES = ("constant", "inverse_time", "exponential", "step", "cosine")
+# per dataset: the network and training the command uses unless told otherwise;
+# lr: (for sgd, for the adaptive optimizers); momentum and nesterov use a tenth of sgd's
+DEFAULTS = {
+    "digits": {
+        "layers": "128,64",
+        "activation": "sigmoid",
+        "loss": "mse",
+        "optimizer": "sgd",
+        "lr": (0.5, 1e-3),
+        "steps": 20_000,
+        "batch_size": 64,
+    },
+    "xor": {
+        "layers": "8",
+        "activation": "tanh",
+        "loss": "bce",
+        "optimizer": "sgd",
+        "lr": (0.5, 0.01),
+        "steps": 2_000,
+        "batch_size": 4,
+    },
+    "sine": {
+        "layers": "32,32",
+        "activation": "tanh",
+        "loss": "mse",
+        "optimizer": "adam",
+        "lr": (0.05, 0.01),
+        "steps": 3_000,
+        "batch_size": 32,
+    },
+}
 
 
 def lecture_model():
     """The lecture's network: 64-128-64-10, sigmoid after every Dense layer."""
-    from .layers import Dense, Sigmoid
-    from .model import Sequential
+    return build_model(64, 10, [128, 64], "sigmoid", "mse", classes=10)
 
-    return Sequential(
-        [Dense(64, 128), Sigmoid(), Dense(128, 64), Sigmoid(), Dense(64, 10), Sigmoid()]
-    )
+
+# -- building blocks ----------------------------------------------------------------------
+
+
+def load_dataset(name: str, seed: int = 0, val_fraction: float = 0.1) -> dict[str, Any]:
+    """Host arrays ``train``, ``val`` (or None) and ``test`` as (X, Y) pairs, and ``classes``
+    (None for regression). digits: scikit-learn's split, validation carved from training;
+    xor: the four points for all three; sine: sine(256, seed) and a test set from seed + 1."""
+
+    if name == "xor":
+        X, Y = datasets.xor()
+        return {"train": (X, Y), "val": (X, Y), "test": (X, Y), "classes": 2}
+    if name == "digits":
+        X, Y, X_test, Y_test = datasets.digits()
+        classes = 10
+    else:
+        X, Y = datasets.sine(256, seed)
+        X_test, Y_test = datasets.sine(256, seed + 1)
+        classes = None
+    val = None
+    if val_fraction > 0:
+        X, Y, X_val, Y_val = train_val_split(X, Y, val_fraction, seed=seed)
+        val = (X_val, Y_val)
+    return {"train": (X, Y), "val": val, "test": (X_test, Y_test), "classes": classes}
+
+
+def build_model(
+    n_in: int, n_out: int, hidden: list[int], activation: str, loss: str, classes: int | None
+):
+    """Dense layers of widths ``hidden`` with ``activation`` between them, and an output layer
+    that fits ``loss``: sigmoid for mse on classes and for bce, none (logits) for
+    cross_entropy and for regression."""
+
+    check_choice("activation", activation, ACTIVATIONS)
+    if loss == "cross_entropy" and (classes is None or n_out < 2):
+        raise InvalidValueError("loss cross_entropy needs a dataset with several classes")
+    if loss == "bce" and classes is None:
+        raise InvalidValueError("loss bce needs 0/1 targets; this dataset is a regression")
+    widths = [n_in, *hidden]
+    layers: list[Any] = []
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        layers += [Dense(a, b), ACTIVATIONS[activation]()]
+    layers.append(Dense(widths[-1], n_out))
+    sigmoid_out = loss == "bce" or (loss == "mse" and classes is not None)
+    layers.append(Sigmoid() if sigmoid_out else Identity())
+    return Sequential(layers)
+
+
+def build_optimizer(name: str, lr: Any):
+
+    makers = {
+        "sgd": lambda: SGD(lr),
+        "momentum": lambda: SGD(lr, momentum=0.9),
+        "nesterov": lambda: SGD(lr, momentum=0.9, nesterov=True),
+        "rmsprop": lambda: RMSProp(lr),
+        "adam": lambda: Adam(lr),
+        "adamw": lambda: AdamW(lr),
+    }
+    return makers[name]()
+
+
+def build_schedule(name: str, lr: float, total_steps: int) -> Any:
+    """``lr`` itself for "constant"; otherwise a schedule over ``total_steps``: inverse_time
+    and exponential end at lr/10, step halves lr every quarter of the run, cosine ends at 0."""
+
+    return {
+        "constant": lambda: lr,
+        "inverse_time": lambda: schedules.inverse_time(lr, 9 / total_steps),
+        "exponential": lambda: schedules.exponential(lr, 0.1, total_steps),
+        "step": lambda: schedules.step(lr, 0.5, max(1, total_steps // 4)),
+        "cosine": lambda: schedules.cosine(lr, total_steps),
+    }[name]()
+
+
+def parse_layers(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"--layers wants widths like 128,64; got {text!r}")
+    return widths
+
+
+def trainer_from_file(path: str, backend: str | None):
+    """A Trainer holding the saved model: the whole saved trainer when the file has one,
+    else the model and parameters with an MSE loss."""
+
+    ckpt = load_checkpoint(path, backend)
+    if "trainer" in ckpt.extra:
+        return trainer_from_checkpoint(ckpt, path, backend), ckpt.extra
+    trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
+    trainer.params = ckpt.params
+    return trainer, ckpt.extra
+
+
+def print_metrics(label: str, result: dict[str, float]) -> None:
+    print(f"{label}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+
+
+def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -> Any:
+    """Print the test metrics and, for classification, the confusion matrix; return it.
+    One sigmoid output (xor) counts as class 1 above 0.5."""
+
+    result = trainer.evaluate(X, Y)
+    if classes is None:
+        print_metrics(label, result)
+        return None
+    pred = trainer.backend.to_numpy(trainer.predict(X))
+    Y = np.asarray(Y)
+    if pred.shape[1] == 1:
+        pred, Y = (pred[:, 0] > 0.5).astype(np.int64), Y.reshape(-1)
+    counts = confusion_matrix(labels_of(pred), Y.astype(np.int64), k=classes)
+    result["accuracy"] = float(np.trace(counts) / counts.sum())
+    print_metrics(label, result)
+    print(format_confusion_matrix(counts))
+    return counts
+
+
+# -- commands ------------------------------------------------------------------------------
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    print(f"nnkit {__version__}")
+    print(f"nnkit {__version__} (Python {sys.version.split()[0]})")
+    print("packages:")
+    for pkg in (
+        "numpy",
+        "array-api-compat",
+        "jax",
+        "cupy-cuda12x",
+        "cupy-cuda13x",
+        "safetensors",
+        "rich",
+        "matplotlib",
+        "scikit-learn",
+    ):
+        try:
+            print(f"  {pkg:<17} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            continue
+    print("backends:")
     for name in backends.NAMES:
         try:
             be = backends.get(name)
         except backends.BackendUnavailable as e:
             print(f"  {name:<17} unavailable: {e.reason}; install: {e.install}")
         else:
-            print(f"  {name:<17} available on {be.device_name()}")
+            memory = be.memory_bytes()
+            size = "" if memory is None else f", {memory / 2**30:.1f} GiB"
+            print(f"  {name:<17} available, device {be.device_name()}{size}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .datasets import digits
-    from .losses import MSE
-    from .optim import SGD
-    from .trainer import Trainer
 
-    X, y, X_test, y_test = digits()
+    if args.plot:  # fail before training, not after
+        require_matplotlib()
+    if args.save:
+        require_safetensors()
+    for path in (args.save, args.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"cannot write {path}: its folder does not exist")
+    d = DEFAULTS[args.dataset]
+    for key in ("activation", "loss", "optimizer", "batch_size"):
+        if getattr(args, key) is None:
+            setattr(args, key, d[key])
+    hidden = args.layers or parse_layers(d["layers"])
+    if args.lr is None:
+        sgd_lr, adaptive_lr = d["lr"]
+        args.lr = {"sgd": sgd_lr, "momentum": sgd_lr / 10, "nesterov": sgd_lr / 10}.get(
+            args.optimizer, adaptive_lr
+        )
+    for flag in ("steps", "epochs", "batch_size"):
+        if getattr(args, flag) is not None:
+            check_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
+    data = load_dataset(args.dataset, args.seed, args.val_fraction)
+    X, Y = data["train"]
+    n_out = 1 if data["classes"] in (None, 2) else data["classes"]
+    model = build_model(X.shape[1], n_out, hidden, args.activation, args.loss, data["classes"])
+    steps = args.steps or d["steps"]
+    if args.epochs is not None:
+        steps = args.epochs * math.ceil(X.shape[0] / args.batch_size)
+    lr = build_schedule(args.schedule, args.lr, steps)
     trainer = Trainer(
-        lecture_model(),
-        MSE(),
-        SGD(args.lr),
+        model,
+        LOSSES[args.loss](),
+        build_optimizer(args.optimizer, lr),
         backend=args.backend,
         strategy=args.strategy,
         seed=args.seed,
+        dtype=args.dtype,
+    )
+    widths = "-".join(str(w) for w in [X.shape[1], *hidden, n_out])
+    print(
+        f"nnkit train {args.dataset}: {widths} {args.activation}, loss {args.loss}, "
+        f"{args.optimizer} lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
+        f"{args.dtype}, {args.strategy} on {trainer.backend.name} "
+        f"({trainer.backend.device_name()})"
     )
     start = time.perf_counter()
-    if args.epochs is not None:
-        trainer.fit(X, y, epochs=args.epochs, batch_size=args.batch_size)
-    else:
-        trainer.fit(X, y, steps=args.steps, batch_size=args.batch_size)
-    elapsed = time.perf_counter() - start
-    result = trainer.evaluate(X_test, y_test)
-    print(
-        f"digits: {trainer.steps_done} steps of batch {args.batch_size} on {trainer.backend.name} "
-        f"({args.strategy}) in {elapsed:.1f} s"
+    history = trainer.fit(
+        X,
+        Y,
+        steps=steps,
+        batch_size=args.batch_size,
+        validation_data=data["val"],
+        progress=args.progress,
     )
-    print(f"test loss {result['loss']:.5f}  test accuracy {result['accuracy']:.4f}")
+    elapsed = time.perf_counter() - start
+    samples = sum(r["samples_per_s"] * r["time_s"] for r in history.records)
+    print(
+        f"trained {trainer.steps_done} steps ({len(history)} epochs) in {elapsed:.2f} s, "
+        f"{samples / elapsed:,.0f} samples/s"
+    )
+    last = history.records[-1]
+    print_metrics("final epoch", {k: v for k, v in last.items() if "loss" in k or "acc" in k})
+    counts = report_test("test", trainer, *data["test"], data["classes"])
+    if args.save:
+        save_trainer(args.save, trainer, extra={"dataset": args.dataset})
+        print(f"saved model to {args.save}")
+    if args.plot:
+        title = f"{args.dataset}: {widths} {args.activation}, {args.optimizer}"
+        plot_training(args.plot, history, counts, title=title)
+        print(f"wrote plot {args.plot}")
     return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    trainer, extra = trainer_from_file(args.model, args.backend)
+    dataset = args.dataset or extra.get("dataset")
+    if dataset not in DEFAULTS:
+        print("nnkit: error: give --dataset (the file does not name one)", file=sys.stderr)
+        return 2
+    data = load_dataset(dataset, args.seed, 0)
+    report_test(f"{dataset} test", trainer, *data["test"], data["classes"])
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    trainer, _ = trainer_from_file(args.model, args.backend)
+    X = np.load(args.input, allow_pickle=False)
+    pred = trainer.backend.to_numpy(trainer.predict(X))
+    if args.output:
+        np.save(args.output, pred, allow_pickle=False)
+        print(f"wrote predictions {pred.shape} {pred.dtype} to {args.output}")
+    else:
+        print(np.array2string(pred, precision=4, threshold=200))
+    if pred.shape[1] > 1:
+        print("classes:", np.array2string(pred.argmax(axis=1), threshold=200))
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,24 +328,96 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("info", help="backends, devices and versions").set_defaults(func=cmd_info)
+    sub.add_parser(
+        "info", help="nnkit version, packages, backends (available or why not) and devices"
+    ).set_defaults(func=cmd_info)
 
     train = sub.add_parser(
         "train",
-        help="train the lecture network on a dataset and print its test accuracy",
-        description="Trains Dense(64,128)-Sigmoid-Dense(128,64)-Sigmoid-Dense(64,10)-Sigmoid "
-        "with MSE against one-hot targets and SGD, as in the lecture.",
+        help="train a network on digits, xor or sine; print metrics (and confusion matrix)",
+        description="Trains a Dense network and prints the final training and validation "
+        "metrics, the test metrics and, for classification, the confusion matrix. "
+        "Defaults per dataset: digits = the lecture's 64-128-64-10 sigmoid net, MSE on "
+        "one-hot targets, SGD lr 0.5, 20000 steps of 64; xor = 2-8-1 tanh, BCE, SGD lr 0.5, "
+        "2000 steps of 4; sine = 1-32-32-1 tanh, MSE, Adam lr 0.01, 3000 steps of 32.",
     )
-    train.add_argument("dataset", choices=["digits"])
+    train.add_argument("dataset", choices=sorted(DEFAULTS))
     train.add_argument("--backend", default=None, help="numpy, jax, cupy, ... (default: numpy)")
     train.add_argument("--strategy", choices=["batched", "per_sample"], default="batched")
+    train.add_argument(
+        "--layers", type=parse_layers, default=None, help="hidden widths, e.g. 128,64"
+    )
+    train.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
+    train.add_argument(
+        "--loss",
+        choices=["mse", "bce", "cross_entropy"],
+        default=None,
+        help="output layer follows: sigmoid for mse (classes) and bce, logits for cross_entropy",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=OPTIMIZER_CHOICES,
+        default=None,
+        help="momentum and nesterov are SGD with momentum 0.9",
+    )
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: the dataset's SGD rate above, a tenth of it for "
+        "momentum and nesterov; 1e-3 on digits and 0.01 on xor and sine for rmsprop, adam, "
+        "adamw)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULE_CHOICES,
+        default="constant",
+        help="lr over the run: inverse_time and exponential end at lr/10, "
+        "step halves it every quarter, cosine ends at 0",
+    )
     stop = train.add_mutually_exclusive_group()
-    stop.add_argument("--steps", type=int, default=20_000, help="minibatches (default 20000)")
+    stop.add_argument("--steps", type=int, default=None, help="minibatches to train")
     stop.add_argument("--epochs", type=int, default=None, help="passes over the data")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=0.5)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of the training set held out for validation "
+        "(0: none; xor validates on its four points)",
+    )
+    train.add_argument(
+        "--seed", type=int, default=0, help="initial weights, data order, validation split"
+    )
+    train.add_argument("--dtype", choices=list(backends.FLOAT_DTYPES), default="float32")
+    train.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on when stdout is a terminal)",
+    )
+    train.add_argument("--save", metavar="PATH", help="save the trained model (safetensors)")
+    train.add_argument("--plot", metavar="PATH", help="write training curves as a PNG")
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a dataset's test split")
+    evaluate.add_argument("--model", required=True, metavar="PATH")
+    evaluate.add_argument(
+        "--dataset",
+        choices=sorted(DEFAULTS),
+        default=None,
+        help="default: the dataset the model was trained on",
+    )
+    evaluate.add_argument("--backend", default=None)
+    evaluate.add_argument("--seed", type=int, default=0, help="sine: test set from seed + 1")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="run a saved model on the rows of a .npy file")
+    predict.add_argument("--model", required=True, metavar="PATH")
+    predict.add_argument("--input", required=True, metavar="X.npy", help="(n, features) array")
+    predict.add_argument("--output", metavar="Y.npy", help="write outputs here (default: print)")
+    predict.add_argument("--backend", default=None)
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -95,9 +425,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (backends.BackendUnavailable, ValueError, TypeError) as e:
+    except (backends.BackendUnavailable, ValueError, TypeError, ImportError, OSError) as e:
         print(f"nnkit: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("nnkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

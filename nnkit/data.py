@@ -1,13 +1,15 @@
-"""Target encoding and minibatch order."""
+"""Target encoding, train/validation splits and minibatch order (all drawn on the host)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np  # host-side: batch order is drawn with NumPy's generator
+import numpy as np  # host-side: splits and batch order are drawn with NumPy's generator
 from array_api_compat import device
 
 from ._ns import namespace
+from .errors import InvalidValueError
 
 
 def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
@@ -28,3 +30,58 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.ndarray:
     """The order in which one epoch visits ``n`` samples: a permutation drawn from ``rng``."""
     return rng.permutation(n) if shuffle else np.arange(n)
+
+
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+    """The order of epoch number ``epoch`` (0, 1, ...): a pure function of (seed, epoch),
+    so a run stopped mid-way and resumed visits the samples exactly as one that was not."""
+    return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
+
+
+def _take(x: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` (host int array) of ``x`` (NumPy array, list or any backend's array)."""
+    if not hasattr(x, "ndim"):
+        x = np.asarray(x)
+    xp = namespace(x)
+    return xp.take(x, xp.asarray(index, device=device(x)), axis=0)
+
+
+def _length(x: Any) -> int:
+    return len(x) if not hasattr(x, "shape") else int(x.shape[0])
+
+
+def train_val_split(
+    X: Any, Y: Any, val_fraction: float = 0.2, seed: int = 0, shuffle: bool = True
+) -> tuple[Any, Any, Any, Any]:
+    """``(X_train, Y_train, X_val, Y_val)``: ``round(val_fraction * n)`` rows (at least one)
+    go to validation, chosen by a permutation drawn from ``seed`` (the last rows if
+    ``shuffle=False``). Arrays stay on their backend; lists become NumPy arrays."""
+    n = _length(X)
+    if _length(Y) != n:
+        raise InvalidValueError(f"X and Y have different numbers of samples: {n} and {_length(Y)}")
+    if not 0 < val_fraction < 1:
+        raise InvalidValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    n_val = max(1, round(val_fraction * n))
+    if n_val >= n:
+        raise InvalidValueError(
+            f"val_fraction={val_fraction} leaves no training rows out of {n} samples"
+        )
+    order = batch_order(np.random.default_rng([seed, 2]), n, shuffle)
+    train, val = order[: n - n_val], order[n - n_val :]
+    return _take(X, train), _take(Y, train), _take(X, val), _take(Y, val)
+
+
+def minibatches(
+    X: Any, Y: Any, batch_size: int = 64, *, seed: int = 0, epoch: int = 0, shuffle: bool = True
+) -> Iterator[tuple[Any, Any]]:
+    """``(X_batch, Y_batch)`` pairs covering one epoch in the order ``epoch_order(seed, epoch)``
+    (the order ``Trainer.fit`` uses); the last batch may be smaller."""
+    n = _length(X)
+    if _length(Y) != n:
+        raise InvalidValueError(f"X and Y have different numbers of samples: {n} and {_length(Y)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    order = epoch_order(seed, epoch, n, shuffle)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        yield _take(X, index), _take(Y, index)

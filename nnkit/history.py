@@ -6,7 +6,14 @@ from typing import Any
 
 
 class History:
-    """Per-epoch records; ``history["loss"]`` is the list of that key over the epochs."""
+    """Per-epoch records; ``history["loss"]`` is the list of that key over the epochs.
+
+    ``Trainer.fit`` writes ``epoch`` and ``step`` (both counted over the trainer's life),
+    ``loss`` (mean training loss over the epoch's samples), ``samples_per_s``, ``time_s``
+    (the epoch's training time), ``elapsed_s`` (wall time since ``fit`` started, validation
+    included) and, with ``validation_data``, ``val_loss`` and ``val_accuracy``. An epoch
+    cut short (``steps=`` ending mid-epoch, or an interrupt) has ``"partial": True``.
+    """
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -19,8 +26,17 @@ class History:
 
     def __getitem__(self, key: str) -> list[Any]:
         if not any(key in r for r in self.records):
-            raise KeyError(f"{key!r}; History has {sorted({k for r in self.records for k in r})}")
+            raise KeyError(f"{key!r}; History has {self.keys()}")
         return [r[key] for r in self.records if key in r]
+
+    def keys(self) -> list[str]:
+        """The keys found in any record, sorted."""
+        return sorted({k for r in self.records for k in r})
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds from the start of ``fit`` to the end of its last epoch (0.0 if empty)."""
+        return self.records[-1].get("elapsed_s", 0.0) if self.records else 0.0
 
     def __repr__(self) -> str:
         last = self.records[-1] if self.records else {}

@@ -41,6 +41,27 @@ def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray
     return counts
 
 
+def format_confusion_matrix(counts: Any, labels: Any = None) -> str:
+    """A printable table of a (k, k) confusion matrix: rows are true classes, columns
+    predicted ones, per-class recall on the right, overall accuracy on the last line."""
+    counts = np.asarray(counts, dtype=np.int64)
+    k = counts.shape[0]
+    if counts.ndim != 2 or counts.shape != (k, k):
+        raise ValueError(f"counts must be square (k, k), got shape {counts.shape}")
+    names = [str(c) for c in (range(k) if labels is None else labels)]
+    corner = "true\\pred"
+    width = max(len(str(counts.max(initial=0))), *(len(s) for s in names))
+    head = max(len(corner), *(len(s) for s in names))
+    lines = [f"{corner:>{head}} " + " ".join(f"{s:>{width}}" for s in names) + "  recall"]
+    for i, (name, row) in enumerate(zip(names, counts, strict=True)):
+        recall = f"{row[i] / row.sum():.3f}" if row.sum() else "-"
+        lines.append(f"{name:>{head}} " + " ".join(f"{c:>{width}}" for c in row) + f"  {recall}")
+    hits, total = int(np.trace(counts)), int(counts.sum())
+    if total:
+        lines.append(f"accuracy {hits / total:.4f} ({hits}/{total})")
+    return "\n".join(lines)
+
+
 def _to_host(x: Any) -> np.ndarray:
     from . import backends
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import signal
 import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-
-import numpy as np  # host-side: minibatch order comes from NumPy's generator
 
 from . import backends, validation
 from ._ns import namespace
-from .data import batch_order, one_hot
+from .callbacks import as_callback
+from .data import epoch_order, one_hot
+from .guard import NonFiniteLossError, all_finite
 from .history import History
 from .losses import CrossEntropy, Loss
 from .metrics import accuracy
 from .model import Sequential
 from .optim import Optimizer
-from .tree import tree_map
+from .progress import progress_bar
+from .tree import tree_copy, tree_map
 
 
 class Trainer:
@@ -25,6 +30,10 @@ class Trainer:
     ``strategy="batched"``: one forward/backward of the whole minibatch (Y = X @ W + b).
     ``strategy="per_sample"``: the lecture's loop, one row at a time, gradients
     averaged over the minibatch before the step. Both give the same gradients.
+
+    State: ``params``, ``opt_state``, ``steps_done``, the data position (where the next
+    ``fit`` step starts), ``history`` (the last fit's History) and ``stop_training`` (set
+    by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep all of it.
     """
 
     def __init__(
@@ -50,7 +59,9 @@ class Trainer:
         self.params = model.init(seed=seed, backend=self.backend, dtype=dtype)
         self.opt_state = optimizer.init(self.params)
         self.steps_done = 0
-        self._rng = np.random.default_rng([seed, 1])  # minibatch order, apart from the weights'
+        self._position = (0, 0)  # (epoch, sample offset) where the next fit step starts
+        self.history = History()
+        self.stop_training = False
         jit = self.backend.jit
         self._batched_step = jit(self._batched_step_fn, donate_argnums=(0, 1))
         self._sample_grads = jit(self._sample_grads_fn)
@@ -137,55 +148,176 @@ class Trainer:
         shuffle: bool = True,
         validation_data: tuple[Any, Any] | None = None,
         progress: bool | None = None,
+        callbacks: Sequence[Any] = (),
+        check_every: int | None = None,
     ) -> History:
         """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch).
 
-        Each epoch visits the samples in an order drawn on the host from ``seed``;
-        the last minibatch of an epoch may be smaller. Returns one History record per epoch.
+        Epoch e visits the samples in ``data.epoch_order(seed, e)``; the last minibatch of
+        an epoch may be smaller, and a fit that stops mid-epoch is continued mid-epoch by
+        the next one. Returns one History record per epoch (also kept as ``self.history``).
+
+        ``validation_data=(X_val, Y_val)`` adds ``val_loss`` (and ``val_accuracy``) to each
+        record. ``progress``: a rich progress bar (None: on when stdout is a terminal).
+        ``callbacks``: Callback objects or functions ``fn(trainer, record)`` called after
+        each epoch (see ``nnkit.callbacks``).
+
+        NaN/inf guard: the loss is read from the device only at checks, at each epoch's end
+        and every ``check_every`` steps (and at each step a callback's ``every`` asks for),
+        so the steps between checks pay no host sync. A check tests the summed loss and the
+        parameters on the device; when one is not finite, fit replays the steps since the
+        last good check one at a time to find the first bad step, keeps the parameters from
+        before it and raises NonFiniteLossError naming it.
+
+        Ctrl-C (KeyboardInterrupt) stops fit between two steps: ``params``, ``opt_state``,
+        ``steps_done`` and ``history`` then describe the last completed step, and a new
+        ``fit`` call continues from there.
         """
         if epochs is not None and steps is not None:
             raise validation.InvalidValueError("give epochs or steps, not both")
         batch_size = validation.check_positive_int("batch_size", batch_size)
+        if check_every is not None:
+            check_every = validation.check_positive_int("check_every", check_every)
         X, T = self._inputs(X, Y)
+        val = None if validation_data is None else self._inputs(*validation_data)
         n = X.shape[0]
         if steps is None:
             steps = validation.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(n / batch_size)
         steps = validation.check_positive_int("steps", steps)
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
-        xp, history, remaining = self.backend.xp, History(), steps
+        run = _Run(X, T, batch_size, shuffle, step_fn, steps, check_every)
+        run.callbacks = [as_callback(c) for c in callbacks]
+        history = self.history = History()
+        self.stop_training = False
         # fit works on its own copy: the jitted step may donate (consume) its inputs
-        params = tree_map(lambda a: xp.asarray(a, copy=True), self.params)
-        opt_state = self.opt_state
-        while remaining:
-            start_time = time.perf_counter()
-            order = self.backend.asarray(batch_order(self._rng, n, shuffle))
-            Xe, Te = xp.take(X, order, axis=0), xp.take(T, order, axis=0)
-            loss_sum, seen = 0.0, 0
-            for start in range(0, n, batch_size):
-                xb, tb = Xe[start : start + batch_size, ...], Te[start : start + batch_size, ...]
-                params, opt_state, loss = step_fn(params, opt_state, xb, tb)
-                loss_sum = loss_sum + loss * xb.shape[0]
-                seen += xb.shape[0]
+        self.params, self.opt_state = tree_copy(self.params), tree_copy(self.opt_state)
+        run.good = self._snapshot()
+        with progress_bar(progress, steps) as run.bar, _sigint_deferred() as run.interrupted:
+            for cb in run.callbacks:
+                cb.on_fit_start(self)
+            while run.remaining and not self.stop_training:
+                record = self._fit_epoch(run)
+                if val is not None:
+                    record.update({f"val_{k}": v for k, v in self._metrics(*val).items()})
+                    record["elapsed_s"] = time.perf_counter() - run.start
+                history.append(record)
+                run.bar.show(record)
+                for cb in run.callbacks:
+                    cb.on_epoch_end(self, record)
+            for cb in run.callbacks:
+                cb.on_fit_end(self, history)
+            if run.interrupted():  # Ctrl-C after the last step: still the user's to see
+                raise KeyboardInterrupt
+        return history
+
+    def _fit_epoch(self, run: _Run) -> dict[str, Any]:
+        """Steps until the epoch ends, ``run`` runs out or a callback stops training; returns
+        the epoch's record. An interrupt records the steps done so far, then propagates."""
+        xp, n, size = self.backend.xp, run.X.shape[0], run.batch_size
+        epoch, offset = self._next_position(n)
+        order = self.backend.asarray(epoch_order(self.seed, epoch, n, run.shuffle))
+        Xe, Te = xp.take(run.X, order, axis=0), xp.take(run.T, order, axis=0)
+        start, loss_sum, seen = time.perf_counter(), 0.0, 0
+        try:
+            while offset < n and run.remaining and not self.stop_training:
+                if run.interrupted():
+                    raise KeyboardInterrupt
+                stop = min(offset + size, n)
+                params, opt_state, loss = run.step_fn(
+                    self.params, self.opt_state, Xe[offset:stop, ...], Te[offset:stop, ...]
+                )
                 self.params, self.opt_state = params, opt_state
                 self.steps_done += 1
-                remaining -= 1
-                if not remaining:
-                    break
-            loss_value = float(self.backend.to_numpy(self.backend.sync(loss_sum))) / seen
-            elapsed = time.perf_counter() - start_time
-            record = {
-                "epoch": len(history) + 1,
-                "step": self.steps_done,
-                "loss": loss_value,
-                "samples_per_s": seen / elapsed,
-                "time_s": elapsed,
-            }
-            if validation_data is not None:
-                metrics = self.evaluate(*validation_data)
-                record.update({f"val_{k}": v for k, v in metrics.items()})
-            history.append(record)
-        return history
+                loss_sum = loss_sum + loss * (stop - offset)
+                seen, offset, run.remaining = seen + stop - offset, stop, run.remaining - 1
+                self._position = (epoch, offset)
+                run.bar.advance(epoch + 1)
+                self._after_step(run, loss_sum, seen)
+        except KeyboardInterrupt:
+            if seen:
+                self.history.append(self._record(run, epoch, offset < n, loss_sum, seen, start))
+            raise
+        run.good = self._guard(loss_sum, run)
+        return self._record(run, epoch, offset < n, loss_sum, seen, start)
+
+    def _after_step(self, run: _Run, loss_sum: Any, seen: int) -> None:
+        """At the steps a callback's ``every`` or ``check_every`` names: guard, then callbacks."""
+        due = [cb for cb in run.callbacks if cb.every and self.steps_done % cb.every == 0]
+        if due or (run.check_every and self.steps_done % run.check_every == 0):
+            run.good = self._guard(loss_sum, run)
+            run.bar.show({"loss": float(self.backend.to_numpy(loss_sum)) / seen})
+            for cb in due:
+                cb.on_step(self)
+
+    # -- fit's bookkeeping --------------------------------------------------------
+
+    def _next_position(self, n: int) -> tuple[int, int]:
+        """(epoch, sample offset) where the next step starts: a finished epoch moves on."""
+        epoch, offset = self._position
+        return (epoch + 1, 0) if offset >= n else (epoch, offset)
+
+    def _record(self, run, epoch, partial, loss_sum, seen, start_time) -> dict[str, Any]:
+        """The History record of an epoch (one host sync: the summed loss)."""
+        loss = float(self.backend.to_numpy(self.backend.sync(loss_sum))) / seen
+        now = time.perf_counter()
+        record = {
+            "epoch": epoch + 1,
+            "step": self.steps_done,
+            "loss": loss,
+            "samples_per_s": seen / (now - start_time),
+            "time_s": now - start_time,
+            "elapsed_s": now - run.start,
+        }
+        if partial:
+            record["partial"] = True
+        return record
+
+    def _snapshot(self) -> tuple[Any, Any, int, tuple[int, int]]:
+        """Copies of params and optimizer state, with the step count and data position."""
+        return tree_copy(self.params), tree_copy(self.opt_state), self.steps_done, self._position
+
+    def _guard(self, loss_sum: Any, run: _Run) -> tuple:
+        """A new snapshot if the loss and params are finite; otherwise replay from the last."""
+        if all_finite(loss_sum, self.params):
+            return self._snapshot()
+        return self._replay(run)
+
+    def _replay(self, run: _Run):
+        """Re-run the steps after snapshot ``run.good`` one at a time, checking each, and raise
+        NonFiniteLossError at the first bad one with the state from just before it. (Should
+        a nondeterministic device not reproduce the failure, the error names the checked
+        step and the replayed, finite state is kept.)"""
+        xp, n, failed_at = self.backend.xp, run.X.shape[0], self.steps_done
+        params, opt_state, self.steps_done, self._position = run.good
+        self.params, self.opt_state = tree_copy(params), tree_copy(opt_state)
+        while self.steps_done < failed_at:
+            epoch, offset = self._next_position(n)
+            index = epoch_order(self.seed, epoch, n, run.shuffle)[offset : offset + run.batch_size]
+            rows = self.backend.asarray(index)
+            xb, tb = xp.take(run.X, rows, axis=0), xp.take(run.T, rows, axis=0)
+            p, o, loss = run.step_fn(tree_copy(self.params), tree_copy(self.opt_state), xb, tb)
+            if not all_finite(loss, p):
+                break
+            self.params, self.opt_state = p, o
+            self.steps_done, self._position = self.steps_done + 1, (epoch, offset + len(index))
+        else:
+            raise NonFiniteLossError(failed_at, float("nan"))
+        raise NonFiniteLossError(self.steps_done + 1, float(self.backend.to_numpy(loss)))
+
+    def save(self, path: str) -> None:
+        """Write the whole trainer (model, params, optimizer state, loss, data position) to
+        one safetensors file; ``Trainer.load(path)`` resumes exactly (see ``nnkit.io``)."""
+        from .io import save_trainer
+
+        save_trainer(path, self)
+
+    @classmethod
+    def load(cls, path: str, backend: str | backends.Backend | None = None) -> Trainer:
+        """The trainer written by ``save``, on ``backend`` (default: the default backend)."""
+        from .io import load_trainer
+
+        return load_trainer(path, backend)
 
     def predict(self, X: Any) -> Any:
         """Model output for X (batch, in) as an array of the trainer's backend."""
@@ -193,12 +325,32 @@ class Trainer:
 
     def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
         """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows."""
-        Xb, T = self._inputs(X, Y)
-        pred = self._predict(self.params, Xb)
+        return self._metrics(*self._inputs(X, Y))
+
+    def _metrics(self, X: Any, T: Any) -> dict[str, float]:
+        pred = self._predict(self.params, X)
         result = {"loss": float(self.backend.to_numpy(self.loss(pred, T)))}
         if _is_classification(T, pred):
             result["accuracy"] = accuracy(pred, T)
         return result
+
+
+@dataclasses.dataclass(eq=False)
+class _Run:
+    """The state of one ``fit`` call that its helpers share."""
+
+    X: Any
+    T: Any
+    batch_size: int
+    shuffle: bool
+    step_fn: Callable
+    remaining: int
+    check_every: int | None
+    callbacks: list = dataclasses.field(default_factory=list)
+    good: tuple = ()  # the last snapshot that passed the NaN guard
+    bar: Any = None
+    interrupted: Callable[[], bool] = bool
+    start: float = dataclasses.field(default_factory=time.perf_counter)
 
 
 def _is_integer(x: Any) -> bool:
@@ -214,3 +366,29 @@ def _is_classification(T: Any, pred: Any) -> bool:
     xp = namespace(T)
     one_hot_rows = xp.all((T == 0) | (T == 1)) & xp.all(xp.sum(T, axis=1) == 1)
     return bool(one_hot_rows)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[Callable[[], bool]]:
+    """Inside, Ctrl-C only sets a flag (read with the yielded function) so that fit can stop
+    between two steps; a second Ctrl-C raises at once. No change outside the main thread
+    or when SIGINT already has a handler other than Python's default."""
+    hits: list[int] = []
+
+    def handler(signum, frame):
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -24,3 +24,13 @@ def tree_leaves(tree: Any) -> list[Any]:
     if isinstance(tree, (list, tuple)):
         return [leaf for v in tree for leaf in tree_leaves(v)]
     return [tree]
+
+
+def tree_copy(tree: Any) -> Any:
+    """A copy of every array leaf (kept apart from steps that consume their inputs, as
+    ``jax.jit`` with donation does); non-array leaves (ints, None) are shared."""
+    from ._ns import namespace
+
+    return tree_map(
+        lambda a: namespace(a).asarray(a, copy=True) if hasattr(a, "shape") else a, tree
+    )
