@@ -47,7 +47,8 @@ def test_cli_train_digits_prints_the_accuracy():
         capture_output=True,
         text=True,
     ).stdout
-    accuracy = float(out.split("test accuracy")[1].split()[0])
+    test_line = next(line for line in out.splitlines() if line.startswith("test:"))
+    accuracy = float(test_line.split("accuracy")[1].split()[0])
     assert accuracy > 0.9
 
 

@@ -48,7 +48,7 @@ def snapshot(tr: nnkit.Trainer) -> list:
     state = [
         leaf if isinstance(leaf, int) else tr.backend.to_numpy(leaf).tobytes() for leaf in leaves
     ]
-    return [*state, tr.steps_done, str(tr._rng.bit_generator.state)]
+    return [*state, tr.steps_done, tr._position]
 
 
 def rejects(tr, call, exc, match):
