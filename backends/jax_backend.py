@@ -14,6 +14,7 @@ INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
 class JaxBackend(Backend):
     name = "jax"
     install = INSTALL
+    can_scan = True
 
     def __init__(self, jax, xp, device):
         super().__init__(xp, device)
@@ -40,6 +41,9 @@ class JaxBackend(Backend):
 
     def jit(self, fn, donate_argnums=()):
         return self._jax.jit(fn, donate_argnums=donate_argnums)
+
+    def scan(self, fn, carry, xs):
+        return self._jax.lax.scan(fn, carry, xs)
 
     def device_name(self) -> str:
         return f"{self.device.platform}:{self.device.id} ({self.device.device_kind})"

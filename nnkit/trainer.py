@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np  # host-side: minibatch order comes from NumPy's generator
 
 from . import backends, validation
+from . import fused as fused_module
 from ._ns import namespace
 from .data import batch_order, one_hot
 from .history import History
@@ -52,6 +53,7 @@ class Trainer:
         self._sample_grads = jit(self._sample_grads_fn)
         self._apply = jit(self.optimizer.step, donate_argnums=(0, 2))
         self._predict = jit(self.model.predict)
+        self._fused_epoch = None  # built on the first fit(fused=True)
 
     # -- the maths of one step ------------------------------------------------
 
@@ -119,11 +121,15 @@ class Trainer:
         shuffle: bool = True,
         validation_data: tuple[Any, Any] | None = None,
         progress: bool | None = None,
+        fused: bool = False,
     ) -> History:
         """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch).
 
         Each epoch visits the samples in an order drawn on the host from ``seed``;
         the last minibatch of an epoch may be smaller. Returns one History record per epoch.
+        ``fused=True`` (strategy "batched" on a backend with ``can_scan``, i.e. JAX) runs the
+        full minibatches of each epoch in one compiled ``scan`` and the smaller last one as
+        usual: the same updates in the same order, one dispatch per epoch.
         """
         if epochs is not None and steps is not None:
             raise validation.InvalidValueError("give epochs or steps, not both")
@@ -134,6 +140,11 @@ class Trainer:
             steps = validation.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(n / batch_size)
         steps = validation.check_positive_int("steps", steps)
+        if fused:
+            fused_module.check_fusable(self.backend, self.strategy)
+            self._fused_epoch = self._fused_epoch or fused_module.fuse(
+                self._batched_step_fn, self.backend
+            )
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
         xp, history, remaining = self.backend.xp, History(), steps
         # fit works on its own copy: the jitted step may donate (consume) its inputs
@@ -144,7 +155,17 @@ class Trainer:
             order = self.backend.asarray(batch_order(self._rng, n, shuffle))
             Xe, Te = xp.take(X, order, axis=0), xp.take(T, order, axis=0)
             loss_sum, seen = 0.0, 0
-            for start in range(0, n, batch_size):
+            k = min(remaining, n // batch_size) if fused else 0  # full minibatches to fuse
+            if k:
+                params, opt_state, loss_sum = fused_module.run(
+                    self._fused_epoch, params, opt_state, Xe, Te, batch_size, k
+                )
+                self.params, self.opt_state = params, opt_state
+                seen, remaining = k * batch_size, remaining - k
+                self.steps_done += k
+            for start in range(seen, n, batch_size):
+                if not remaining:
+                    break
                 xb, tb = Xe[start : start + batch_size, ...], Te[start : start + batch_size, ...]
                 params, opt_state, loss = step_fn(params, opt_state, xb, tb)
                 loss_sum = loss_sum + loss * xb.shape[0]
@@ -152,8 +173,6 @@ class Trainer:
                 self.params, self.opt_state = params, opt_state
                 self.steps_done += 1
                 remaining -= 1
-                if not remaining:
-                    break
             loss_value = float(self.backend.to_numpy(self.backend.sync(loss_sum))) / seen
             elapsed = time.perf_counter() - start_time
             record = {
