@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=0.5)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
+    from . import bench
+
+    bench.add_parser(sub)
     return parser
 
 
