@@ -8,6 +8,7 @@ peak measured in the same run. See docs for the report's columns.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -69,6 +70,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"comma list of {','.join(peers.PEERS)}, or 'none' (default: every installed one)",
     )
     p.add_argument("--repeats", type=int, default=5, help="timed units per contender (median)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every library (BLAS, XLA, torch; default: every core)",
+    )
     p.add_argument("--matmul-size", type=int, default=2048, help="n of the peak n x n matmul")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--plot", default=None, help="write samples/s vs batch size (PNG) here")
@@ -150,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for sname in args.scenarios:
         if sname not in scenarios():
             raise ValueError(f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}")
-    peers.pin_precision()
+    peers.pin(args.threads)
     contenders, skipped = build_contenders(args)
     results = []
     for group in _groups(contenders):  # interleave within a scenario, one group at a time
@@ -176,7 +183,8 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor(),
-        "cpu_count": peers.threads(),
+        "cpu_count": os.cpu_count(),
+        "threads": peers.threads(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "backends": {n: backends.get(n).device_name() for n in backends.available()},

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np  # host-side: synthetic data and the digits set are made on the host
 
 from . import backends
+from .data import one_hot
 from .layers import ACTIVATIONS, Dense
 from .losses import MSE, CrossEntropy
 from .model import Sequential
@@ -170,11 +171,12 @@ def nnkit_contender(
         dtype=dtype,
     )
     X, y = scenario.data(batch_size)
-    X, y = be.asarray(X, dtype=dtype), be.asarray(y)
+    T = one_hot(y, scenario.sizes[-1]) if scenario.loss == "mse" else y  # what the loss takes
+    X, T = be.asarray(X, dtype=dtype), be.asarray(T, dtype=dtype if T.ndim == 2 else None)
     fused, shuffle = strategy == "fused", scenario.digits
 
     def run() -> None:
-        trainer.fit(X, y, epochs=1, batch_size=batch_size, shuffle=shuffle, fused=fused)
+        trainer.fit(X, T, epochs=1, batch_size=batch_size, shuffle=shuffle, fused=fused)
         be.sync(trainer.params)
 
     return Contender(

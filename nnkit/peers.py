@@ -2,8 +2,8 @@
 
 Each peer is imported lazily, only here and only when asked for; a peer that is not
 installed raises PeerUnavailable and its rows are skipped. Precision is pinned
-(no TF32 or reduced-precision matmuls) and PyTorch gets the same thread count
-as the BLAS NumPy uses (every core).
+(no TF32 or reduced-precision matmuls) and every library gets the same number of
+threads: every core by default, or ``nnkit bench --threads N``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _MODULES = {
     "sklearn": ("sklearn",),
 }
 INSTALL = "pip install 'nnkit[peers]'"
+THREADS_ENV = "NNKIT_BENCH_THREADS"
 
 
 class PeerUnavailable(RuntimeError):
@@ -37,11 +38,24 @@ def available() -> list[str]:
 
 
 def threads() -> int:
-    return os.cpu_count() or 1
+    """The thread count every library was given (``NNKIT_BENCH_THREADS``, else every core)."""
+    return int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)
 
 
-def pin_precision() -> None:
-    """Full-precision matmuls in every installed library (process-wide)."""
+def pin(n_threads: int | None = None) -> None:
+    """Full-precision matmuls and ``n_threads`` threads (default: every core) in every
+    installed library, process-wide. Call before any backend or peer runs: XLA reads its
+    thread flags once, when JAX starts."""
+    if n_threads is not None:
+        os.environ[THREADS_ENV] = str(n_threads)
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+            f"{'true' if n_threads > 1 else 'false'} intra_op_parallelism_threads={n_threads}"
+        )
+        if importlib.util.find_spec("threadpoolctl"):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(n_threads)  # the BLAS under NumPy, OpenMP
     if importlib.util.find_spec("torch"):
         import torch
 

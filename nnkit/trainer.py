@@ -104,7 +104,7 @@ class Trainer:
                 T = one_hot(T, k, dtype=X.dtype)  # MSE/BCE against one-hot targets
             else:
                 T = T[:, None]
-        if T.ndim == 2 or not _is_integer(T):
+        if (T.ndim == 2 or not _is_integer(T)) and T.dtype != X.dtype:
             T = self.backend.xp.astype(T, X.dtype)
         return X, T
 
@@ -142,7 +142,7 @@ class Trainer:
         steps = validation.check_positive_int("steps", steps)
         if fused:
             fused_module.check_fusable(self.backend, self.strategy)
-            self._fused_epoch = self._fused_epoch or fused_module.fuse(
+            self._fused_epoch = self._fused_epoch or fused_module.FusedEpoch(
                 self._batched_step_fn, self.backend
             )
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
@@ -152,13 +152,15 @@ class Trainer:
         opt_state = self.opt_state
         while remaining:
             start_time = time.perf_counter()
-            order = self.backend.asarray(batch_order(self._rng, n, shuffle))
-            Xe, Te = xp.take(X, order, axis=0), xp.take(T, order, axis=0)
+            Xe, Te = X, T  # shuffle=False: the data order itself, no copy
+            if shuffle:
+                order = self.backend.asarray(batch_order(self._rng, n, shuffle))
+                Xe, Te = xp.take(X, order, axis=0), xp.take(T, order, axis=0)
             loss_sum, seen = 0.0, 0
             k = min(remaining, n // batch_size) if fused else 0  # full minibatches to fuse
             if k:
-                params, opt_state, loss_sum = fused_module.run(
-                    self._fused_epoch, params, opt_state, Xe, Te, batch_size, k
+                params, opt_state, loss_sum = self._fused_epoch(
+                    params, opt_state, Xe, Te, batch_size, k
                 )
                 self.params, self.opt_state = params, opt_state
                 seen, remaining = k * batch_size, remaining - k
