@@ -9,6 +9,9 @@ import tempfile
 from typing import Any
 
 PER_SAMPLE = "per_sample"
+# whose matmul peak a row is held against for "% own peak": its backend, or the peer's library
+PEAK_LIBRARY = {"torch": "torch", "jax_optax_step": "jax", "jax_optax_scan": "jax",
+                "sklearn": "numpy"}  # fmt: skip
 
 
 def _device_kind(device: str) -> str:
@@ -20,6 +23,7 @@ def summarise(
 ) -> dict[str, Any]:
     """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead."""
     best_peak: dict[tuple, float] = {}
+    own_peak = {(p["library"], p["dtype"]): p["gflops"] for p in peaks}
     for p in peaks:
         key = (_device_kind(p["device"]), p["dtype"])
         best_peak[key] = max(best_peak.get(key, 0.0), p["gflops"])
@@ -31,6 +35,8 @@ def summarise(
         r["gflops"] = r["flops_per_step"] * steps / median / 1e9
         peak = best_peak.get((_device_kind(r["device"]), r["dtype"]))
         r["peak_fraction"] = r["gflops"] / peak if peak else None
+        own = own_peak.get((PEAK_LIBRARY.get(r["library"], r["backend"]), r["dtype"]))
+        r["own_peak_fraction"] = r["gflops"] / own if own else None
     for r in results:
         same = [q for q in results if _cell(q) == _cell(r)]
         base = [q for q in same if q["library"] == r["library"] == "nnkit"
@@ -90,6 +96,10 @@ def _time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{100 * v:.1f}%"
+
+
 def _x(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}x"
 
@@ -102,16 +112,15 @@ def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         peer_names = sorted({r["library"] for r in group if r["library"] != "nnkit"})
         cols = ["batch", "contender", "time/step", "samples/s", "steps/s", "vs per-sample"]
-        cols += [f"vs {p}" for p in peer_names] + ["GFLOP/s", "% peak"]
+        cols += [f"vs {p}" for p in peer_names] + ["GFLOP/s", "% own peak", "% device peak"]
         body = []
         for r in sorted(group, key=lambda r: (r["batch_size"], r["library"] != "nnkit")):
-            frac = r["peak_fraction"]
             body.append(
                 [str(r["batch_size"]), r["label"], _time(r["step_s"]),
                  f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}",
                  _x(r["speedup_vs_per_sample"])]
                 + [_x(r["ratio_vs"].get(p)) for p in peer_names]
-                + [f"{r['gflops']:.2f}", "" if frac is None else f"{100 * frac:.1f}%"]
+                + [f"{r['gflops']:.2f}", _pct(r["own_peak_fraction"]), _pct(r["peak_fraction"])]
             )  # fmt: skip
         tables[f"{scenario} {dtype}"] = (cols, body)
     return tables
