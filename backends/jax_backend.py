@@ -27,6 +27,12 @@ class JaxBackend(Backend):
 
     def asarray(self, x, dtype=None):
         dtype = None if dtype is None else self.dtype(dtype)
+        if (
+            isinstance(x, self._jax.Array)
+            and (dtype is None or x.dtype == dtype)
+            and x.devices() == {self.device}
+        ):
+            return x  # already here, as asked: no dispatch (fit calls this every time)
         return self._jax.device_put(self.xp.asarray(x, dtype=dtype), self.device)
 
     def to_numpy(self, x):

@@ -54,6 +54,9 @@ class Trainer:
         self._apply = jit(self.optimizer.step, donate_argnums=(0, 2))
         self._predict = jit(self.model.predict)
         self._fused_epoch = None  # built on the first fit(fused=True)
+        self._copy = jit(
+            lambda tree: tree_map(lambda a: self.backend.xp.asarray(a, copy=True), tree)
+        )
 
     # -- the maths of one step ------------------------------------------------
 
@@ -148,7 +151,7 @@ class Trainer:
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
         xp, history, remaining = self.backend.xp, History(), steps
         # fit works on its own copy: the jitted step may donate (consume) its inputs
-        params = tree_map(lambda a: xp.asarray(a, copy=True), self.params)
+        params = self._copy(self.params)  # one compiled call on JAX
         opt_state = self.opt_state
         while remaining:
             start_time = time.perf_counter()
