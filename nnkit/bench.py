@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for strategy in args.strategies:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}")
+    for peer in _peer_names(args.peers):
+        if peer not in peers.PEERS:
+            raise ValueError(f"unknown peer {peer!r}; expected one of {list(peers.PEERS)} or none")
     for sname in args.scenarios:
         if sname not in scenarios():
             raise ValueError(f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}")

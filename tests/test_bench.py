@@ -104,3 +104,17 @@ def test_unknown_backend_is_a_clear_error(tmp_path):
     proc = _bench("--backends", "nosuch", "--peers", "none", cwd=tmp_path)
     assert proc.returncode == 2
     assert "nosuch" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (("--peers", "nosuch"), "nosuch"),
+        (("--strategies", "sideways"), "sideways"),
+        (("--scenarios", "S9"), "S9"),
+    ],
+)
+def test_unknown_choices_are_clear_errors(tmp_path, args, named):
+    proc = _bench("--backends", "numpy", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert named in proc.stderr and "expected one of" in proc.stderr
