@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import __version__, backends
+from . import __version__, backends, bench
 
 
 def lecture_model():
@@ -88,8 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=0.5)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
-    from . import bench
-
     bench.add_parser(sub)
     return parser
 
