@@ -27,6 +27,7 @@ class Backend:
 
     name: str = "?"
     install: str = ""
+    can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp
@@ -61,6 +62,14 @@ class Backend:
     def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
         """``fn`` compiled where the backend has a compiler; ``fn`` itself otherwise."""
         return fn
+
+    def scan(self, fn: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:
+        """``carry, ys = scan(fn, carry, xs)``: ``fn(carry, x) -> (carry, y)`` over the leading
+        axis of every leaf of ``xs``, compiled as one loop (``jax.lax.scan`` semantics).
+
+        Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
+        """
+        raise NotImplementedError(f"backend {self.name!r} has no compiled scan")
 
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""

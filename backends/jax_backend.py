@@ -14,6 +14,7 @@ INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
 class JaxBackend(Backend):
     name = "jax"
     install = INSTALL
+    can_scan = True
 
     def __init__(self, jax, xp, device):
         super().__init__(xp, device)
@@ -26,6 +27,12 @@ class JaxBackend(Backend):
 
     def asarray(self, x, dtype=None):
         dtype = None if dtype is None else self.dtype(dtype)
+        if (
+            isinstance(x, self._jax.Array)
+            and (dtype is None or x.dtype == dtype)
+            and x.devices() == {self.device}
+        ):
+            return x  # already here, as asked: no dispatch (fit calls this every time)
         return self._jax.device_put(self.xp.asarray(x, dtype=dtype), self.device)
 
     def to_numpy(self, x):
@@ -40,6 +47,9 @@ class JaxBackend(Backend):
 
     def jit(self, fn, donate_argnums=()):
         return self._jax.jit(fn, donate_argnums=donate_argnums)
+
+    def scan(self, fn, carry, xs):
+        return self._jax.lax.scan(fn, carry, xs)
 
     def device_name(self) -> str:
         return f"{self.device.platform}:{self.device.id} ({self.device.device_kind})"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
 
-from . import __version__, backends, datasets
+from . import __version__, backends, bench, datasets
 from .data import train_val_split
 from .errors import InvalidValueError
 from .io import load_checkpoint, require_safetensors, save_trainer, trainer_from_checkpoint
@@ -418,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", metavar="Y.npy", help="write outputs here (default: print)")
     predict.add_argument("--backend", default=None)
     predict.set_defaults(func=cmd_predict)
+
+    bench.add_parser(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ from typing import Any
 def sigmoid(xp: Any, z: Any) -> Any:
     """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
     e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return xp.where(z >= 0, 1, e) / (1 + e)  # one division: 1/(1+e) or e/(1+e)
 
 
 def log_softmax(xp: Any, z: Any) -> Any:

@@ -108,12 +108,10 @@ class ReLU(Layer):
     """max(z, 0); derivative 1 where z > 0, else 0."""
 
     def forward(self, p, Z):
-        xp = namespace(Z)
-        return xp.where(Z > 0, Z, xp.zeros_like(Z)), Z
+        return namespace(Z).where(Z > 0, Z, 0), Z
 
     def backward(self, p, Z, dY):
-        xp = namespace(dY)
-        return xp.where(Z > 0, dY, xp.zeros_like(dY)), {}
+        return namespace(dY).where(Z > 0, dY, 0), {}
 
 
 class LeakyReLU(Layer):

@@ -21,7 +21,7 @@ class NullBar:
     def __exit__(self, *exc: Any) -> None:
         pass
 
-    def advance(self, epoch: int) -> None:
+    def advance(self, epoch: int, steps: int = 1) -> None:
         pass
 
     def show(self, metrics: dict[str, Any]) -> None:
@@ -60,8 +60,8 @@ class RichBar(NullBar):
     def __exit__(self, *exc: Any) -> None:
         self._progress.stop()
 
-    def advance(self, epoch: int) -> None:
-        self._progress.update(self._task, advance=1, epoch=epoch)
+    def advance(self, epoch: int, steps: int = 1) -> None:
+        self._progress.update(self._task, advance=steps, epoch=epoch)
 
     def show(self, metrics: dict[str, Any]) -> None:
         self._progress.update(self._task, metrics=format_metrics(metrics))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from . import backends, validation
+from . import fused as fused_module
 from ._ns import namespace
 from .callbacks import as_callback
 from .data import epoch_order, one_hot
@@ -67,6 +68,8 @@ class Trainer:
         self._sample_grads = jit(self._sample_grads_fn)
         self._apply = jit(self.optimizer.step, donate_argnums=(0, 2))
         self._predict = jit(self.model.predict)
+        self._fused_epoch = None  # built on the first fit(fused=True)
+        self._copy = jit(tree_copy)  # one compiled call on JAX
 
     # -- the maths of one step ------------------------------------------------
 
@@ -129,7 +132,7 @@ class Trainer:
                 T = one_hot(T, k, dtype=X.dtype)  # MSE/BCE against one-hot targets
             else:
                 T = T[:, None]
-        if T.ndim == 2 or not _is_integer(T):
+        if (T.ndim == 2 or not _is_integer(T)) and T.dtype != X.dtype:
             T = self.backend.xp.astype(T, X.dtype)
         self.loss.check_shapes((X.shape[0], k), T)
         self.loss.check_values((X.shape[0], k), T)
@@ -150,6 +153,7 @@ class Trainer:
         progress: bool | None = None,
         callbacks: Sequence[Any] = (),
         check_every: int | None = None,
+        fused: bool = False,
     ) -> History:
         """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch).
 
@@ -169,6 +173,11 @@ class Trainer:
         last good check one at a time to find the first bad step, keeps the parameters from
         before it and raises NonFiniteLossError naming it.
 
+        ``fused=True`` (strategy "batched" on a backend with ``can_scan``, i.e. JAX) runs
+        runs of full minibatches in one compiled ``scan`` each (a whole epoch when no
+        ``check_every`` or callback ``every`` falls inside it) and the smaller last
+        minibatch as usual: the same updates in the same order, one dispatch per run.
+
         Ctrl-C (KeyboardInterrupt) stops fit between two steps: ``params``, ``opt_state``,
         ``steps_done`` and ``history`` then describe the last completed step, and a new
         ``fit`` call continues from there.
@@ -185,13 +194,18 @@ class Trainer:
             steps = validation.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(n / batch_size)
         steps = validation.check_positive_int("steps", steps)
+        if fused:
+            fused_module.check_fusable(self.backend, self.strategy)
+            self._fused_epoch = self._fused_epoch or fused_module.FusedEpoch(
+                self._batched_step_fn, self.backend
+            )
         step_fn = self._batched_step if self.strategy == "batched" else self._per_sample_step
-        run = _Run(X, T, batch_size, shuffle, step_fn, steps, check_every)
+        run = _Run(X, T, batch_size, shuffle, step_fn, steps, check_every, fused)
         run.callbacks = [as_callback(c) for c in callbacks]
         history = self.history = History()
         self.stop_training = False
         # fit works on its own copy: the jitted step may donate (consume) its inputs
-        self.params, self.opt_state = tree_copy(self.params), tree_copy(self.opt_state)
+        self.params, self.opt_state = self._copy((self.params, self.opt_state))
         run.good = self._snapshot()
         with progress_bar(progress, steps) as run.bar, _sigint_deferred() as run.interrupted:
             for cb in run.callbacks:
@@ -220,6 +234,20 @@ class Trainer:
         Xe, Te = xp.take(run.X, order, axis=0), xp.take(run.T, order, axis=0)
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         try:
+            while run.fused and n - offset >= size and run.remaining and not self.stop_training:
+                if run.interrupted():
+                    raise KeyboardInterrupt
+                k = min(run.remaining, (n - offset) // size, self._steps_to_next_check(run))
+                stop = offset + k * size
+                self.params, self.opt_state, chunk_loss = self._fused_epoch(
+                    self.params, self.opt_state, Xe[offset:stop, ...], Te[offset:stop, ...], size, k
+                )
+                self.steps_done += k
+                loss_sum = loss_sum + chunk_loss
+                seen, offset, run.remaining = seen + stop - offset, stop, run.remaining - k
+                self._position = (epoch, offset)
+                run.bar.advance(epoch + 1, k)
+                self._after_step(run, loss_sum, seen)
             while offset < n and run.remaining and not self.stop_training:
                 if run.interrupted():
                     raise KeyboardInterrupt
@@ -252,6 +280,11 @@ class Trainer:
 
     # -- fit's bookkeeping --------------------------------------------------------
 
+    def _steps_to_next_check(self, run: _Run) -> int:
+        """Steps until the next step that ``check_every`` or a callback's ``every`` names."""
+        periods = [cb.every for cb in run.callbacks if cb.every] + [run.check_every or 0]
+        return min((p - self.steps_done % p for p in periods if p), default=run.remaining)
+
     def _next_position(self, n: int) -> tuple[int, int]:
         """(epoch, sample offset) where the next step starts: a finished epoch moves on."""
         epoch, offset = self._position
@@ -275,7 +308,8 @@ class Trainer:
 
     def _snapshot(self) -> tuple[Any, Any, int, tuple[int, int]]:
         """Copies of params and optimizer state, with the step count and data position."""
-        return tree_copy(self.params), tree_copy(self.opt_state), self.steps_done, self._position
+        params, opt_state = self._copy((self.params, self.opt_state))
+        return params, opt_state, self.steps_done, self._position
 
     def _guard(self, loss_sum: Any, run: _Run) -> tuple:
         """A new snapshot if the loss and params are finite; otherwise replay from the last."""
@@ -346,6 +380,7 @@ class _Run:
     step_fn: Callable
     remaining: int
     check_every: int | None
+    fused: bool = False
     callbacks: list = dataclasses.field(default_factory=list)
     good: tuple = ()  # the last snapshot that passed the NaN guard
     bar: Any = None

@@ -1,0 +1,51 @@
+"""S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch): every available backend x strategy,
+and every peer library that is installed (the others skip).
+
+One benchmark round is one unit: an epoch of ``steps_per_unit`` minibatch updates,
+synchronised at the end; extra_info carries what a row of ``nnkit bench`` carries.
+"""
+
+import pytest
+
+from nnkit import peers
+from nnkit.bench_cases import default_backends, nnkit_contender, scenarios, strategies_for
+
+DTYPES = {"S1": ("float32", "float64"), "S2": ("float32",), "S3": ("float32",)}
+CASES = [
+    (s, dtype, batch)
+    for s, scenario in scenarios().items()
+    for dtype in DTYPES[s]
+    for batch in scenario.batch_sizes
+]
+
+
+def _id(case):
+    return "{}-{}-b{}".format(*case)
+
+
+def _measure(benchmark, contender):
+    benchmark.group = f"{contender.scenario} {contender.dtype} batch {contender.batch_size}"
+    benchmark.extra_info.update(contender.info())
+    benchmark.pedantic(contender.run, rounds=3, warmup_rounds=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize(
+    "backend, strategy",
+    [(b, s) for b in default_backends() for s in strategies_for(b)],
+    ids=lambda v: str(v),
+)
+def test_nnkit(benchmark, case, backend, strategy):
+    scenario, dtype, batch = case
+    _measure(benchmark, nnkit_contender(scenarios()[scenario], backend, strategy, batch, dtype))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize("peer", peers.PEERS)
+def test_peer(benchmark, case, peer):
+    scenario, dtype, batch = case
+    try:
+        contender = peers.contender(peer, scenarios()[scenario], batch, dtype)
+    except peers.PeerUnavailable as e:
+        pytest.skip(str(e))
+    _measure(benchmark, contender)

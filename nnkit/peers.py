@@ -1,0 +1,285 @@
+"""Peer libraries run on the same scenarios as nnkit, for ``nnkit bench --peers``.
+
+Each peer is imported lazily, only here and only when asked for; a peer that is not
+installed raises PeerUnavailable and its rows are skipped. Precision is pinned
+(no TF32 or reduced-precision matmuls) and every library gets the same number of
+threads: every core by default, or ``nnkit bench --threads N``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np  # host-side data, as nnkit's contenders use
+
+from .bench_cases import Contender, Scenario
+
+PEERS = ("torch", "jax_optax_step", "jax_optax_scan", "sklearn")
+_MODULES = {
+    "torch": ("torch",),
+    "jax_optax_step": ("jax", "optax"),
+    "jax_optax_scan": ("jax", "optax"),
+    "sklearn": ("sklearn",),
+}
+INSTALL = "pip install 'nnkit[peers]'"
+THREADS_ENV = "NNKIT_BENCH_THREADS"
+
+
+class PeerUnavailable(RuntimeError):
+    pass
+
+
+def available() -> list[str]:
+    """The peers whose libraries are installed here."""
+    return [p for p in PEERS if all(importlib.util.find_spec(m) for m in _MODULES[p])]
+
+
+def threads() -> int:
+    """The thread count every library was given (``NNKIT_BENCH_THREADS``, else every core)."""
+    return int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)
+
+
+def pin(n_threads: int | None = None) -> None:
+    """Full-precision matmuls and ``n_threads`` threads (default: every core) in every
+    installed library, process-wide. Call before any backend or peer runs: XLA reads its
+    thread flags once, when JAX starts."""
+    if n_threads is not None:
+        os.environ[THREADS_ENV] = str(n_threads)
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+            f"{'true' if n_threads > 1 else 'false'} intra_op_parallelism_threads={n_threads}"
+        )
+        if importlib.util.find_spec("threadpoolctl"):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(n_threads)  # the BLAS under NumPy, OpenMP
+    if importlib.util.find_spec("torch"):
+        import torch
+
+        torch.set_float32_matmul_precision("highest")
+        torch.set_num_threads(threads())
+    if importlib.util.find_spec("jax"):
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
+    """``peer`` on ``scenario``; raises PeerUnavailable when its library is missing."""
+    if peer not in PEERS:
+        raise PeerUnavailable(f"unknown peer {peer!r}; expected one of {list(PEERS)}")
+    if peer not in available():
+        raise PeerUnavailable(f"peer {peer!r} needs {' and '.join(_MODULES[peer])}: {INSTALL}")
+    X, y = scenario.data(batch_size)
+    steps = -(-X.shape[0] // batch_size)
+    build = {
+        "torch": _torch,
+        "jax_optax_step": _jax_step,
+        "jax_optax_scan": _jax_scan,
+        "sklearn": _sklearn,
+    }[peer]
+    device, run = build(scenario, X, y, batch_size, dtype)
+    return Contender(
+        scenario.name,
+        peer,
+        peer.split("_")[0],
+        "peer",
+        batch_size,
+        dtype,
+        device,
+        steps,
+        scenario.flops_per_step(batch_size),
+        run,
+    )
+
+
+def matmul_peak_fn(peer: str, n: int, dtype: str) -> Callable[[], Any] | None:
+    """A synchronised n x n @ n x n matmul in ``peer``'s library, or None."""
+    if peer == "torch" and "torch" in available():
+        import torch
+
+        a = torch.ones((n, n), dtype=getattr(torch, dtype))
+        return lambda: torch.mm(a, a)
+    return None
+
+
+# -- PyTorch eager ---------------------------------------------------------------
+
+
+def _torch(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+    import torch
+
+    torch.manual_seed(0)
+    tdtype = getattr(torch, dtype)
+    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[scenario.activation]
+    layers: list = []
+    for i, (a, b) in enumerate(scenario.shapes):
+        layers.append(torch.nn.Linear(a, b, dtype=tdtype))
+        if i < len(scenario.sizes) - 2 or scenario.loss == "mse":
+            layers.append(act())
+    model = torch.nn.Sequential(*layers)
+    k = scenario.sizes[-1]
+    Xt = torch.as_tensor(X, dtype=tdtype)
+    if scenario.loss == "mse":
+        Tt = torch.nn.functional.one_hot(torch.as_tensor(y), k).to(tdtype)
+        loss_fn: Any = torch.nn.MSELoss()
+    else:
+        Tt, loss_fn = torch.as_tensor(y), torch.nn.CrossEntropyLoss()
+    opt_cls = torch.optim.SGD if scenario.optimizer == "sgd" else torch.optim.Adam
+    opt = opt_cls(model.parameters(), lr=scenario.lr)
+    gen = torch.Generator().manual_seed(0)
+
+    def run() -> None:
+        order = torch.randperm(Xt.shape[0], generator=gen) if scenario.digits else None
+        Xe, Te = (Xt[order], Tt[order]) if scenario.digits else (Xt, Tt)
+        total = torch.zeros((), dtype=tdtype)
+        for start in range(0, Xe.shape[0], batch_size):
+            xb, tb = Xe[start : start + batch_size], Te[start : start + batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), tb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * xb.shape[0]
+        total.item()
+
+    return f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)", run
+
+
+# -- hand-written JAX + Optax ----------------------------------------------------
+
+
+def _jax_parts(scenario: Scenario, dtype: str):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    act = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[scenario.activation]
+    k = scenario.sizes[-1]
+    rng = np.random.default_rng(0)
+    params = [
+        (
+            jnp.asarray(rng.uniform(-0.1, 0.1, (a, b)), dtype=dtype),
+            jnp.zeros((b,), dtype=dtype),
+        )
+        for a, b in scenario.shapes
+    ]
+
+    def forward(params, x):
+        for i, (W, b) in enumerate(params):
+            x = x @ W + b
+            if i < len(params) - 1 or scenario.loss == "mse":
+                x = act(x)
+        return x
+
+    def loss_fn(params, x, y):
+        out = forward(params, x)
+        if scenario.loss == "mse":
+            return jnp.mean((out - jax.nn.one_hot(y, k, dtype=out.dtype)) ** 2)
+        return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+
+    opt = (optax.sgd if scenario.optimizer == "sgd" else optax.adam)(scenario.lr)
+
+    def step(params, state, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    device = jax.devices()[0]
+    name = f"{device.platform}:{device.id} (jax {jax.__version__} + optax {optax.__version__})"
+    return jax, jnp, params, opt.init(params), step, name
+
+
+def _jax_step(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+    jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
+    jstep = jax.jit(step, donate_argnums=(0, 1))
+    Xd, yd = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
+    carry = [params, state]
+    key = [jax.random.PRNGKey(0)]
+
+    def run() -> None:
+        Xe, ye = Xd, yd
+        if scenario.digits:
+            key[0], sub = jax.random.split(key[0])
+            order = jax.random.permutation(sub, Xd.shape[0])
+            Xe, ye = Xd[order], yd[order]
+        p, s, total = carry[0], carry[1], 0.0
+        for start in range(0, Xe.shape[0], batch_size):
+            xb, yb = Xe[start : start + batch_size], ye[start : start + batch_size]
+            p, s, loss = jstep(p, s, xb, yb)
+            total = total + loss * xb.shape[0]
+        carry[:] = [p, s]
+        jax.block_until_ready((p, total))
+
+    return device, run
+
+
+def _jax_scan(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+    jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
+
+    def body(carry, batch):
+        p, s, loss = step(*carry, *batch)
+        return (p, s), loss
+
+    @jax.jit
+    def _tail(p, s, x, y):
+        return step(p, s, x, y)
+
+    def epoch(p, s, Xs, ys):
+        (p, s), losses = jax.lax.scan(body, (p, s), (Xs, ys))
+        return p, s, losses
+
+    jepoch = jax.jit(epoch, donate_argnums=(0, 1))
+    Xd, yd = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
+    full = Xd.shape[0] // batch_size
+    carry = [params, state]
+    key = [jax.random.PRNGKey(0)]
+
+    def run() -> None:
+        Xe, ye = Xd, yd
+        if scenario.digits:
+            key[0], sub = jax.random.split(key[0])
+            order = jax.random.permutation(sub, Xd.shape[0])
+            Xe, ye = Xd[order], yd[order]
+        m = full * batch_size
+        Xs = Xe[:m].reshape(full, batch_size, -1)
+        ys = ye[:m].reshape(full, batch_size)
+        p, s, losses = jepoch(carry[0], carry[1], Xs, ys)
+        total = losses.sum() * batch_size
+        if m < Xe.shape[0]:  # the smaller last minibatch, as nnkit's fused epoch does
+            p, s, loss = _tail(p, s, Xe[m:], ye[m:])
+            total = total + loss * (Xe.shape[0] - m)
+        carry[:] = [p, s]
+        jax.block_until_ready((p, total))
+
+    return device, run
+
+
+# -- scikit-learn ----------------------------------------------------------------
+
+
+def _sklearn(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+    import sklearn
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=scenario.sizes[1:-1],
+        activation="logistic" if scenario.activation == "sigmoid" else "relu",
+        solver=scenario.optimizer,
+        learning_rate_init=scenario.lr,
+        batch_size=batch_size,
+        alpha=0.0,
+        momentum=0.0,
+        shuffle=scenario.digits,
+        random_state=0,
+    )
+    Xh, classes = np.asarray(X, dtype=dtype), np.arange(scenario.sizes[-1])
+
+    def run() -> None:
+        clf.partial_fit(Xh, y, classes=classes)
+
+    return f"cpu (scikit-learn {sklearn.__version__}, softmax + log-loss output)", run
