@@ -10,8 +10,8 @@ from typing import Any
 
 PER_SAMPLE = "per_sample"
 # whose matmul peak a row is held against for "% own peak": its backend, or the peer's library
-PEAK_LIBRARY = {"torch": "torch", "jax_optax_step": "jax", "jax_optax_scan": "jax",
-                "sklearn": "numpy"}  # fmt: skip
+PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "jax_optax_step": "jax",
+                "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
 
 
 def _device_kind(device: str) -> str:
