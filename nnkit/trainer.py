@@ -32,6 +32,10 @@ class Trainer:
     ``strategy="per_sample"``: the lecture's loop, one row at a time, gradients
     averaged over the minibatch before the step. Both give the same gradients.
 
+    ``dtype``: "float32" or "float64" for everything, or "bfloat16" for mixed precision
+    (float32 master weights and optimizer state, bfloat16 forward/backward; JAX only):
+    ``policy`` holds the two dtypes (see ``nnkit.precision``).
+
     State: ``params``, ``opt_state``, ``steps_done``, the data position (where the next
     ``fit`` step starts), ``history`` (the last fit's History) and ``stop_training`` (set
     by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep all of it.
