@@ -6,8 +6,9 @@ network (64-128-64-10, sigmoid, MSE, SGD 0.5), per backend x dtype x mode.
 
 For each combination: ``cold_s``, a new Trainer through fit(steps) to the test accuracy,
 compilation included; ``warm_s``, the same minibatch sequence again on the same (compiled)
-trainer, continuing from its weights, with the accuracy read again. Combinations a backend cannot run (fused without a compiled scan,
-bfloat16 without bfloat16 arrays) are listed as skipped. ``--steps 200`` makes a quick check.
+trainer, continuing from its weights, with the accuracy read again. Combinations a backend
+cannot run (fused without a compiled scan, bfloat16 without bfloat16 arrays) are listed as
+skipped. ``--steps 200`` makes a quick check.
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 row = run(backend, dtype, mode, args.steps, data)
                 rows.append(row)
-                print(f"{backend:6} {dtype:9} {mode:8} {row['device']}: cold {row['cold_s']:.2f} s,"
-                      f" warm {row['warm_s']:.2f} s, accuracy {row['accuracy']:.4f}", flush=True)  # fmt: skip
+                print(
+                    f"{backend:6} {dtype:9} {mode:8} {row['device']}: cold {row['cold_s']:.2f} s,"
+                    f" warm {row['warm_s']:.2f} s, accuracy {row['accuracy']:.4f}",
+                    flush=True,
+                )
     for reason in sorted(set(skipped)):
         print(f"skipped: {reason}")
     if args.out:

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 from helpers import host, rel_error
+from nnkit.backends.cupy_backend import CupyBackend
 
 import nnkit
 from nnkit import backends, precision
-from nnkit.backends.cupy_backend import CupyBackend
 from nnkit.errors import InvalidValueError
 from nnkit.layers import Dense, Sigmoid
 from nnkit.losses import MSE, CrossEntropy
