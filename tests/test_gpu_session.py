@@ -80,3 +80,26 @@ def test_bfloat16_peers_run(peer):
     else:
         c.run()
     assert c.dtype == "bfloat16" and c.steps >= 1
+
+
+def test_every_gpu_library_is_held_against_the_one_gpu_peak():
+    """CuPy, JAX and torch name the same GPU differently; the best peak measured on it
+    (here torch's) is the device peak of every GPU row, and the CPU keeps its own."""
+    from nnkit import bench_report
+
+    peaks = [
+        {"library": "cupy", "device": "NVIDIA H100", "dtype": "float32", "gflops": 100.0},
+        {"library": "torch_cuda", "device": "NVIDIA H100 (torch CUDA eager)",
+         "dtype": "float32", "gflops": 200.0},
+        {"library": "numpy", "device": "cpu (x86_64)", "dtype": "float32", "gflops": 10.0},
+    ]  # fmt: skip
+    row = {"scenario": "S2", "library": "nnkit", "backend": "jax", "strategy": "batched",
+           "batch_size": 4096, "dtype": "float32", "device": "gpu:0 (NVIDIA H100)",
+           "steps_per_unit": 1, "flops_per_step": 10**11, "times_s": [1.0]}  # fmt: skip
+    cpu = {**row, "backend": "numpy", "device": "cpu (x86_64)", "times_s": [20.0]}
+    report = bench_report.summarise([row, cpu], peaks, [], {})
+    assert report["results"][0]["peak_fraction"] == pytest.approx(100.0 / 200.0)
+    assert report["results"][1]["peak_fraction"] == pytest.approx(5.0 / 10.0)
+    assert report["crossover"]["S2 float32"] == 4096
+    bf16 = bench_report.summarise([{**row, "dtype": "bfloat16"}], peaks, [], {})
+    assert bf16["crossover"]["S2 bfloat16"].startswith("n/a: no CPU row")
