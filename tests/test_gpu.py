@@ -12,7 +12,7 @@ import nnkit
 from nnkit.errors import InvalidValueError
 from nnkit.layers import Dense, ReLU, Sigmoid, Tanh
 from nnkit.losses import MSE, CrossEntropy
-from nnkit.optim import SGD, Adam
+from nnkit.optim import SGD
 
 pytestmark = pytest.mark.gpu
 
@@ -45,10 +45,12 @@ def _fit(backend, dtype, make_model, loss, optimizer, steps):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(
     "make_model, loss, optimizer",
-    [(lecture_model, MSE(), SGD(0.5)), (wide_model, CrossEntropy(), Adam(1e-3))],
+    [(lecture_model, MSE(), SGD(0.5)), (wide_model, CrossEntropy(), SGD(0.1, momentum=0.9))],
 )
 def test_short_fit_agrees_with_numpy(backend, dtype, make_model, loss, optimizer):
-    """10 steps on digits: parameters, losses and predictions as NumPy computes them."""
+    """10 steps on digits: parameters, losses and predictions as NumPy computes them.
+    (Not Adam: its first steps move each weight by about lr * sign(g), so a gradient within
+    rounding of 0 may move either way on two devices; tests/test_optim.py checks Adam.)"""
     ref, ref_hist, ref_pred = _fit("numpy", dtype, make_model, loss, optimizer, 10)
     gpu, gpu_hist, gpu_pred = _fit(backend, dtype, make_model, loss, optimizer, 10)
     tol = {"rtol": RTOL[dtype], "atol": ATOL[dtype]}
