@@ -13,10 +13,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from .base import FLOAT_DTYPES, Backend, BackendUnavailable
+from .base import FLOAT_DTYPES, TF32_ENV, Backend, BackendUnavailable, tf32_requested
 
 __all__ = [
     "FLOAT_DTYPES",
+    "BFLOAT16_BACKENDS",
+    "TF32_ENV",
+    "tf32_requested",
     "Backend",
     "BackendUnavailable",
     "NAMES",
@@ -36,6 +39,9 @@ _MODULES = {
     "array_api_strict": "strict_backend",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
+# the backends whose arrays can be bfloat16 (their Backend.bfloat16 is True); named here
+# so that an error can list them without importing them
+BFLOAT16_BACKENDS: tuple[str, ...] = ("jax",)
 
 _loaded: dict[str, Backend | BackendUnavailable] = {}
 _default: str | None = None

@@ -3,10 +3,18 @@ primitives that differ per array library (moving data, waiting, compiling)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 FLOAT_DTYPES = ("float32", "float64")
+TF32_ENV = "NNKIT_TF32"
+
+
+def tf32_requested() -> bool:
+    """True when ``NNKIT_TF32`` is set to a non-empty value other than "0": float32 matmuls
+    may then use TF32 tensor cores (10-bit mantissa). Unset: full float32 precision."""
+    return os.environ.get(TF32_ENV, "") not in ("", "0")
 
 
 class BackendUnavailable(RuntimeError):
@@ -28,6 +36,7 @@ class Backend:
     name: str = "?"
     install: str = ""
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
+    bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp

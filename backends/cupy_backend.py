@@ -1,8 +1,15 @@
-"""CuPy on CUDA device 0; available only when a CUDA device answers."""
+"""CuPy on CUDA device 0; available only when a CUDA device answers.
+
+Precision: CuPy computes float32 matmuls in full float32 unless ``CUPY_TF32=1``, which
+CuPy reads when it is first imported; ``NNKIT_TF32=1`` sets it then. CuPy has no bfloat16
+dtype, so ``Trainer(dtype="bfloat16")`` is refused on this backend.
+"""
 
 from __future__ import annotations
 
-from .base import Backend, BackendUnavailable
+import os
+
+from .base import Backend, BackendUnavailable, tf32_requested
 
 INSTALL = "pip install 'nnkit[cuda12]'  (or 'nnkit[cuda13]' for CUDA 13 drivers)"
 
@@ -37,6 +44,8 @@ class CupyBackend(Backend):
 
 
 def load() -> CupyBackend:
+    if tf32_requested():
+        os.environ.setdefault("CUPY_TF32", "1")
     try:
         import cupy
     except ImportError as e:

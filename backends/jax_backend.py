@@ -2,11 +2,18 @@
 
 float64 needs JAX's x64 mode, which is process-wide: asking this backend for
 float64 turns it on (``jax_enable_x64``). float32 arrays are unaffected.
+
+Matmul precision is pinned: every function compiled by ``jit`` is traced under
+``jax.default_matmul_precision(matmul_precision)``, "highest" (true float32, no TF32 on
+GPUs) unless ``NNKIT_TF32=1`` asks for "tensorfloat32". Eager (uncompiled) JAX calls
+outside ``jit`` keep JAX's own default.
 """
 
 from __future__ import annotations
 
-from .base import Backend, BackendUnavailable
+import functools
+
+from .base import Backend, BackendUnavailable, tf32_requested
 
 INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
 
@@ -15,10 +22,12 @@ class JaxBackend(Backend):
     name = "jax"
     install = INSTALL
     can_scan = True
+    bfloat16 = True
 
     def __init__(self, jax, xp, device):
         super().__init__(xp, device)
         self._jax = jax
+        self.matmul_precision = "tensorfloat32" if tf32_requested() else "highest"
 
     def dtype(self, dtype):
         if dtype == "float64" or getattr(dtype, "name", None) == "float64":
@@ -46,7 +55,14 @@ class JaxBackend(Backend):
         return x
 
     def jit(self, fn, donate_argnums=()):
-        return self._jax.jit(fn, donate_argnums=donate_argnums)
+        jax = self._jax
+
+        @functools.wraps(fn)
+        def pinned(*args, **kwargs):
+            with jax.default_matmul_precision(self.matmul_precision):
+                return fn(*args, **kwargs)
+
+        return jax.jit(pinned, donate_argnums=donate_argnums)
 
     def scan(self, fn, carry, xs):
         return self._jax.lax.scan(fn, carry, xs)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import backends, bench_report, peers
+from . import backends, bench_report, peers, precision
 from .bench_cases import (
     STRATEGIES,
     Contender,
@@ -61,7 +61,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--scenarios", type=_csv(str), default=["S1", "S2", "S3"])
     p.add_argument(
-        "--dtype", type=_csv(str), default=["float32"], help="float32, float64 or both (comma list)"
+        "--dtype",
+        type=_csv(str),
+        default=["float32"],
+        help="comma list of float32, float64, bfloat16 (mixed precision: JAX and peers)",
     )
     p.add_argument(
         "--peers",
@@ -106,15 +109,17 @@ def matmul_peaks(names: list[str], dtypes: list[str], peer_names: list[str], n: 
     for dtype in dtypes:
         for name in names:
             be = backends.get(name)
+            if dtype in precision.MIXED and not be.bfloat16:
+                continue
             a = be.asarray(backends.get("numpy").xp.ones((n, n)), dtype=dtype)
             mm = be.jit(lambda x: x @ x)
             units.append(lambda be=be, mm=mm, a=a: be.sync(mm(a)))
             labels.append((name, be.device_name(), dtype))
         for peer in peer_names:
-            fn = peers.matmul_peak_fn(peer, n, dtype)
-            if fn is not None:
-                units.append(fn)
-                labels.append((peer, "cpu", dtype))
+            found = peers.matmul_peak_fn(peer, n, dtype)
+            if found is not None:
+                units.append(found[1])
+                labels.append((peer, found[0], dtype))
     for (lib, device, dtype), t in zip(labels, median_times(units, repeats), strict=True):
         gflops = 2 * n**3 / statistics.median(t) / 1e9
         rows.append({"library": lib, "device": device, "dtype": dtype, "n": n, "gflops": gflops})
@@ -131,6 +136,9 @@ def build_contenders(args: argparse.Namespace) -> tuple[list[Contender], list[st
         for dtype in args.dtype:
             for batch in args.batch_sizes or scenario.batch_sizes:
                 for name in names:
+                    if dtype in precision.MIXED and not backends.get(name).bfloat16:
+                        skipped.append(f"backend {name!r} has no {dtype}")
+                        continue
                     for strategy in strategies_for(name, tuple(args.strategies)):
                         found.append(nnkit_contender(scenario, name, strategy, batch, dtype))
                 for peer in peer_names:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np  # host-side: synthetic data and the digits set are made on the host
 
-from . import backends
+from . import backends, precision
 from .data import one_hot
 from .layers import ACTIVATIONS, Dense
 from .losses import MSE, CrossEntropy
@@ -172,7 +172,9 @@ def nnkit_contender(
     )
     X, y = scenario.data(batch_size)
     T = one_hot(y, scenario.sizes[-1]) if scenario.loss == "mse" else y  # what the loss takes
-    X, T = be.asarray(X, dtype=dtype), be.asarray(T, dtype=dtype if T.ndim == 2 else None)
+    data_dtype = precision.MIXED.get(dtype, dtype)  # mixed precision: float32 data
+    X = be.asarray(X, dtype=data_dtype)
+    T = be.asarray(T, dtype=data_dtype if T.ndim == 2 else None)
     fused, shuffle = strategy == "fused", scenario.digits
 
     def run() -> None:

@@ -10,12 +10,14 @@ from typing import Any
 
 PER_SAMPLE = "per_sample"
 # whose matmul peak a row is held against for "% own peak": its backend, or the peer's library
-PEAK_LIBRARY = {"torch": "torch", "jax_optax_step": "jax", "jax_optax_scan": "jax",
-                "sklearn": "numpy"}  # fmt: skip
+PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "jax_optax_step": "jax",
+                "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
 
 
 def _device_kind(device: str) -> str:
-    return "cpu" if device.startswith("cpu") else device
+    """The device kind, "cpu" or "gpu": libraries name a machine's one GPU differently (CuPy "NVIDIA
+    H100 ...", JAX "gpu:0 (...)", torch "... CUDA eager"), and its peak is shared."""
+    return "cpu" if device.startswith("cpu") else "gpu"
 
 
 def summarise(
@@ -75,6 +77,9 @@ def crossover(results: list[dict]) -> dict[str, Any]:
         key = f"{scenario} {dtype}"
         if not any(_device_kind(r["device"]) != "cpu" for r in rows):
             out[key] = "n/a: no GPU"
+            continue
+        if not any(_device_kind(r["device"]) == "cpu" for r in rows):
+            out[key] = "n/a: no CPU row (e.g. bfloat16, which NumPy lacks)"
             continue
         out[key] = "none: the CPU stays ahead at every batch size measured"
         for batch in sorted({r["batch_size"] for r in rows}):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
 
-from . import __version__, backends, bench, datasets
+from . import __version__, backends, bench, datasets, precision
 from .data import train_val_split
 from .errors import InvalidValueError
 from .io import load_checkpoint, require_safetensors, save_trainer, trainer_from_checkpoint
@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--seed", type=int, default=0, help="initial weights, data order, validation split"
     )
-    train.add_argument("--dtype", choices=list(backends.FLOAT_DTYPES), default="float32")
+    train.add_argument("--dtype", choices=list(precision.DTYPES), default="float32")
     train.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

@@ -2,8 +2,12 @@
 
 Each peer is imported lazily, only here and only when asked for; a peer that is not
 installed raises PeerUnavailable and its rows are skipped. Precision is pinned
-(no TF32 or reduced-precision matmuls) and every library gets the same number of
+(no TF32 unless ``NNKIT_TF32=1``) and every library gets the same number of
 threads: every core by default, or ``nnkit bench --threads N``.
+
+``torch`` runs PyTorch eager on the CPU, ``torch_cuda`` on CUDA device 0. dtype
+"bfloat16" is mixed precision as nnkit's: float32 weights and optimizer state, forward
+and backward in bfloat16 (``torch.autocast``; casts inside the loss for JAX).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import Any
 
 import numpy as np  # host-side data, as nnkit's contenders use
 
+from . import backends
 from .bench_cases import Contender, Scenario
 
-PEERS = ("torch", "jax_optax_step", "jax_optax_scan", "sklearn")
+PEERS = ("torch", "torch_cuda", "jax_optax_step", "jax_optax_scan", "sklearn")
 _MODULES = {
     "torch": ("torch",),
+    "torch_cuda": ("torch",),
     "jax_optax_step": ("jax", "optax"),
     "jax_optax_scan": ("jax", "optax"),
     "sklearn": ("sklearn",),
@@ -56,15 +62,18 @@ def pin(n_threads: int | None = None) -> None:
             from threadpoolctl import threadpool_limits
 
             threadpool_limits(n_threads)  # the BLAS under NumPy, OpenMP
+    tf32 = backends.tf32_requested()
     if importlib.util.find_spec("torch"):
         import torch
 
-        torch.set_float32_matmul_precision("highest")
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         torch.set_num_threads(threads())
     if importlib.util.find_spec("jax"):
         import jax
 
-        jax.config.update("jax_default_matmul_precision", "highest")
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if tf32 else "highest")
 
 
 def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
@@ -73,15 +82,20 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         raise PeerUnavailable(f"unknown peer {peer!r}; expected one of {list(PEERS)}")
     if peer not in available():
         raise PeerUnavailable(f"peer {peer!r} needs {' and '.join(_MODULES[peer])}: {INSTALL}")
+    if dtype == "bfloat16" and peer == "sklearn":
+        raise PeerUnavailable("peer 'sklearn' has no bfloat16")
+    if peer == "torch_cuda" and not _torch_cuda():
+        raise PeerUnavailable("peer 'torch_cuda' needs a CUDA build of torch and a GPU")
     X, y = scenario.data(batch_size)
     steps = -(-X.shape[0] // batch_size)
     build = {
         "torch": _torch,
+        "torch_cuda": _torch,
         "jax_optax_step": _jax_step,
         "jax_optax_scan": _jax_scan,
         "sklearn": _sklearn,
     }[peer]
-    device, run = build(scenario, X, y, batch_size, dtype)
+    device, run = build(scenario, X, y, batch_size, dtype, peer)
     return Contender(
         scenario.name,
         peer,
@@ -96,56 +110,82 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
     )
 
 
-def matmul_peak_fn(peer: str, n: int, dtype: str) -> Callable[[], Any] | None:
-    """A synchronised n x n @ n x n matmul in ``peer``'s library, or None."""
-    if peer == "torch" and "torch" in available():
-        import torch
+def matmul_peak_fn(peer: str, n: int, dtype: str) -> tuple[str, Callable[[], Any]] | None:
+    """(device, a synchronised n x n @ n x n matmul) in ``peer``'s library, or None."""
+    if peer not in ("torch", "torch_cuda") or "torch" not in available():
+        return None
+    if peer == "torch_cuda" and not _torch_cuda():
+        return None
+    import torch
 
-        a = torch.ones((n, n), dtype=getattr(torch, dtype))
-        return lambda: torch.mm(a, a)
-    return None
+    device = "cuda" if peer == "torch_cuda" else "cpu"
+    a = torch.ones((n, n), dtype=getattr(torch, dtype), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return _torch_device_name(device), lambda: (torch.mm(a, a), sync())
 
 
 # -- PyTorch eager ---------------------------------------------------------------
 
 
-def _torch(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+def _torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _torch_device_name(device: str) -> str:
+    import torch
+
+    if device == "cpu":
+        return f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__} CUDA eager)"
+
+
+def _torch(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
+):
     import torch
 
     torch.manual_seed(0)
-    tdtype = getattr(torch, dtype)
+    device = "cuda" if peer == "torch_cuda" else "cpu"
+    mixed = dtype == "bfloat16"
+    tdtype = torch.float32 if mixed else getattr(torch, dtype)
     act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[scenario.activation]
     layers: list = []
     for i, (a, b) in enumerate(scenario.shapes):
         layers.append(torch.nn.Linear(a, b, dtype=tdtype))
         if i < len(scenario.sizes) - 2 or scenario.loss == "mse":
             layers.append(act())
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(device)
     k = scenario.sizes[-1]
-    Xt = torch.as_tensor(X, dtype=tdtype)
+    Xt = torch.as_tensor(X, dtype=tdtype, device=device)
     if scenario.loss == "mse":
-        Tt = torch.nn.functional.one_hot(torch.as_tensor(y), k).to(tdtype)
+        Tt = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), k).to(tdtype)
         loss_fn: Any = torch.nn.MSELoss()
     else:
-        Tt, loss_fn = torch.as_tensor(y), torch.nn.CrossEntropyLoss()
+        Tt, loss_fn = torch.as_tensor(y, device=device), torch.nn.CrossEntropyLoss()
     opt_cls = torch.optim.SGD if scenario.optimizer == "sgd" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=scenario.lr)
     gen = torch.Generator().manual_seed(0)
 
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=mixed)
+
     def run() -> None:
-        order = torch.randperm(Xt.shape[0], generator=gen) if scenario.digits else None
+        order = torch.randperm(Xt.shape[0], generator=gen).to(device) if scenario.digits else None
         Xe, Te = (Xt[order], Tt[order]) if scenario.digits else (Xt, Tt)
-        total = torch.zeros((), dtype=tdtype)
+        total = torch.zeros((), dtype=tdtype, device=device)
         for start in range(0, Xe.shape[0], batch_size):
             xb, tb = Xe[start : start + batch_size], Te[start : start + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), tb)
+            with autocast:
+                out = model(xb)
+            loss = loss_fn(out.float() if mixed else out, tb)
             loss.backward()
             opt.step()
             total += loss.detach() * xb.shape[0]
-        total.item()
+        total.item()  # one host sync per unit
 
-    return f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)", run
+    return _torch_device_name(device), run
 
 
 # -- hand-written JAX + Optax ----------------------------------------------------
@@ -158,6 +198,9 @@ def _jax_parts(scenario: Scenario, dtype: str):
 
     if dtype == "float64":
         jax.config.update("jax_enable_x64", True)
+    compute = dtype
+    if dtype == "bfloat16":  # mixed: float32 params and state, bfloat16 forward/backward
+        dtype = "float32"
     act = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[scenario.activation]
     k = scenario.sizes[-1]
     rng = np.random.default_rng(0)
@@ -177,7 +220,8 @@ def _jax_parts(scenario: Scenario, dtype: str):
         return x
 
     def loss_fn(params, x, y):
-        out = forward(params, x)
+        low = jax.tree_util.tree_map(lambda a: a.astype(compute), params)
+        out = forward(low, x.astype(compute)).astype(dtype)
         if scenario.loss == "mse":
             return jnp.mean((out - jax.nn.one_hot(y, k, dtype=out.dtype)) ** 2)
         return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
@@ -194,8 +238,11 @@ def _jax_parts(scenario: Scenario, dtype: str):
     return jax, jnp, params, opt.init(params), step, name
 
 
-def _jax_step(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+def _jax_step(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
+):
     jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
+    dtype = params[0][0].dtype
     jstep = jax.jit(step, donate_argnums=(0, 1))
     Xd, yd = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
     carry = [params, state]
@@ -218,8 +265,11 @@ def _jax_step(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int,
     return device, run
 
 
-def _jax_scan(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+def _jax_scan(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
+):
     jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
+    dtype = params[0][0].dtype
 
     def body(carry, batch):
         p, s, loss = step(*carry, *batch)
@@ -262,7 +312,9 @@ def _jax_scan(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int,
 # -- scikit-learn ----------------------------------------------------------------
 
 
-def _sklearn(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str):
+def _sklearn(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
+):
     import sklearn
     from sklearn.neural_network import MLPClassifier
 

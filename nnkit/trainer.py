@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import backends, validation
+from . import backends, precision, validation
 from . import fused as fused_module
 from ._ns import namespace
 from .callbacks import as_callback
@@ -32,6 +32,10 @@ class Trainer:
     ``strategy="per_sample"``: the lecture's loop, one row at a time, gradients
     averaged over the minibatch before the step. Both give the same gradients.
 
+    ``dtype``: "float32" or "float64" for everything, or "bfloat16" for mixed precision
+    (float32 master weights and optimizer state, bfloat16 forward/backward; JAX only):
+    ``policy`` holds the two dtypes (see ``nnkit.precision``).
+
     State: ``params``, ``opt_state``, ``steps_done``, the data position (where the next
     ``fit`` step starts), ``history`` (the last fit's History) and ``stop_training`` (set
     by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep all of it.
@@ -52,12 +56,13 @@ class Trainer:
         validation.check_instance("loss", loss, Loss)
         validation.check_instance("optimizer", optimizer, Optimizer)
         validation.check_choice("strategy", strategy, validation.STRATEGIES)
-        validation.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
+        validation.check_choice("dtype", dtype, precision.DTYPES)
         validation.check_seed(seed)
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.backend = backends.get(backend)
+        self.policy = precision.policy(dtype, self.backend)
         self.strategy, self.seed, self.dtype = strategy, seed, dtype
-        self.params = model.init(seed=seed, backend=self.backend, dtype=dtype)
+        self.params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
         self.opt_state = optimizer.init(self.params)
         self.steps_done = 0
         self._position = (0, 0)  # (epoch, sample offset) where the next fit step starts
@@ -67,22 +72,30 @@ class Trainer:
         self._batched_step = jit(self._batched_step_fn, donate_argnums=(0, 1))
         self._sample_grads = jit(self._sample_grads_fn)
         self._apply = jit(self.optimizer.step, donate_argnums=(0, 2))
-        self._predict = jit(self.model.predict)
+        self._predict = jit(self._predict_fn)
         self._fused_epoch = None  # built on the first fit(fused=True)
         self._copy = jit(tree_copy)  # one compiled call on JAX
 
     # -- the maths of one step ------------------------------------------------
 
     def _batched_step_fn(self, params, opt_state, X, T):
-        Y, cache = self.model.forward(params, X)
-        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(Y, T))
+        grads, loss = self._sample_grads_fn(params, X, T)
         params, opt_state = self.optimizer.step(params, grads, opt_state)
-        return params, opt_state, self.loss.unchecked(Y, T)
+        return params, opt_state, loss
 
     def _sample_grads_fn(self, params, x, t):
-        y, cache = self.model.forward(params, x)
-        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(y, t))
-        return grads, self.loss.unchecked(y, t)
+        """(grads, loss): forward and backward in the policy's compute dtype, the loss, its
+        gradient and the returned grads in the parameter dtype (see ``nnkit.precision``)."""
+        low = self.policy.to_compute(params)
+        y, cache = self.model.forward(low, self.policy.to_compute(x))
+        y = self.policy.to_param(y)
+        dy = self.policy.to_compute(self.loss.unchecked_grad(y, t))
+        _, grads = self.model.backward(low, cache, dy)
+        return self.policy.to_param(grads), self.loss.unchecked(y, t)
+
+    def _predict_fn(self, params, X):
+        low = self.policy.to_compute(params)
+        return self.policy.to_param(self.model.predict(low, self.policy.to_compute(X)))
 
     def _per_sample_grads(self, params, X, T):
         """The lecture's loop: one row at a time, gradients summed, then averaged."""
@@ -110,7 +123,7 @@ class Trainer:
 
     def _features(self, X: Any) -> Any:
         """X checked (shape, finite) and moved: (n, in) in the trainer's dtype on the backend."""
-        X = validation.to_backend(self.backend, X, "X", dtype=self.dtype)
+        X = validation.to_backend(self.backend, X, "X", dtype=self.policy.param)
         validation.check_features(X, self.model.in_features)
         validation.check_finite(X, "X")
         return X

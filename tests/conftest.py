@@ -31,11 +31,15 @@ def backend(request):
     return backends.get(request.param)
 
 
+JAX_GPU = "jax" in AVAILABLE and backends.get("jax").device.platform == "gpu"
+
+
 def pytest_collection_modifyitems(config, items):
-    """GPU tests skip cleanly where no CUDA backend answers."""
-    if "cupy" in AVAILABLE:
+    """GPU tests skip cleanly where no CUDA backend answers (neither CuPy nor JAX on a GPU);
+    tests/test_gpu.py skips each test whose own library has no GPU."""
+    if "cupy" in AVAILABLE or JAX_GPU:
         return
-    skip = pytest.mark.skip(reason="no CUDA device: cupy backend unavailable")
+    skip = pytest.mark.skip(reason="no CUDA device: neither cupy nor jax on a GPU")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
