@@ -114,7 +114,8 @@ def test_fit_inplace_equals_functional_and_keeps_user_arrays(name, strategy):
     model = Sequential([Dense(6, 8), ReLU(), Dense(8, 4)])
 
     def trainer(backend):
-        return Trainer(model, CrossEntropy(), OPTIMIZERS[name](), backend=backend, strategy=strategy)
+        opt = OPTIMIZERS[name]()
+        return Trainer(model, CrossEntropy(), opt, backend=backend, strategy=strategy)
 
     fast, slow = trainer("numpy"), trainer(numpy_functional())
     assert fast.backend.inplace and not slow.backend.inplace
@@ -128,7 +129,8 @@ def test_fit_inplace_equals_functional_and_keeps_user_arrays(name, strategy):
         assert_bitwise(fast.opt_state, slow.opt_state)
         held.append((fast.params, fast.opt_state))
         held_copies.append(host_copy(held[-1]))
-    for held_arrays, before in zip(held[:-1], held_copies[:-1], strict=True):  # all but the live ones
+    # every pair held before the last fit (the live one is the trainer's own)
+    for held_arrays, before in zip(held[:-1], held_copies[:-1], strict=True):
         for a, b in zip(arrays(held_arrays), before, strict=True):
             assert np.array_equal(a, b)
 
