@@ -84,13 +84,17 @@ class Trainer:
 
     def _batched_step_fn(self, params, opt_state, X, T):
         Y, cache = self.model.forward(params, X)
-        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(Y, T))
+        _, grads = self.model.backward(
+            params, cache, self.loss.unchecked_grad(Y, T), input_grad=False
+        )
         params, opt_state = self._update(params, grads, opt_state)
         return params, opt_state, self.loss.unchecked(Y, T)
 
     def _sample_grads_fn(self, params, x, t):
         y, cache = self.model.forward(params, x)
-        _, grads = self.model.backward(params, cache, self.loss.unchecked_grad(y, t))
+        _, grads = self.model.backward(
+            params, cache, self.loss.unchecked_grad(y, t), input_grad=False
+        )
         return grads, self.loss.unchecked(y, t)
 
     def _per_sample_grads(self, params, X, T):
