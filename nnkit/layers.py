@@ -73,7 +73,8 @@ class Dense(Layer):
         return Y, X
 
     def backward(self, p, X, dY):
-        return dY @ p["W"].T, self.param_grads(p, X, dY)
+        grads = self.param_grads(p, X, dY)
+        return dY @ p["W"].T, grads
 
     def param_grads(self, p, X, dY):
         grads = {"W": X.T @ dY}
