@@ -37,6 +37,7 @@ class Backend:
     install: str = ""
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
     bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
+    inplace: bool = False  # True where ``updates`` gives in-place optimizer updates (NumPy)
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp
@@ -79,6 +80,14 @@ class Backend:
         Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled scan")
+
+    def updates(self) -> Any:
+        """A fresh object of in-place optimizer updates (``backends.inplace.InplaceUpdates``
+        or one with its methods), holding its own scratch buffers.
+
+        Only backends with ``inplace`` implement it; the others raise NotImplementedError.
+        """
+        raise NotImplementedError(f"backend {self.name!r} has no in-place updates")
 
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""

@@ -8,11 +8,16 @@ import array_api_compat.numpy as xp
 import numpy as np
 
 from .base import Backend
+from .inplace import InplaceUpdates
 
 
 class NumpyBackend(Backend):
     name = "numpy"
     install = "pip install numpy"
+    inplace = True
+
+    def updates(self) -> InplaceUpdates:
+        return InplaceUpdates(np)
 
     def to_numpy(self, x):
         return np.asarray(x)

@@ -4,7 +4,8 @@ A layer is stateless maths: its parameters live in a dict ``p`` that the model
 passes in, so the same layer runs on any backend and under ``jax.jit``.
 
 - ``forward(p, X) -> (Y, cache)`` with X of shape (batch, in);
-- ``backward(p, cache, dY) -> (dX, grads)`` with ``grads`` shaped like ``p``.
+- ``backward(p, cache, dY) -> (dX, grads)`` with ``grads`` shaped like ``p``;
+- ``param_grads(p, cache, dY) -> grads`` alone (for the first layer, whose dX nobody needs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class Layer:
 
     def backward(self, p: dict, cache: Any, dY: Any) -> tuple[Any, dict]:
         raise NotImplementedError
+
+    def param_grads(self, p: dict, cache: Any, dY: Any) -> dict:
+        """The ``grads`` of ``backward``; layers that can skip computing dX override it."""
+        return self.backward(p, cache, dY)[1]
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serialisable (used by save/load)."""
@@ -68,10 +73,14 @@ class Dense(Layer):
         return Y, X
 
     def backward(self, p, X, dY):
+        grads = self.param_grads(p, X, dY)
+        return dY @ p["W"].T, grads
+
+    def param_grads(self, p, X, dY):
         grads = {"W": X.T @ dY}
         if "b" in p:
             grads["b"] = namespace(dY).sum(dY, axis=0)
-        return dY @ p["W"].T, grads
+        return grads
 
     def config(self):
         return {

@@ -63,11 +63,19 @@ class Sequential:
             cache.append(c)
         return X, cache
 
-    def backward(self, params: list[dict], cache: list, dY: Any) -> tuple[Any, list[dict]]:
-        """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY."""
+    def backward(
+        self, params: list[dict], cache: list, dY: Any, *, input_grad: bool = True
+    ) -> tuple[Any, list[dict]]:
+        """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY.
+
+        ``input_grad=False`` skips dX (returned as None): the first layer computes only its
+        parameter gradients, one matmul less per step for a Dense first layer.
+        """
         grads = [None] * len(self.layers)
-        for i in reversed(range(len(self.layers))):
+        for i in reversed(range(0 if input_grad else 1, len(self.layers))):
             dY, grads[i] = self.layers[i].backward(params[i], cache[i], dY)
+        if not input_grad:
+            grads[0], dY = self.layers[0].param_grads(params[0], cache[0], dY), None
         return dY, grads
 
     def predict(self, params: list[dict], X: Any) -> Any:

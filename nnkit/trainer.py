@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import signal
 import time
@@ -39,6 +40,11 @@ class Trainer:
     State: ``params``, ``opt_state``, ``steps_done``, the data position (where the next
     ``fit`` step starts), ``history`` (the last fit's History) and ``stop_training`` (set
     by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep all of it.
+
+    ``fit`` trains a copy of ``params`` and ``opt_state`` that it owns: arrays held before a
+    fit never change. During a fit the steps update that copy in place on backends with
+    ``inplace`` (NumPy) and consume it on JAX (donation), so a callback that keeps params
+    across steps keeps a copy (``nnkit.tree.tree_copy``).
     """
 
     def __init__(
@@ -69,9 +75,12 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         jit = self.backend.jit
+        self._update = optimizer.step  # in place where the backend can: fit owns its arrays
+        if self.backend.inplace:
+            self._update = functools.partial(optimizer.step_inplace, updates=self.backend.updates())
         self._batched_step = jit(self._batched_step_fn, donate_argnums=(0, 1))
         self._sample_grads = jit(self._sample_grads_fn)
-        self._apply = jit(self.optimizer.step, donate_argnums=(0, 2))
+        self._apply = jit(self._update, donate_argnums=(0, 2))
         self._predict = jit(self._predict_fn)
         self._fused_epoch = None  # built on the first fit(fused=True)
         self._copy = jit(tree_copy)  # one compiled call on JAX
@@ -80,17 +89,18 @@ class Trainer:
 
     def _batched_step_fn(self, params, opt_state, X, T):
         grads, loss = self._sample_grads_fn(params, X, T)
-        params, opt_state = self.optimizer.step(params, grads, opt_state)
+        params, opt_state = self._update(params, grads, opt_state)
         return params, opt_state, loss
 
     def _sample_grads_fn(self, params, x, t):
         """(grads, loss): forward and backward in the policy's compute dtype, the loss, its
-        gradient and the returned grads in the parameter dtype (see ``nnkit.precision``)."""
+        gradient and the returned grads in the parameter dtype (see ``nnkit.precision``).
+        The input gradient of the first layer is not computed: nothing uses it."""
         low = self.policy.to_compute(params)
         y, cache = self.model.forward(low, self.policy.to_compute(x))
         y = self.policy.to_param(y)
         dy = self.policy.to_compute(self.loss.unchecked_grad(y, t))
-        _, grads = self.model.backward(low, cache, dy)
+        _, grads = self.model.backward(low, cache, dy, input_grad=False)
         return self.policy.to_param(grads), self.loss.unchecked(y, t)
 
     def _predict_fn(self, params, X):
@@ -217,9 +227,10 @@ class Trainer:
         run.callbacks = [as_callback(c) for c in callbacks]
         history = self.history = History()
         self.stop_training = False
-        # fit works on its own copy: the jitted step may donate (consume) its inputs
+        # fit works on its own copy: the step may update it in place (NumPy) or donate
+        # (consume) it (JAX); the originals, untouched from here on, are the first snapshot
+        run.good = (self.params, self.opt_state, self.steps_done, self._position)
         self.params, self.opt_state = self._copy((self.params, self.opt_state))
-        run.good = self._snapshot()
         with progress_bar(progress, steps) as run.bar, _sigint_deferred() as run.interrupted:
             for cb in run.callbacks:
                 cb.on_fit_start(self)
@@ -325,9 +336,10 @@ class Trainer:
         return params, opt_state, self.steps_done, self._position
 
     def _guard(self, loss_sum: Any, run: _Run) -> tuple:
-        """A new snapshot if the loss and params are finite; otherwise replay from the last."""
+        """A new snapshot if the loss and params are finite (none after the last step: no
+        replay can need it); otherwise replay from the last."""
         if all_finite(loss_sum, self.params):
-            return self._snapshot()
+            return self._snapshot() if run.remaining else run.good
         return self._replay(run)
 
     def _replay(self, run: _Run):

@@ -117,3 +117,22 @@ def test_cross_entropy_integer_labels_equal_one_hot(backend, loss):
     np.testing.assert_allclose(
         host(loss.grad(pred, lab)), host(loss.grad(pred, one_hot)), rtol=1e-14
     )
+
+
+@pytest.mark.parametrize(("first", "width"), [(lambda: layers.Dense(3, 5), 5), (layers.Tanh, 3)])
+def test_backward_without_input_grad_gives_the_same_param_grads(backend, first, width):
+    """``input_grad=False`` (the Trainer's step) returns dX None and bitwise the same grads."""
+    from nnkit import Sequential
+    from nnkit.tree import tree_leaves
+
+    model = Sequential([first(), layers.Dense(width, 2)])
+    rng = np.random.default_rng(4)
+    params = model.init(seed=1, backend=backend, dtype="float64")
+    X = backend.asarray(rng.normal(size=(4, 3)), dtype="float64")
+    Y, cache = model.forward(params, X)
+    dY = backend.asarray(rng.normal(size=tuple(Y.shape)), dtype="float64")
+    dX, grads = model.backward(params, cache, dY)
+    none, fast = model.backward(params, cache, dY, input_grad=False)
+    assert dX.shape == X.shape and none is None
+    for a, b in zip(tree_leaves(grads), tree_leaves(fast), strict=True):
+        assert host(a).tobytes() == host(b).tobytes()

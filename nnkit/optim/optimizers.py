@@ -3,6 +3,11 @@
 ``state = opt.init(params)``; ``params, state = opt.step(params, grads, state)``.
 Nothing is updated in place and the optimizer object holds no state, so a
 step runs unchanged under ``jax.jit``. The update rules follow ``torch.optim``.
+
+``step_inplace(params, grads, state, updates)`` is the same step for the Trainer's eager
+loop on backends with ``inplace`` (NumPy): the scalars are computed here and the element-wise
+work is handed to the backend's ``updates`` object, which overwrites params and state
+(bitwise equal to ``step``). Only the owner of the arrays may call it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any, NamedTuple
 from .. import validation
 from .._ns import namespace
 from ..errors import InvalidValueError
-from ..tree import tree_map
+from ..tree import tree_leaves, tree_map
 
 LR = float | Callable[[Any], Any]
 
@@ -34,6 +39,18 @@ class Optimizer:
 
     def step(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
         raise NotImplementedError
+
+    def step_inplace(self, params: Any, grads: Any, state: Any, updates: Any) -> tuple[Any, Any]:
+        """``step`` with params and state overwritten by ``updates`` (a backend's
+        ``updates()``); returns the same objects. Falls back to ``step`` where the optimizer
+        has no in-place form or its learning rate is not a Python number (a NumPy scalar
+        or array could change the result's dtype, as it does in ``step``)."""
+        if type(self.learning_rate(state.count)) not in (int, float):
+            return self.step(params, grads, state)
+        return self._step_inplace(params, grads, state, updates)
+
+    def _step_inplace(self, params, grads, state, updates):
+        return self.step(params, grads, state)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -72,6 +89,15 @@ class SGD(Optimizer):
             params = tree_map(lambda p, v: p + v, params, v)
         return params, SGDState(state.count + 1, v)
 
+    def _step_inplace(self, params, grads, state, updates):
+        lr, leaves = self.learning_rate(state.count), tree_leaves(params)
+        if not self.momentum:
+            updates.sgd(leaves, tree_leaves(grads), lr)
+        else:
+            v = tree_leaves(state.velocity)
+            updates.momentum(leaves, v, tree_leaves(grads), lr, self.momentum, self.nesterov)
+        return params, state._replace(count=state.count + 1)
+
 
 class RMSPropState(NamedTuple):
     count: Any
@@ -96,6 +122,11 @@ class RMSProp(Optimizer):
             lambda p, g, s: p - lr * g / (namespace(s).sqrt(s) + eps), params, grads, s
         )
         return params, RMSPropState(state.count + 1, s)
+
+    def _step_inplace(self, params, grads, state, updates):
+        lr, s = self.learning_rate(state.count), tree_leaves(state.square_avg)
+        updates.rmsprop(tree_leaves(params), s, tree_leaves(grads), lr, self.rho, self.eps)
+        return params, state._replace(count=state.count + 1)
 
 
 class AdamState(NamedTuple):
@@ -122,22 +153,44 @@ class Adam(Optimizer):
     def init(self, params):
         return AdamState(0, _zeros(params), _zeros(params))
 
+    def _scalars(self, count: Any) -> tuple[Any, Any, Any]:
+        """(step_size, bc2_sqrt, decay) of update number ``count``; decay None without
+        weight decay."""
+        lr, t = self.learning_rate(count), count + 1
+        decay = 1 - lr * self.weight_decay if self.weight_decay else None
+        return lr / (1 - self.b1**t), (1 - self.b2**t) ** 0.5, decay
+
     def step(self, params, grads, state):
-        lr, b1, b2, eps = self.learning_rate(state.count), self.b1, self.b2, self.eps
-        t = state.count + 1
+        b1, b2, eps = self.b1, self.b2, self.eps
+        step_size, bc2_sqrt, decay = self._scalars(state.count)
         m = tree_map(lambda m, g: m + (1 - b1) * (g - m), state.m, grads)
         v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.v, grads)
-        step_size = lr / (1 - b1**t)
-        bc2_sqrt = (1 - b2**t) ** 0.5
-        if self.weight_decay:
-            params = tree_map(lambda p: p * (1 - lr * self.weight_decay), params)
+        if decay is not None:
+            params = tree_map(lambda p: p * decay, params)
         params = tree_map(
             lambda p, m, v: p - step_size * m / (namespace(v).sqrt(v) / bc2_sqrt + eps),
             params,
             m,
             v,
         )
-        return params, AdamState(t, m, v)
+        return params, AdamState(state.count + 1, m, v)
+
+    def _step_inplace(self, params, grads, state, updates):
+        step_size, bc2_sqrt, decay = self._scalars(state.count)
+        m, v = tree_leaves(state.m), tree_leaves(state.v)
+        updates.adam(
+            tree_leaves(params),
+            m,
+            v,
+            tree_leaves(grads),
+            b1=self.b1,
+            b2=self.b2,
+            eps=self.eps,
+            step_size=step_size,
+            bc2_sqrt=bc2_sqrt,
+            decay=decay,
+        )
+        return params, state._replace(count=state.count + 1)
 
 
 class AdamW(Adam):
