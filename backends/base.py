@@ -38,6 +38,8 @@ class Backend:
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
     bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
     inplace: bool = False  # True where ``updates`` gives in-place optimizer updates (NumPy)
+    immutable: bool = False  # True where arrays never change once made (JAX): checks of an
+    # array's values may then be remembered by the array's identity
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp

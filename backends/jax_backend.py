@@ -22,6 +22,7 @@ class JaxBackend(Backend):
     name = "jax"
     install = INSTALL
     can_scan = True
+    immutable = True
     bfloat16 = True
 
     def __init__(self, jax, xp, device):

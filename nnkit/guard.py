@@ -22,10 +22,11 @@ class NonFiniteLossError(NNKitError, FloatingPointError):
         )
 
 
-def all_finite(loss: Any, params: Any) -> bool:
-    """Whether ``loss`` and every parameter are finite: reduced on the device, one sync."""
+def finite(loss: Any, params: Any) -> Any:
+    """A 0-d bool array: ``loss`` and every parameter are finite (pure: the Trainer compiles
+    it with ``Backend.jit``, so a check is one dispatch and one host read)."""
     xp = namespace(loss)
     ok = xp.all(xp.isfinite(loss))
     for leaf in tree_leaves(params):
         ok = ok & xp.all(xp.isfinite(leaf))
-    return bool(ok)
+    return ok

@@ -18,7 +18,7 @@ are never touched by a rejected input.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import array_api_compat
@@ -229,10 +229,28 @@ def _host(x: Any) -> np.ndarray:
     return np.asarray(x) if name in (None, "numpy") else backends.get(name).to_numpy(x)
 
 
+_all_finite_by_backend: dict[str | None, Callable[[Any], Any]] = {}
+
+
+def _all_finite(x: Any) -> Any:
+    """0-d bool: every element of x is finite; compiled once per backend (one dispatch)."""
+    name = backends.name_of(x)
+    fn = _all_finite_by_backend.get(name)
+    if fn is None:
+        fn = backends.get(name).jit(_all_finite_eager) if name else _all_finite_eager
+        _all_finite_by_backend[name] = fn
+    return fn(x)
+
+
+def _all_finite_eager(x: Any) -> Any:
+    xp = array_api_compat.array_namespace(x)
+    return xp.all(xp.isfinite(x))
+
+
 def check_finite(x: Any, name: str) -> None:
     """No NaN or ±inf in x (integer and bool arrays pass); one reduction on x's device."""
     xp = array_api_compat.array_namespace(x)
-    if not xp.isdtype(x.dtype, "real floating") or bool(xp.all(xp.isfinite(x))):
+    if not xp.isdtype(x.dtype, "real floating") or bool(_all_finite(x)):
         return
     h = _host(x)
     bad = np.argwhere(~np.isfinite(h))

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import nnkit
-from nnkit import guard
 from nnkit.datasets import sine
 from nnkit.layers import Dense, Tanh
 from nnkit.losses import MSE, CrossEntropy
@@ -143,8 +142,8 @@ def test_nan_guard_keeps_the_params_of_the_last_good_step():
 
 def test_nan_guard_reads_the_loss_once_per_epoch(monkeypatch):
     calls = []
-    real = guard.all_finite
-    monkeypatch.setattr("nnkit.trainer.all_finite", lambda *a: calls.append(1) or real(*a))
+    real = nnkit.Trainer._all_finite
+    monkeypatch.setattr(nnkit.Trainer, "_all_finite", lambda *a: calls.append(1) or real(*a))
     _trainer().fit(*DATA, epochs=4, batch_size=8, progress=False)  # 20 steps
     assert len(calls) == 4
     calls.clear()

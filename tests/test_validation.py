@@ -356,3 +356,38 @@ def test_errors_are_value_and_type_errors():
     assert issubclass(errors.ShapeError, ValueError)
     assert issubclass(errors.ValueRangeError, ValueError)
     assert issubclass(errors.BackendMismatchError, TypeError)
+
+
+def test_numpy_input_is_checked_on_every_call():
+    """NumPy arrays can change in place between calls: no check result is reused."""
+    model = nnkit.Sequential([layers.Dense(3, 2)])
+    tr = nnkit.Trainer(model, nnkit.losses.MSE(), nnkit.optim.SGD(0.1), backend="numpy")
+    X, Y = np.ones((4, 3)), np.zeros((4, 2))
+    tr.fit(X, Y, steps=1)
+    X[1, 2] = np.nan
+    before = snapshot(tr)
+    with pytest.raises(errors.ValueRangeError, match="X contains NaN"):
+        tr.fit(X, Y, steps=1)
+    assert snapshot(tr) == before
+
+
+@pytest.mark.skipif("jax" not in backends.available(), reason="needs jax")
+def test_checks_of_the_same_immutable_arrays_are_reused(monkeypatch):
+    """JAX arrays cannot change: fit on the very same arrays checks them once, and new
+    arrays (or different ones) are checked again."""
+    model = nnkit.Sequential([layers.Dense(3, 2)])
+    tr = nnkit.Trainer(model, nnkit.losses.MSE(), nnkit.optim.SGD(0.1), backend="jax")
+    be = tr.backend
+    X, Y = be.asarray(np.ones((4, 3)), "float32"), be.asarray(np.zeros((4, 2)), "float32")
+    calls = []
+    real = validation.check_finite
+    monkeypatch.setattr(validation, "check_finite", lambda *a: calls.append(a[1]) or real(*a))
+    tr.fit(X, Y, steps=1)
+    tr.fit(X, Y, steps=1)
+    assert calls == ["X", "Y"]
+    bad = be.asarray(np.full((4, 3), np.nan), "float32")
+    with pytest.raises(errors.ValueRangeError):
+        tr.fit(bad, Y, steps=1)
+    tr.fit(X, np.zeros((4, 2)), steps=1)  # NumPy Y: checked, and not remembered
+    tr.fit(X, np.zeros((4, 2)), steps=1)
+    assert calls == ["X", "Y", "X", "X", "Y", "X", "Y"]
