@@ -238,6 +238,16 @@ def _jax_parts(scenario: Scenario, dtype: str):
     return jax, jnp, params, opt.init(params), step, name
 
 
+def _epoch_order(jax: Any, scenario: Scenario, key: list, X: Any, y: Any) -> tuple[Any, Any]:
+    """X and y in this epoch's order: shuffled with the next split of ``key[0]`` for the
+    digits scenario (as nnkit's S3 shuffles), as they are otherwise."""
+    if not scenario.digits:
+        return X, y
+    key[0], sub = jax.random.split(key[0])
+    order = jax.random.permutation(sub, X.shape[0])
+    return X[order], y[order]
+
+
 def _jax_step(
     scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
 ):
@@ -249,11 +259,7 @@ def _jax_step(
     key = [jax.random.PRNGKey(0)]
 
     def run() -> None:
-        Xe, ye = Xd, yd
-        if scenario.digits:
-            key[0], sub = jax.random.split(key[0])
-            order = jax.random.permutation(sub, Xd.shape[0])
-            Xe, ye = Xd[order], yd[order]
+        Xe, ye = _epoch_order(jax, scenario, key, Xd, yd)
         p, s, total = carry[0], carry[1], 0.0
         for start in range(0, Xe.shape[0], batch_size):
             xb, yb = Xe[start : start + batch_size], ye[start : start + batch_size]
@@ -290,11 +296,7 @@ def _jax_scan(
     key = [jax.random.PRNGKey(0)]
 
     def run() -> None:
-        Xe, ye = Xd, yd
-        if scenario.digits:
-            key[0], sub = jax.random.split(key[0])
-            order = jax.random.permutation(sub, Xd.shape[0])
-            Xe, ye = Xd[order], yd[order]
+        Xe, ye = _epoch_order(jax, scenario, key, Xd, yd)
         m = full * batch_size
         Xs = Xe[:m].reshape(full, batch_size, -1)
         ys = ye[:m].reshape(full, batch_size)
