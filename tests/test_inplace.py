@@ -135,6 +135,9 @@ def test_fit_inplace_equals_functional_and_keeps_user_arrays(name, strategy):
             assert np.array_equal(a, b)
 
 
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_nan_guard_restores_the_pre_step_params_with_inplace_updates():
     """The guard's snapshots are copies: a divergent in-place run keeps the last good step."""
     rng = np.random.default_rng(3)
