@@ -154,6 +154,16 @@ def test_nan_guard_reads_the_loss_once_per_epoch(monkeypatch):
 # -- interrupts ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler for the test. A process started in the background (as CI
+    jobs may be) inherits SIGINT as ignored, and fit rightly leaves an ignored or custom
+    SIGINT alone; these tests are about the default, interactive case."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_on_call(trainer, k):
     """Make the k-th step raise KeyboardInterrupt before doing anything."""
     real, calls = trainer._batched_step, []
@@ -196,7 +206,7 @@ def _ctrl_c_inside_step(trainer, k):
     trainer._batched_step = step
 
 
-def test_ctrl_c_lets_the_running_step_finish_then_stops(backend):
+def test_ctrl_c_lets_the_running_step_finish_then_stops(backend, default_sigint):
     trainer = _trainer(backend)
     _ctrl_c_inside_step(trainer, 5)
     with pytest.raises(KeyboardInterrupt):
@@ -213,7 +223,7 @@ def test_ctrl_c_lets_the_running_step_finish_then_stops(backend):
     np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
 
 
-def test_ctrl_c_after_the_last_step_is_not_swallowed():
+def test_ctrl_c_after_the_last_step_is_not_swallowed(default_sigint):
     def ctrl_c(trainer, record):
         if record["epoch"] == 2:
             os.kill(os.getpid(), signal.SIGINT)
