@@ -29,7 +29,7 @@ __all__ = [
     "set_default",
     "infer",
     "name_of",
-    "install_hint",
+    "to_host",
 ]
 
 _MODULES = {
@@ -60,12 +60,6 @@ def _load(name: str) -> Backend:
     if isinstance(result, BackendUnavailable):
         raise result
     return result
-
-
-def install_hint(name: str) -> str:
-    """The pip command that installs backend ``name``."""
-    module = importlib.import_module(f".{_MODULES[name]}", __name__)
-    return getattr(module, "INSTALL", None) or module.load().install
 
 
 def available() -> list[str]:
@@ -123,6 +117,15 @@ def infer(*arrays: Any) -> Backend:
     if len(found) != 1:
         raise ValueError(f"arrays belong to different backends: {sorted(found)}")
     return get(found.pop())
+
+
+def to_host(x: Any) -> Any:
+    """``x`` as a NumPy array: a backend's array through its ``to_numpy``, anything else
+    (NumPy arrays, lists, scalars) through ``numpy.asarray``."""
+    import numpy as np
+
+    name = name_of(x)
+    return np.asarray(x) if name is None else get(name).to_numpy(x)
 
 
 def name_of(x: Any) -> str | None:

@@ -3,6 +3,7 @@ primitives that differ per array library (moving data, waiting, compiling)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,15 @@ def tf32_requested() -> bool:
     """True when ``NNKIT_TF32`` is set to a non-empty value other than "0": float32 matmuls
     may then use TF32 tensor cores (10-bit mantissa). Unset: full float32 precision."""
     return os.environ.get(TF32_ENV, "") not in ("", "0")
+
+
+def require(module: str, backend: str, install: str) -> Any:
+    """``importlib.import_module(module)``, or BackendUnavailable for ``backend`` saying that
+    it is not installed and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BackendUnavailable(backend, f"it is not installed ({e})", install) from e
 
 
 class BackendUnavailable(RuntimeError):
@@ -35,9 +45,10 @@ class Backend:
 
     name: str = "?"
     install: str = ""
+    is_host: bool = False  # True where arrays are NumPy arrays in host memory (no copy out)
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
     bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
-    inplace: bool = False  # True where ``updates`` gives in-place optimizer updates (NumPy)
+    inplace: bool = False  # True where ``inplace_ops`` writes into existing arrays (NumPy)
     immutable: bool = False  # True where arrays never change once made (JAX): checks of an
     # array's values may then be remembered by the array's identity
 
@@ -83,13 +94,13 @@ class Backend:
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled scan")
 
-    def updates(self) -> Any:
-        """A fresh object of in-place optimizer updates (``backends.inplace.InplaceUpdates``
-        or one with its methods), holding its own scratch buffers.
+    def inplace_ops(self) -> Any:
+        """A fresh ``backends.inplace.InplaceOps`` (element-wise arithmetic into ``out``) with
+        its own scratch buffers, for optimizer updates in place.
 
         Only backends with ``inplace`` implement it; the others raise NotImplementedError.
         """
-        raise NotImplementedError(f"backend {self.name!r} has no in-place updates")
+        raise NotImplementedError(f"backend {self.name!r} has no in-place arithmetic")
 
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Backend, BackendUnavailable, tf32_requested
+from .base import Backend, BackendUnavailable, require, tf32_requested
 
 INSTALL = "pip install 'nnkit[cuda12]'  (or 'nnkit[cuda13]' for CUDA 13 drivers)"
 
@@ -46,10 +46,7 @@ class CupyBackend(Backend):
 def load() -> CupyBackend:
     if tf32_requested():
         os.environ.setdefault("CUPY_TF32", "1")
-    try:
-        import cupy
-    except ImportError as e:
-        raise BackendUnavailable("cupy", f"it is not installed ({e})", INSTALL) from e
+    cupy = require("cupy", "cupy", INSTALL)
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError("no CUDA device found")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 
-from .base import Backend, BackendUnavailable, tf32_requested
+from .base import Backend, require, tf32_requested
 
 INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
 
@@ -45,11 +45,6 @@ class JaxBackend(Backend):
             return x  # already here, as asked: no dispatch (fit calls this every time)
         return self._jax.device_put(self.xp.asarray(x, dtype=dtype), self.device)
 
-    def to_numpy(self, x):
-        import numpy as np
-
-        return np.asarray(x)
-
     def sync(self, x=None):
         if x is not None:
             self._jax.block_until_ready(x)
@@ -79,9 +74,6 @@ class JaxBackend(Backend):
 
 
 def load() -> JaxBackend:
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        raise BackendUnavailable("jax", f"it is not installed ({e})", INSTALL) from e
+    jax = require("jax", "jax", INSTALL)
+    jnp = require("jax.numpy", "jax", INSTALL)
     return JaxBackend(jax, jnp, jax.devices()[0])

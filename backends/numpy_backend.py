@@ -8,19 +8,17 @@ import array_api_compat.numpy as xp
 import numpy as np
 
 from .base import Backend
-from .inplace import InplaceUpdates
+from .inplace import InplaceOps
 
 
 class NumpyBackend(Backend):
     name = "numpy"
     install = "pip install numpy"
+    is_host = True
     inplace = True
 
-    def updates(self) -> InplaceUpdates:
-        return InplaceUpdates(np)
-
-    def to_numpy(self, x):
-        return np.asarray(x)
+    def inplace_ops(self) -> InplaceOps:
+        return InplaceOps(np)
 
     def device_name(self) -> str:
         return f"cpu ({platform.processor() or platform.machine()})"

@@ -3,7 +3,7 @@ prove the code above the shim uses only the array API."""
 
 from __future__ import annotations
 
-from .base import Backend, BackendUnavailable
+from .base import Backend, require
 
 INSTALL = "pip install array-api-strict"
 
@@ -19,8 +19,5 @@ class StrictBackend(Backend):
 
 
 def load() -> StrictBackend:
-    try:
-        import array_api_strict as xp
-    except ImportError as e:
-        raise BackendUnavailable("array_api_strict", f"it is not installed ({e})", INSTALL) from e
+    xp = require("array_api_strict", "array_api_strict", INSTALL)
     return StrictBackend(xp, xp.Device("CPU_DEVICE"))

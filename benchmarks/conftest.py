@@ -4,6 +4,6 @@
 
 import os
 
-from nnkit import peers
+from nnkit.bench import peers
 
 peers.pin(int(os.environ["NNKIT_BENCH_THREADS"]) if os.environ.get("NNKIT_BENCH_THREADS") else None)

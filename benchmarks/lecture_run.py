@@ -18,10 +18,12 @@ import json
 import time
 
 import nnkit
-from nnkit import backends, precision
+from nnkit import backends
+from nnkit.io import atomic_write
 from nnkit.layers import Dense, Sigmoid
 from nnkit.losses import MSE
 from nnkit.optim import SGD
+from nnkit.training import precision
 
 
 def lecture_trainer(backend: str, dtype: str) -> nnkit.Trainer:
@@ -49,7 +51,7 @@ def run(backend: str, dtype: str, mode: str, steps: int, data) -> dict:
     # the warm pass replays the same minibatch sequence (from epoch 0, offset 0), so every
     # chunk length of the fused scan is already compiled; a fit that started mid-epoch
     # would compile one more chunk length
-    trainer._position = (0, 0)
+    trainer.position = (0, 0)
     warm, warm_accuracy = timed_fit(trainer, data, steps, fused)
     return {
         "backend": backend,
@@ -100,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     for reason in sorted(set(skipped)):
         print(f"skipped: {reason}")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"rows": rows, "skipped": sorted(set(skipped))}, f, indent=1)
+        report = {"rows": rows, "skipped": sorted(set(skipped))}
+        atomic_write(args.out, json.dumps(report, indent=1).encode())
     return 0
 
 

@@ -7,8 +7,9 @@ synchronised at the end; extra_info carries what a row of ``nnkit bench`` carrie
 
 import pytest
 
-from nnkit import peers
-from nnkit.bench_cases import default_backends, nnkit_contender, scenarios, strategies_for
+from nnkit.bench import peers
+from nnkit.bench.contenders import default_backends, nnkit_contender, strategies_for
+from nnkit.bench.scenarios import scenarios
 
 DTYPES = {"S1": ("float32", "float64"), "S2": ("float32",), "S3": ("float32",)}
 CASES = [

@@ -2,15 +2,12 @@
 against the Python array API and run on NumPy, CuPy or JAX."""
 
 from . import backends, callbacks, data, datasets, layers, losses, metrics, optim
+from ._version import __version__
 from .backends import BackendUnavailable
 from .errors import InvalidTypeError, InvalidValueError, NNKitError
-from .guard import NonFiniteLossError
-from .history import History
 from .io import CorruptFileError, load, save
 from .model import Sequential
-from .trainer import Trainer
-
-__version__ = "0.1.0"
+from .training import History, NonFiniteLossError, Trainer
 
 __all__ = [
     "BackendUnavailable",
@@ -22,6 +19,7 @@ __all__ = [
     "NonFiniteLossError",
     "Sequential",
     "Trainer",
+    "__version__",
     "backends",
     "callbacks",
     "data",

@@ -13,21 +13,31 @@ from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
 
-from . import __version__, backends, bench, datasets, precision
+from . import backends, datasets
+from ._version import __version__
+from .checks import check_choice, check_positive_int
 from .data import train_val_split
 from .errors import InvalidValueError
-from .io import load_checkpoint, require_safetensors, save_trainer, trainer_from_checkpoint
+from .io import load_checkpoint, require_safetensors
 from .layers import ACTIVATIONS, Dense, Identity, Sigmoid
 from .losses import LOSSES, MSE
 from .metrics import confusion_matrix, format_confusion_matrix, labels_of
 from .model import Sequential
-from .optim import SGD, Adam, AdamW, RMSProp, schedules
+from .optim import OPTIMIZERS, SGD
+from .optim.schedules import SCHEDULES
 from .plot import plot_training, require_matplotlib
-from .trainer import Trainer
-from .validation import check_choice, check_positive_int
+from .training import STRATEGIES, Trainer, precision
+from .training.checkpoint import from_checkpoint, save_trainer
 
-OPTIMIZER_CHOICES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
-SCHEDULE_CHOICES = ("constant", "inverse_time", "exponential", "step", "cosine")
+# optimizers beyond the registry's: SGD with momentum 0.9, plain or Nesterov
+PRESETS = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "nesterov": True}}
+# per schedule: its arguments after lr0, from the run's total steps (see build_schedule)
+SCHEDULE_ARGS = {
+    "inverse_time": lambda total: (9 / total,),
+    "exponential": lambda total: (0.1, total),
+    "step": lambda total: (0.5, max(1, total // 4)),
+    "cosine": lambda total: (total,),
+}
 # per dataset: the network and training the command uses unless told otherwise;
 # lr: (for sgd, for the adaptive optimizers); momentum and nesterov use a tenth of sgd's
 DEFAULTS = {
@@ -59,11 +69,6 @@ DEFAULTS = {
         "batch_size": 32,
     },
 }
-
-
-def lecture_model():
-    """The lecture's network: 64-128-64-10, sigmoid after every Dense layer."""
-    return build_model(64, 10, [128, 64], "sigmoid", "mse", classes=10)
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -114,29 +119,18 @@ def build_model(
 
 
 def build_optimizer(name: str, lr: Any):
-
-    makers = {
-        "sgd": lambda: SGD(lr),
-        "momentum": lambda: SGD(lr, momentum=0.9),
-        "nesterov": lambda: SGD(lr, momentum=0.9, nesterov=True),
-        "rmsprop": lambda: RMSProp(lr),
-        "adam": lambda: Adam(lr),
-        "adamw": lambda: AdamW(lr),
-    }
-    return makers[name]()
+    """The optimizer ``name`` (a key of ``nnkit.optim.OPTIMIZERS`` or of PRESETS) at ``lr``."""
+    if name in PRESETS:
+        return SGD(lr, **PRESETS[name])
+    return OPTIMIZERS[name](lr)
 
 
 def build_schedule(name: str, lr: float, total_steps: int) -> Any:
     """``lr`` itself for "constant"; otherwise a schedule over ``total_steps``: inverse_time
     and exponential end at lr/10, step halves lr every quarter of the run, cosine ends at 0."""
-
-    return {
-        "constant": lambda: lr,
-        "inverse_time": lambda: schedules.inverse_time(lr, 9 / total_steps),
-        "exponential": lambda: schedules.exponential(lr, 0.1, total_steps),
-        "step": lambda: schedules.step(lr, 0.5, max(1, total_steps // 4)),
-        "cosine": lambda: schedules.cosine(lr, total_steps),
-    }[name]()
+    if name == "constant":
+        return lr
+    return SCHEDULES[name](lr, *SCHEDULE_ARGS[name](total_steps))
 
 
 def parse_layers(text: str) -> list[int]:
@@ -155,7 +149,7 @@ def trainer_from_file(path: str, backend: str | None):
 
     ckpt = load_checkpoint(path, backend)
     if "trainer" in ckpt.extra:
-        return trainer_from_checkpoint(ckpt, path, backend), ckpt.extra
+        return from_checkpoint(Trainer, ckpt, path, backend), ckpt.extra
     trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
     trainer.params = ckpt.params
     return trainer, ckpt.extra
@@ -343,20 +337,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("dataset", choices=sorted(DEFAULTS))
     train.add_argument("--backend", default=None, help="numpy, jax, cupy, ... (default: numpy)")
-    train.add_argument("--strategy", choices=["batched", "per_sample"], default="batched")
+    train.add_argument("--strategy", choices=list(STRATEGIES), default="batched")
     train.add_argument(
         "--layers", type=parse_layers, default=None, help="hidden widths, e.g. 128,64"
     )
     train.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None)
     train.add_argument(
         "--loss",
-        choices=["mse", "bce", "cross_entropy"],
+        choices=list(LOSSES),
         default=None,
         help="output layer follows: sigmoid for mse (classes) and bce, logits for cross_entropy",
     )
     train.add_argument(
         "--optimizer",
-        choices=OPTIMIZER_CHOICES,
+        choices=[*OPTIMIZERS, *PRESETS],
         default=None,
         help="momentum and nesterov are SGD with momentum 0.9",
     )
@@ -370,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--schedule",
-        choices=SCHEDULE_CHOICES,
+        choices=["constant", *SCHEDULES],
         default="constant",
         help="lr over the run: inverse_time and exponential end at lr/10, "
         "step halves it every quarter, cosine ends at 0",
@@ -419,12 +413,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--backend", default=None)
     predict.set_defaults(func=cmd_predict)
 
-    bench.add_parser(sub)
+    # its arguments are parsed by nnkit.bench itself, imported only when this command runs
+    sub.add_parser(
+        "bench",
+        add_help=False,
+        help="time per-sample vs batched training on each backend, beside peer libraries "
+        "(nnkit bench --help)",
+    ).set_defaults(func=cmd_bench)
     return parser
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.command import main as bench_main
+
+    return bench_main(args.rest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     try:
         return args.func(args)
     except (backends.BackendUnavailable, ValueError, TypeError, ImportError, OSError) as e:

@@ -38,6 +38,13 @@ def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarr
     return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
 
 
+def next_position(position: tuple[int, int], n: int) -> tuple[int, int]:
+    """(epoch, offset) where the next minibatch starts, from ``position``, the (epoch, offset)
+    reached so far over ``n`` samples: a finished epoch moves on to the next one's start."""
+    epoch, offset = position
+    return (epoch + 1, 0) if offset >= n else (epoch, offset)
+
+
 def _take(x: Any, index: np.ndarray) -> Any:
     """Rows ``index`` (host int array) of ``x`` (NumPy array, list or any backend's array)."""
     if not hasattr(x, "ndim"):

@@ -5,24 +5,30 @@ passes in, so the same layer runs on any backend and under ``jax.jit``.
 
 - ``forward(p, X) -> (Y, cache)`` with X of shape (batch, in);
 - ``backward(p, cache, dY) -> (dX, grads)`` with ``grads`` shaped like ``p``;
-- ``param_grads(p, cache, dY) -> grads`` alone (for the first layer, whose dX nobody needs).
+- ``param_grads(p, cache, dY) -> grads`` alone (for the first layer, whose dX nobody needs);
+- ``param_shapes() -> {name: shape}``: the shapes of the parameters ``init`` draws.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import checks
 from . import functional as F
-from . import validation
 from ._ns import namespace
+from .configurable import Configurable
 from .initializers import INITIALIZERS, bias_zeros
 
 
-class Layer:
-    """Base class; a layer without parameters has ``init`` return ``{}``."""
+class Layer(Configurable):
+    """Base class; a layer without parameters has ``init`` and ``param_shapes`` return ``{}``."""
 
     def init(self, rng: Any) -> dict[str, Any]:
         """Host (NumPy, float64) initial parameters drawn from ``rng``."""
+        return {}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes of the parameters ``init`` makes, without drawing them."""
         return {}
 
     def forward(self, p: dict, X: Any) -> tuple[Any, Any]:
@@ -34,14 +40,6 @@ class Layer:
     def param_grads(self, p: dict, cache: Any, dY: Any) -> dict:
         """The ``grads`` of ``backward``; layers that can skip computing dX override it."""
         return self.backward(p, cache, dY)[1]
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-serialisable (used by save/load)."""
-        return {}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Dense(Layer):
@@ -55,9 +53,9 @@ class Dense(Layer):
         init: str = "glorot_uniform",
         bias: bool = True,
     ):
-        self.in_features = validation.check_positive_int("Dense in_features", in_features)
-        self.out_features = validation.check_positive_int("Dense out_features", out_features)
-        validation.check_choice("initializer", init, INITIALIZERS)
+        self.in_features = checks.check_positive_int("Dense in_features", in_features)
+        self.out_features = checks.check_positive_int("Dense out_features", out_features)
+        checks.check_choice("initializer", init, INITIALIZERS)
         self.initializer, self.bias = init, bool(bias)
 
     def init(self, rng):
@@ -65,6 +63,12 @@ class Dense(Layer):
         if self.bias:
             p["b"] = bias_zeros(self.out_features)
         return p
+
+    def param_shapes(self):
+        shapes = {"W": (self.in_features, self.out_features)}
+        if self.bias:
+            shapes["b"] = (self.out_features,)
+        return shapes
 
     def forward(self, p, X):
         Y = X @ p["W"]
@@ -127,7 +131,7 @@ class LeakyReLU(Layer):
     """z where z > 0, else alpha * z."""
 
     def __init__(self, alpha: float = 0.01):
-        self.alpha = validation.check_unit_interval("LeakyReLU alpha", alpha)
+        self.alpha = checks.check_unit_interval("LeakyReLU alpha", alpha)
 
     def forward(self, p, Z):
         return namespace(Z).where(Z > 0, Z, self.alpha * Z), Z
@@ -176,4 +180,4 @@ ACTIVATIONS: dict[str, type[Layer]] = {
 
 def activation(name: str, **kwargs) -> Layer:
     """The activation layer called ``name`` (a key of ACTIVATIONS), built with ``kwargs``."""
-    return validation.lookup("activation", name, ACTIVATIONS)(**kwargs)
+    return checks.lookup("activation", name, ACTIVATIONS)(**kwargs)

@@ -5,7 +5,7 @@ of a batch equals the average of its per-sample gradients (the per-sample and
 batched training strategies rely on this).
 
 ``loss(pred, target)`` and ``loss.grad(pred, target)`` check their inputs first
-(see ``nnkit.validation``): shapes always (free under ``jax.jit``), values
+(see ``nnkit.shapes`` and ``nnkit.values``): shapes always (free under ``jax.jit``), values
 (label range, BCE targets in [0, 1]) only on eagerly readable arrays.
 ``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, for
 training steps whose data the Trainer has already checked once per ``fit``.
@@ -19,11 +19,13 @@ from typing import Any
 from array_api_compat import device
 
 from . import functional as F
-from . import validation
+from . import shapes, values
 from ._ns import namespace
+from .configurable import Configurable
+from .data import one_hot
 
 
-class Loss:
+class Loss(Configurable):
     def __call__(self, pred: Any, target: Any) -> Any:
         """The loss, a 0-d array, after checking ``target`` against ``pred``."""
         self.check(pred, target)
@@ -35,18 +37,41 @@ class Loss:
         return self.unchecked_grad(pred, target)
 
     def check(self, pred: Any, target: Any) -> None:
-        """Shapes always; values only where ``validation.readable`` (no host read under jit)."""
-        validation.check_nonempty(tuple(pred.shape), type(self).__name__)
+        """Shapes always; values only where ``values.readable`` (no host read under jit)."""
+        shapes.check_nonempty(tuple(pred.shape), type(self).__name__)
         self.check_shapes(tuple(pred.shape), target)
-        if validation.readable(target):
+        if values.readable(target):
             self.check_values(tuple(pred.shape), target)
 
     def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
         """``target`` fits a prediction of ``pred_shape``: same shape, never broadcast."""
-        validation.check_same_shape(pred_shape, target, type(self).__name__)
+        shapes.check_same_shape(pred_shape, target, type(self).__name__)
 
     def check_values(self, pred_shape: tuple[int, ...], target: Any) -> None:
         """Value checks on ``target`` (one reduction on its device); none by default."""
+
+    def prepare_target(self, target: Any, pred_shape: tuple[int, int], dtype: Any) -> Any:
+        """``target`` (n,) or (n, K) as this loss trains on it for predictions of
+        ``pred_shape`` (n, K) in float ``dtype``, checked once for a whole data set.
+
+        Here (MSE, BCE): integer labels (n,) become one-hot rows when K > 1 (labels in
+        [0, K)), other 1-D targets a column (n, 1); float targets take ``dtype``.
+        """
+        if target.ndim == 1:
+            if _is_integer(target) and pred_shape[1] > 1:
+                values.check_range(target, 0, pred_shape[1], "Y labels", closed_high=False)
+                target = one_hot(target, pred_shape[1], dtype=dtype)
+            else:
+                target = target[:, None]
+        return self._checked_target(target, pred_shape, dtype)
+
+    def _checked_target(self, target: Any, pred_shape: tuple[int, int], dtype: Any) -> Any:
+        """``target`` with float targets cast to ``dtype``, shapes and values checked."""
+        if (target.ndim == 2 or not _is_integer(target)) and target.dtype != dtype:
+            target = namespace(target).astype(target, dtype)
+        self.check_shapes(pred_shape, target)
+        self.check_values(pred_shape, target)
+        return target
 
     def unchecked(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
@@ -54,16 +79,13 @@ class Loss:
     def unchecked_grad(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
 
-    def config(self) -> dict[str, Any]:
-        return {}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
-
 
 def _size(x: Any) -> int:
     return math.prod(x.shape)
+
+
+def _is_integer(x: Any) -> bool:
+    return namespace(x).isdtype(x.dtype, "integral")
 
 
 class MSE(Loss):
@@ -95,7 +117,7 @@ class BinaryCrossEntropy(Loss):
         self.from_logits = bool(from_logits)
 
     def check_values(self, pred_shape, target):
-        validation.check_range(target, 0, 1, "BinaryCrossEntropy target", closed_high=True)
+        values.check_range(target, 0, 1, "BinaryCrossEntropy target", closed_high=True)
 
     def unchecked(self, pred, target):
         xp = namespace(pred)
@@ -130,13 +152,17 @@ class CrossEntropy(Loss):
 
     def check_shapes(self, pred_shape, target):
         if target.ndim == 1:
-            validation.check_labels_shape(pred_shape, target, "CrossEntropy")
+            shapes.check_labels_shape(pred_shape, target, "CrossEntropy")
         else:
-            validation.check_same_shape(pred_shape, target, "CrossEntropy")
+            shapes.check_same_shape(pred_shape, target, "CrossEntropy")
+
+    def prepare_target(self, target, pred_shape, dtype):
+        """Integer labels (n,) stay labels; one-hot or probability rows take ``dtype``."""
+        return self._checked_target(target, pred_shape, dtype)
 
     def check_values(self, pred_shape, target):
         if target.ndim == 1:
-            validation.check_range(
+            values.check_range(
                 target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False
             )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np  # the confusion matrix is a small host array
 
+from . import backends
 from ._ns import namespace
 
 
@@ -31,10 +32,22 @@ def accuracy(pred: Any, target: Any) -> float:
     return float(xp.mean(xp.astype(p == xp.astype(t, p.dtype), xp.float32)))
 
 
+def is_classification(pred: Any, target: Any) -> bool:
+    """True when ``target`` holds class labels: integer labels (n,), or one-hot rows (n, K)
+    of 0/1 summing to 1 with K > 1 columns, as many as ``pred`` (n, K) has."""
+    xp = namespace(target)
+    if target.ndim == 1:
+        return xp.isdtype(target.dtype, "integral")
+    if target.shape[1] < 2 or pred.shape[1] != target.shape[1]:
+        return False
+    one_hot_rows = xp.all((target == 0) | (target == 1)) & xp.all(xp.sum(target, axis=1) == 1)
+    return bool(one_hot_rows)
+
+
 def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray:
     """(k, k) host int64 counts: row = true class, column = predicted class."""
-    p = np.asarray(_to_host(labels_of(pred)), dtype=np.int64)
-    t = np.asarray(_to_host(labels_of(target)), dtype=np.int64)
+    p = np.asarray(backends.to_host(labels_of(pred)), dtype=np.int64)
+    t = np.asarray(backends.to_host(labels_of(target)), dtype=np.int64)
     k = int(max(p.max(initial=0), t.max(initial=0)) + 1) if k is None else k
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (t, p), 1)
@@ -62,8 +75,3 @@ def format_confusion_matrix(counts: Any, labels: Any = None) -> str:
     return "\n".join(lines)
 
 
-def _to_host(x: Any) -> np.ndarray:
-    from . import backends
-
-    name = backends.name_of(x)
-    return x if name in (None, "numpy") else backends.get(name).to_numpy(x)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np  # host-side only: the initial weights are drawn with NumPy's generator
 
-from . import backends, validation
+from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
 from .layers import Layer
 
@@ -46,7 +46,7 @@ class Sequential:
         self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
     ) -> list[dict[str, Any]]:
         """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``."""
-        validation.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
+        checks.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
         be = backends.get(backend)
         rng = np.random.default_rng(seed)
         return [
@@ -87,7 +87,7 @@ class Sequential:
 
     def _check(self, params: list[dict], X: Any) -> None:
         """Shapes only (static under jit, so free there): X (batch, in), one dict per layer."""
-        validation.check_features(X, self._in)
+        shapes.check_features(X, self._in)
         if len(params) != len(self.layers):
             raise InvalidValueError(
                 f"params has {len(params)} entries but the model has {len(self.layers)} layers; "

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np  # host-side: the confusion matrix
 
-from .history import History
+from .io import atomic_write
+from .training.history import History
 
 INSTALL = "pip install 'nnkit[plot]'"
 
@@ -37,7 +38,6 @@ def plot_training(
     require_matplotlib()
     from matplotlib.figure import Figure
 
-    from .io import atomic_write
 
     panels = 1 if confusion is None else 2
     fig = Figure(figsize=(6 * panels, 4.5), layout="constrained")

@@ -26,6 +26,12 @@ def tree_leaves(tree: Any) -> list[Any]:
     return [tree]
 
 
+def tree_unflatten(like: Any, leaves: list[Any]) -> Any:
+    """A tree of ``like``'s structure holding ``leaves`` (in ``tree_leaves`` order)."""
+    it = iter(leaves)
+    return tree_map(lambda _: next(it), like)
+
+
 def tree_copy(tree: Any) -> Any:
     """A copy of every array leaf (kept apart from steps that consume their inputs, as
     ``jax.jit`` with donation does); non-array leaves (ints, None) are shared."""

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from helpers import host
+from nnkit.backends.cupy_backend import CupyBackend
 
 import nnkit
 from nnkit import backends
@@ -41,7 +42,8 @@ def test_use_and_set_default(monkeypatch):
     other = next(b for b in backends.available() if b != "numpy")
     with backends.use(other) as be:
         assert be.name == other and backends.get().name == other
-        assert nnkit.Sequential([nnkit.layers.Dense(2, 1)]).init()[0]["W"] is not None
+        W = nnkit.Sequential([nnkit.layers.Dense(2, 1)]).init()[0]["W"]
+        assert backends.name_of(W) == other and host(W).shape == (2, 1)
     assert backends.get().name == "numpy"
     backends.set_default(other)
     try:
@@ -61,20 +63,28 @@ def test_unavailable_backend_says_why_and_how_to_install():
         pytest.skip("cupy is available here")
     with pytest.raises(nnkit.BackendUnavailable) as info:
         backends.get("cupy")
-    message = str(info.value)
-    assert "'cupy'" in message and "pip install" in message and "cuda12" in message
-    assert info.value.reason and "cupy" not in backends.available()
-    with pytest.raises(nnkit.BackendUnavailable):
+    error, message = info.value, str(info.value)
+    assert error.name == "cupy" and "'cupy'" in message
+    # why: CuPy missing, or CuPy without a CUDA device that answers
+    assert error.reason.startswith(("it is not installed", "no usable CUDA device"))
+    assert error.reason in message
+    assert "pip install 'nnkit[cuda12]'" in error.install and error.install in message
+    assert "cupy" not in backends.available()
+    default = backends.get().name
+    with pytest.raises(nnkit.BackendUnavailable, match="^backend 'cupy' is unavailable: "):
         backends.set_default("cupy")
+    assert backends.get().name == default  # a refused default changes nothing
 
 
 def test_infer_and_name_of(backend):
     x = backend.asarray(np.ones((2, 2)), dtype="float32")
     assert backends.name_of(x) == backend.name
-    assert backends.infer(x, x).name == backend.name
-    assert backends.name_of([1, 2]) is None
-    with pytest.raises(TypeError):
+    assert backends.infer(x, x) is backend
+    assert backends.name_of([1, 2]) is None and backends.name_of(1.0) is None
+    with pytest.raises(TypeError, match=r"infer\(\) needs arrays of one of .*got \['list'\]"):
         backends.infer([1.0])
+    with pytest.raises(ValueError, match=r"infer\(\) needs at least one array"):
+        backends.infer()
     if backend.name != "numpy":
         with pytest.raises(ValueError, match="different backends"):
             backends.infer(x, np.ones(2))
@@ -96,7 +106,9 @@ def test_jit_gives_the_same_result(backend):
 
     a = backend.asarray(np.arange(6.0).reshape(2, 3), "float64")
     b = backend.asarray(np.arange(3.0).reshape(3, 1), "float64")
-    np.testing.assert_array_equal(host(backend.jit(f)(a, b)), host(f(a, b)))
+    expected = np.array([[6.0], [15.0]])  # [[0, 1, 2], [3, 4, 5]] @ [[0], [1], [2]] + 1
+    np.testing.assert_array_equal(host(f(a, b)), expected)
+    np.testing.assert_array_equal(host(backend.jit(f)(a, b)), expected)
 
 
 def test_jax_float64_is_enabled_on_request():
@@ -120,3 +132,46 @@ def test_trainer_rejects_arrays_of_another_backend():
     )
     with pytest.raises(TypeError, match=f"{others[0]} array.*'numpy'"):
         trainer.fit(foreign, np.ones((4, 1)), steps=1)
+
+
+# -- to_host and is_host --------------------------------------------------------------------
+
+
+def test_to_host_of_host_data():
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    out = backends.to_host(a)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, a)
+    assert np.shares_memory(out, a)  # NumPy is the host: nothing to copy out
+    ints, floats = backends.to_host([[1, 2], [3, 4]]), backends.to_host([0.5, 1.5])
+    assert type(ints) is np.ndarray and ints.dtype == np.int64 and ints.shape == (2, 2)
+    np.testing.assert_array_equal(ints, [[1, 2], [3, 4]])
+    assert type(floats) is np.ndarray and floats.dtype == np.float64
+    np.testing.assert_array_equal(floats, [0.5, 1.5])
+    scalar = backends.to_host(2.5)
+    assert type(scalar) is np.ndarray and scalar.shape == () and scalar == 2.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bfloat16"])
+def test_to_host_of_each_backends_arrays(backend, dtype):
+    if dtype == "bfloat16" and not backend.bfloat16:
+        pytest.skip(f"{backend.name} has no bfloat16")
+    values = np.array([[0.0, 1.5, -2.0], [3.0, 4.25, 1e3]])
+    if dtype == "int32":
+        values = values.astype(np.int64)
+    x = backend.asarray(values, dtype=dtype)
+    out = backends.to_host(x)
+    assert type(out) is np.ndarray and out.shape == (2, 3)
+    assert out.dtype.name == dtype  # bfloat16: NumPy's extension dtype of that name
+    np.testing.assert_array_equal(out.astype(np.float64), values.astype(np.float64))
+    zero_d = backends.to_host(backend.asarray(7.0, dtype="float32"))
+    assert type(zero_d) is np.ndarray and zero_d.shape == () and zero_d.dtype == np.float32
+    assert float(zero_d) == 7.0
+
+
+def test_is_host_exactly_for_numpy(backend):
+    assert backend.is_host is (backend.name == "numpy")
+
+
+def test_cupy_is_not_host():
+    assert CupyBackend.is_host is False  # a GPU backend, even where CuPy is not installed

@@ -1,15 +1,20 @@
-"""``nnkit bench`` end to end on a tiny matrix (NNKIT_BENCH_SMOKE shapes), through a subprocess."""
+"""``nnkit bench`` end to end on a tiny matrix (NNKIT_BENCH_SMOKE shapes), through a subprocess,
+and its argument errors through ``nnkit.cli.main`` in-process."""
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
 import pytest
 
-from nnkit import backends
+from nnkit import backends, cli
 
 SMOKE = {**os.environ, "NNKIT_BENCH_SMOKE": "1"}
+# matmul FLOPs of one step of the smoke S1 (8-16-8-4) and S3 (64-16-10), per sample:
+# forward X@W, backward X.T@dY and dY@W.T, 2*in*out each
+SMOKE_FLOPS_PER_SAMPLE = {"S1": 6 * (8 * 16 + 16 * 8 + 8 * 4), "S3": 6 * (64 * 16 + 16 * 10)}
 
 
 def _bench(*args, cwd):
@@ -48,12 +53,17 @@ def test_json_has_one_row_per_cell(report):
 
 def test_rows_carry_consistent_figures(report):
     data, _, _ = report
+    peak = {p["dtype"]: p["gflops"] for p in data["matmul_peak"]}
     for r in data["results"]:
         assert r["backend"] == "numpy" and r["device"].startswith("cpu")
         assert len(r["times_s"]) == 2 and r["median_s"] > 0
+        assert r["median_s"] == pytest.approx(statistics.median(r["times_s"]))
         assert r["step_s"] == pytest.approx(r["median_s"] / r["steps_per_unit"])
         assert r["samples_per_s"] == pytest.approx(r["steps_per_s"] * r["batch_size"])
-        assert r["flops_per_step"] > 0 and r["gflops"] > 0 and r["peak_fraction"] > 0
+        assert r["flops_per_step"] == SMOKE_FLOPS_PER_SAMPLE[r["scenario"]] * r["batch_size"]
+        gflops = r["flops_per_step"] * r["steps_per_unit"] / r["median_s"] / 1e9
+        assert r["gflops"] == pytest.approx(gflops)
+        assert r["peak_fraction"] == pytest.approx(gflops / peak[r["dtype"]])
         base = [q for q in data["results"] if q["strategy"] == "per_sample" and
                 (q["scenario"], q["dtype"], q["batch_size"]) ==
                 (r["scenario"], r["dtype"], r["batch_size"])]  # fmt: skip
@@ -97,7 +107,8 @@ def test_fused_rows_on_jax(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((tmp_path / "j.json").read_text())["results"]
     assert [r["strategy"] for r in rows] == ["per_sample", "batched", "fused"]
-    assert all(r["speedup_vs_per_sample"] > 0 for r in rows)
+    for r in rows:
+        assert r["speedup_vs_per_sample"] == pytest.approx(rows[0]["step_s"] / r["step_s"])
 
 
 def test_unknown_backend_is_a_clear_error(tmp_path):
@@ -118,3 +129,33 @@ def test_unknown_choices_are_clear_errors(tmp_path, args, named):
     proc = _bench("--backends", "numpy", *args, cwd=tmp_path)
     assert proc.returncode == 2
     assert named in proc.stderr and "expected one of" in proc.stderr
+
+
+def _cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``nnkit ARGV...`` run in this process."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as e:  # argparse's own exits: --help, unparsable flags
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_bench_help_lists_its_options(capsys):
+    code, out, err = _cli(capsys, "bench", "--help")
+    assert code == 0 and err == ""
+    assert out.startswith("usage: nnkit bench")
+    for option in ("--backends", "--strategies", "--batch-sizes", "--scenarios", "--dtype",
+                   "--peers", "--repeats", "--threads", "--matmul-size", "--out", "--plot",
+                   "--markdown"):  # fmt: skip
+        assert option in out
+
+
+def test_bad_bench_argument_is_one_line_and_exit_2(capsys):
+    code, out, err = _cli(capsys, "bench", "--scenarios", "S9", "--peers", "none")
+    assert code == 2 and out == ""
+    assert err.startswith("nnkit: error: unknown scenario 'S9'") and err.count("\n") == 1
+    assert "Traceback" not in err
+    code, _, err = _cli(capsys, "bench", "--repeats", "many")  # argparse's own error
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("nnkit bench: error: argument --repeats")

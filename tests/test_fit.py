@@ -1,5 +1,6 @@
 """Trainer.fit conveniences: History, validation, progress bar, NaN guard, interrupts."""
 
+import copy
 import os
 import signal
 
@@ -134,21 +135,31 @@ def test_nan_guard_keeps_the_params_of_the_last_good_step():
         per_step.fit(*DATA, epochs=20, batch_size=8, progress=False, check_every=1)
     assert again.value.step == step
     # and one step more does give a non-finite loss
-    Xb, T = ref._inputs(*DATA)
+    X, Y = DATA
     order = nnkit.data.epoch_order(0, (step - 1) // 5, 40)[((step - 1) % 5) * 8 :][:8]
-    _, loss = ref.gradients(Xb[order], T[order])
+    _, loss = ref.gradients(X[order], Y[order])
     assert not np.isfinite(loss)
 
 
-def test_nan_guard_reads_the_loss_once_per_epoch(monkeypatch):
-    calls = []
-    real = nnkit.Trainer._all_finite
-    monkeypatch.setattr(nnkit.Trainer, "_all_finite", lambda *a: calls.append(1) or real(*a))
-    _trainer().fit(*DATA, epochs=4, batch_size=8, progress=False)  # 20 steps
-    assert len(calls) == 4
-    calls.clear()
-    _trainer().fit(*DATA, epochs=4, batch_size=8, progress=False, check_every=2)
-    assert len(calls) == 4 + 10
+class _CountingBackend:
+    """The NumPy backend, counting its host reads (``to_numpy``): the guard's checks are the
+    only reads inside an epoch."""
+
+    def __new__(cls, reads):
+        backend = copy.copy(nnkit.backends.get("numpy"))
+        real = backend.to_numpy
+        backend.to_numpy = lambda x: reads.append(1) or real(x)
+        return backend
+
+
+def test_nan_guard_reads_the_loss_once_per_epoch():
+    reads = []
+    trainer = _trainer(backend=_CountingBackend(reads))
+    trainer.fit(*DATA, epochs=4, batch_size=8, progress=False)  # 20 steps
+    assert len(reads) == 4 * 2  # per epoch: the guard's check and the record's loss
+    reads.clear()
+    trainer.fit(*DATA, epochs=4, batch_size=8, progress=False, check_every=2)
+    assert len(reads) == 4 * 2 + 10 * 2  # and per check: the guard and the bar's loss
 
 
 # -- interrupts ------------------------------------------------------------------------------
@@ -164,24 +175,28 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-def _interrupt_on_call(trainer, k):
-    """Make the k-th step raise KeyboardInterrupt before doing anything."""
-    real, calls = trainer._batched_step, []
+class _OnStep(nnkit.callbacks.Callback):
+    """A callback run after every step that calls ``fn`` once, after step ``k``."""
 
-    def step(*args):
-        calls.append(1)
-        if len(calls) == k:
-            raise KeyboardInterrupt
-        return real(*args)
+    every = 1
 
-    trainer._batched_step = step
+    def __init__(self, k, fn):
+        self.k, self.fn = k, fn
+
+    def on_step(self, trainer):
+        if trainer.steps_done == self.k:
+            self.fn()
+
+
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt
 
 
 def test_keyboard_interrupt_keeps_the_last_completed_step_and_fit_continues():
     trainer = _trainer(optimizer=Adam(0.01))
-    _interrupt_on_call(trainer, 8)
+    stop = _OnStep(7, _raise_keyboard_interrupt)  # before step 8 starts
     with pytest.raises(KeyboardInterrupt):
-        trainer.fit(*DATA, steps=12, batch_size=16, progress=False)
+        trainer.fit(*DATA, steps=12, batch_size=16, progress=False, callbacks=[stop])
     assert trainer.steps_done == 7
     assert trainer.history["step"] == [3, 6, 7]  # two epochs and the part of the third
     assert trainer.history.records[-1]["partial"] is True
@@ -193,34 +208,45 @@ def test_keyboard_interrupt_keeps_the_last_completed_step_and_fit_continues():
     _assert_bitwise(_host(trainer), _host(ref))
 
 
-def _ctrl_c_inside_step(trainer, k):
-    """Deliver SIGINT in the middle of the k-th step (after it started, before it returns)."""
-    real, calls = trainer._batched_step, []
+class _CtrlCInLoss(MSE):
+    """MSE whose gradient sends this process SIGINT on its k-th call: Ctrl-C while a step is
+    running (eager backends: once per step; JAX traces the step once, then it is compiled)."""
 
-    def step(*args):
-        calls.append(1)
-        if len(calls) == k:
+    def __init__(self, k):
+        self.k, self.calls = k, 0
+
+    def unchecked_grad(self, pred, target):
+        self.calls += 1
+        if self.calls == self.k:
             os.kill(os.getpid(), signal.SIGINT)
-        return real(*args)
+        return super().unchecked_grad(pred, target)
 
-    trainer._batched_step = step
+
+def _ctrl_c_run(backend, k, steps_at_stop, history_steps):
+    trainer = nnkit.Trainer(_model(), _CtrlCInLoss(k), SGD(0.05, momentum=0.9), backend=backend)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(*DATA, steps=12, batch_size=16, progress=False)
+    assert trainer.steps_done == steps_at_stop
+    assert trainer.history["step"] == history_steps
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ref = _trainer(backend)
+    ref.fit(*DATA, steps=steps_at_stop, batch_size=16, progress=False)
+    np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
+    trainer.fit(*DATA, steps=12 - steps_at_stop, batch_size=16, progress=False)
+    ref.fit(*DATA, steps=12 - steps_at_stop, batch_size=16, progress=False)
+    assert trainer.steps_done == 12
+    np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
 
 
 def test_ctrl_c_lets_the_running_step_finish_then_stops(backend, default_sigint):
-    trainer = _trainer(backend)
-    _ctrl_c_inside_step(trainer, 5)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.fit(*DATA, steps=12, batch_size=16, progress=False)
-    assert trainer.steps_done == 5
-    assert trainer.history["step"] == [3, 5]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    ref = _trainer(backend)
-    ref.fit(*DATA, steps=5, batch_size=16, progress=False)
-    np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
-    trainer.fit(*DATA, steps=7, batch_size=16, progress=False)
-    ref.fit(*DATA, steps=7, batch_size=16, progress=False)
-    assert trainer.steps_done == 12
-    np.testing.assert_array_equal(_host(trainer)[0], _host(ref)[0])
+    """SIGINT while step 1 computes its loss gradient (code that runs inside step 1 on every
+    backend: eagerly, or while JAX traces it): step 1 finishes, then fit stops."""
+    _ctrl_c_run(backend, 1, 1, [1])
+
+
+def test_ctrl_c_mid_run_stops_after_that_step(default_sigint):
+    """Eager NumPy runs the loss gradient once per step: SIGINT inside step 5."""
+    _ctrl_c_run("numpy", 5, 5, [3, 5])
 
 
 def test_ctrl_c_after_the_last_step_is_not_swallowed(default_sigint):

@@ -3,6 +3,8 @@ bfloat16 mixed precision on the GPU. Every test is marked ``gpu``: ``pytest -m g
 them; conftest skips them all where no CUDA device answers, and each test skips where its
 own library (CuPy, or JAX with a GPU device) is missing."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import AVAILABLE, JAX_GPU
@@ -115,13 +117,34 @@ def test_bfloat16_on_jax_gpu_trains_digits_with_float32_master_weights():
     assert accuracy["bfloat16"] >= accuracy["float32"] - 0.01, accuracy
 
 
+DOT = re.compile(r"stablehlo\.dot_general .*")
+PRECISION = re.compile(r"precision = \[(\w+), (\w+)\]")
+
+
 @pytest.mark.skipif(not JAX_GPU, reason="jax has no GPU device")
-def test_jax_gpu_step_is_pinned_to_highest_precision():
+def test_jax_gpu_step_is_pinned_to_highest_precision(tmp_path):
+    """The step fit compiles for the GPU (read from JAX's IR dump of each compilation, as in
+    tests/test_precision.py): 8 matmuls, every one HIGHEST (no TF32 tensor cores); an op
+    with JAX's default precision would carry no precision attribute."""
+    import jax
+
     X, y, _, _ = nnkit.datasets.digits()
     trainer = nnkit.Trainer(lecture_model(), MSE(), SGD(0.5), backend="jax")
-    Xb, Tb = trainer._inputs(X[:64], y[:64])
-    text = trainer._batched_step.lower(trainer.params, trainer.opt_state, Xb, Tb).as_text()
-    assert "precision = [HIGHEST, HIGHEST]" in text and "DEFAULT" not in text
+    flags = {"jax_dump_ir_to": str(tmp_path), "jax_dump_ir_modes": "stablehlo"}
+    old = {name: jax.config.read(name) for name in flags}
+    for name, value in flags.items():
+        jax.config.update(name, value)
+    try:
+        trainer.fit(X[:64], y[:64], steps=1, batch_size=64, fused=False)
+    finally:
+        for name, value in old.items():
+            jax.config.update(name, value)
+    programs = [f.read_text() for f in sorted(tmp_path.glob("*.mlir"))]
+    [step] = [p for p in programs if DOT.search(p)]  # the rest of fit has no matmul
+    dots = DOT.findall(step)
+    precisions = [m.groups() if (m := PRECISION.search(d)) else ("DEFAULT",) for d in dots]
+    assert len(dots) == 8  # 3 forward, 3 weight grads, 2 input grads
+    assert precisions == [("HIGHEST", "HIGHEST")] * 8
 
 
 @pytest.mark.skipif("cupy" not in AVAILABLE, reason="no cupy")

@@ -64,11 +64,11 @@ def test_step_inplace_equals_step_bitwise(name, dtype):
     grads = [tree(rng, dtype) for _ in range(5)]
     state = opt.init(params)
     ref_params, ref_state = copy.deepcopy(params), copy.deepcopy(state)
-    updates = backends.get("numpy").updates()
+    ops = backends.get("numpy").inplace_ops()
     for g in grads:
         g_before = host_copy(g)
         leaves_before = [id(a) for a in arrays((params, state))]
-        params, state = opt.step_inplace(params, g, state, updates)
+        params, state = opt.step_inplace(params, g, state, ops)
         ref_params, ref_state = opt.step(ref_params, g, ref_state)
         assert [id(a) for a in arrays((params, state))] == leaves_before  # in place
         assert_bitwise(g, g_before)  # gradients only read
@@ -84,8 +84,8 @@ def test_step_inplace_falls_back_for_numpy_learning_rates(lr):
     opt = SGD(lambda t: lr)
     params, grads = [np.ones(3, dtype=np.float32)], [np.ones(3, dtype=np.float32)]
     before = host_copy(params)
-    updates = backends.get("numpy").updates()
-    new, _ = opt.step_inplace(params, grads, opt.init(params), updates)
+    ops = backends.get("numpy").inplace_ops()
+    new, _ = opt.step_inplace(params, grads, opt.init(params), ops)
     assert_bitwise(params, before)
     assert_bitwise(new, opt.step(params, grads, opt.init(params))[0])
     assert new[0].dtype == np.float64
@@ -97,7 +97,7 @@ def test_backends_without_inplace_raise():
         pytest.skip("array_api_strict is not installed")
     assert not base.inplace
     with pytest.raises(NotImplementedError, match="array_api_strict"):
-        base.updates()
+        base.inplace_ops()
 
 
 def data(rng, n=37):

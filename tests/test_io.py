@@ -52,6 +52,7 @@ def test_round_trip_is_bit_identical(tmp_path, backend, dtype):
     nnkit.save(tmp_path / "m.st", model, params)
     model2, params2 = nnkit.load(tmp_path / "m.st", backend=backend)
     assert [type(x) for x in model2.layers] == [type(x) for x in model.layers]
+    assert [sorted(p) for p in params2] == [["W", "b"], [], ["W"], [], ["W", "b"], []]
     assert [x.config() for x in model2.layers] == [x.config() for x in model.layers]
     assert backends.name_of(params2[0]["W"]) == backend.name
     for a, b in zip(_host(backend, params), _host(backend, params2), strict=True):
@@ -105,7 +106,7 @@ def test_optimizer_state_round_trip_resumes_exactly(tmp_path):
     assert ckpt.opt_state.count == 12
     again = nnkit.Trainer(ckpt.model, nnkit.losses.MSE(), ckpt.optimizer)
     again.params, again.opt_state = ckpt.params, ckpt.opt_state
-    again.steps_done, again._position = first.steps_done, first._position
+    again.steps_done, again.position = first.steps_done, first.position
     again.fit(X, y, steps=8, batch_size=10)
     for a, b in zip(
         _host(again.backend, again.params), _host(whole.backend, whole.params), strict=True
@@ -146,28 +147,44 @@ def _fail(*args):
     raise OSError("crash")
 
 
-def _crash_mid_write(f, data):
-    f.write(data[: len(data) // 2])
-    raise OSError("disk unplugged")
+def _crash_mid_write(write):
+    def half_then_crash(fd, data):
+        write(fd, data[: len(data) // 2])
+        raise OSError("crash")
+
+    return half_then_crash
 
 
 @pytest.mark.parametrize("where", ["write", "fsync", "replace"])
 def test_a_crash_during_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch, where):
     path = _saved(tmp_path)
     before = path.read_bytes()
-    crash = {
-        "write": ("nnkit.io._write_all", _crash_mid_write),
-        "fsync": ("os.fsync", _fail),
-        "replace": ("os.replace", _fail),
-    }
-    monkeypatch.setattr(*crash[where])
+    crash = {"write": _crash_mid_write(os.write), "fsync": _fail, "replace": _fail}
+    monkeypatch.setattr(os, where, crash[where])
     model = _model()
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="crash"):
         nnkit.save(path, model, model.init(seed=9))
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == [path.name]
     nnkit.load(path)
+
+
+def test_short_writes_are_continued(tmp_path, monkeypatch):
+    write, calls = os.write, []
+
+    def short_write(fd, data):
+        calls.append(len(data))
+        return write(fd, data[:1000])
+
+    monkeypatch.setattr(os, "write", short_write)
+    path = _saved(tmp_path)
+    monkeypatch.undo()
+    assert len(calls) > 1 and calls[0] == path.stat().st_size
+    _, params = nnkit.load(path)
+    default = backends.get()
+    for a, b in zip(_host(default, params), _host(default, _model().init(seed=1)), strict=True):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_save_replaces_an_existing_file(tmp_path):
@@ -342,7 +359,6 @@ def test_damaged_files_are_refused_with_a_specific_error(tmp_path, case, monkeyp
         monkeypatch.setattr(pickle, name, no_pickle)
     with pytest.raises(CorruptFileError, match=message):
         nnkit.load(path)
-    assert isinstance(CorruptFileError("x"), nnkit.InvalidValueError)
 
 
 def test_a_numpy_pickle_file_is_refused(tmp_path):
@@ -356,8 +372,9 @@ def test_a_foreign_safetensors_file_is_refused(tmp_path):
     from safetensors.numpy import save_file
 
     save_file({"W": np.zeros((2, 2), np.float32)}, tmp_path / "f.st")
-    with pytest.raises(CorruptFileError, match="no nnkit metadata"):
+    with pytest.raises(nnkit.InvalidValueError, match="no nnkit metadata") as refused:
         nnkit.load(tmp_path / "f.st")
+    assert refused.type is nnkit.CorruptFileError is CorruptFileError
 
 
 def test_load_trainer_needs_trainer_state(tmp_path):

@@ -1,6 +1,7 @@
 """Each optimizer's first three steps equal its update rule written out by hand."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -129,19 +130,36 @@ def test_schedules(schedule, expected, backend):
     assert schedule(0) == pytest.approx(schedule.lr0)
 
 
+LR = "lr (a float, or a schedule step -> lr) must be"
+
+
 @pytest.mark.parametrize(
-    "make",
+    "make, error, message",
     [
-        lambda: SGD(0.0),
-        lambda: SGD(-1),
-        lambda: SGD(0.1, momentum=1.0),
-        lambda: SGD(0.1, nesterov=True),
-        lambda: Adam(b1=1.0),
-        lambda: Adam(eps=0),
-        lambda: RMSProp(rho=-0.1),
-        lambda: AdamW(weight_decay=-1),
+        (lambda: SGD(0.0), ValueError, f"{LR} a finite number > 0, got 0.0"),
+        (lambda: SGD(-1), ValueError, f"{LR} a finite number > 0, got -1"),
+        (lambda: SGD(float("nan")), ValueError, f"{LR} a finite number > 0, got nan"),
+        (lambda: SGD("0.1"), TypeError, f"{LR} a real number, got str '0.1'"),
+        (lambda: SGD(0.1, momentum=1.0), ValueError, "momentum must be in [0, 1), got 1.0"),
+        (lambda: SGD(0.1, momentum=True), TypeError, "momentum must be a real number, got bool"),
+        (lambda: SGD(0.1, nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
+        (lambda: Adam(b1=1.0), ValueError, "b1 must be in [0, 1), got 1.0"),
+        (lambda: Adam(b2=-0.5), ValueError, "b2 must be in [0, 1), got -0.5"),
+        (lambda: Adam(b1="0.9"), TypeError, "b1 must be a real number, got str '0.9'"),
+        (lambda: Adam(eps=0), ValueError, "eps must be a finite number > 0, got 0"),
+        (lambda: RMSProp(rho=-0.1), ValueError, "rho must be in [0, 1), got -0.1"),
+        (lambda: RMSProp(eps=float("inf")), ValueError, "eps must be a finite number > 0, got inf"),
+        (lambda: AdamW(weight_decay=-1), ValueError, "weight_decay must be a finite number >= 0"),
+        (lambda: schedules.inverse_time(0, 0.1), ValueError, "lr0 must be a finite number > 0"),
+        (lambda: schedules.inverse_time(0.1, -1), ValueError, "decay must be a finite number >= 0"),
+        (lambda: schedules.exponential(0.5, -1, 2), ValueError, "rate must be a finite number > 0"),
+        (lambda: schedules.step(0.5, 0.1, every=0), ValueError, "every must be an int >= 1"),
+        (lambda: schedules.cosine(0.5, 0), ValueError, "total_steps must be an int >= 1, got 0"),
+        (lambda: schedules.cosine(0.5, 8, final=-0.1), ValueError, "final must be a finite number"),
     ],
 )
-def test_invalid_hyperparameters_are_rejected(make):
-    with pytest.raises(ValueError):
+def test_invalid_hyperparameters_are_rejected(make, error, message):
+    """Each bad value is refused by the check of its own argument: the message starts with
+    the argument's name and says what it must be (and the value given)."""
+    with pytest.raises(error, match="^" + re.escape(message)):
         make()

@@ -1,7 +1,10 @@
 """Precision: JAX matmuls pinned to full float32 (TF32 only when asked), no recompilation
 across epochs and fit calls, and the bfloat16 mixed-precision policy."""
 
+import contextlib
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 
@@ -11,11 +14,12 @@ from helpers import host, rel_error
 from nnkit.backends.cupy_backend import CupyBackend
 
 import nnkit
-from nnkit import backends, precision
+from nnkit import backends
 from nnkit.errors import InvalidValueError
 from nnkit.layers import Dense, Sigmoid
 from nnkit.losses import MSE, CrossEntropy
 from nnkit.optim import SGD, Adam
+from nnkit.training import precision
 
 needs_jax = pytest.mark.skipif("jax" not in backends.available(), reason="needs jax")
 BF16_EPS = 2.0**-8  # bfloat16 unit roundoff: 8 significand bits
@@ -29,21 +33,72 @@ def lecture_model():
 
 # -- matmul precision ---------------------------------------------------------------
 
+DOT = re.compile(r"stablehlo\.dot_general .*")
+PRECISION = re.compile(r"precision = \[(\w+), (\w+)\]")
+
 
 def _dot_precisions(text):
-    return {line.split("precision = [")[1].split(",")[0] for line in text.splitlines()
-            if "dot_general" in line}  # fmt: skip
+    """The operand precisions of every dot_general op in a StableHLO text ("DEFAULT" where
+    an op carries no precision attribute: StableHLO leaves the default out)."""
+    found = set()
+    for op in DOT.findall(text):
+        match = PRECISION.search(op)
+        found.update(match.groups() if match else ("DEFAULT",))
+    return found
+
+
+@dataclasses.dataclass
+class Compiled:
+    names: list  # the function name of each XLA compilation, from jax.monitoring
+    programs: list  # the StableHLO text of each program sent to compile, from JAX's IR dump
+
+    def training(self):
+        """The compiled programs that hold matmuls: in a fit, the training steps (a step, or
+        a scan of steps); the rest of fit (copies, gathers, the NaN check) has none."""
+        return [p for p in self.programs if DOT.search(p)]
+
+
+@contextlib.contextmanager
+def compilations(dump_dir):
+    """What JAX compiles inside the block, seen only through JAX's public hooks: the
+    backend-compile event of ``jax.monitoring`` (one per XLA compilation, ``fun_name`` the
+    jitted function) and ``jax_dump_ir_to`` (the StableHLO module of each compilation,
+    written as it is sent to the compiler)."""
+    import jax
+    from jax import monitoring
+
+    seen = Compiled([], [])
+
+    def listener(event, secs, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            seen.names.append(kwargs.get("fun_name"))
+
+    flags = {"jax_dump_ir_to": str(dump_dir), "jax_dump_ir_modes": "stablehlo"}
+    old = {name: jax.config.read(name) for name in flags}
+    for name, value in flags.items():
+        jax.config.update(name, value)
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield seen
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+        for name, value in old.items():
+            jax.config.update(name, value)
+    seen.programs.extend(f.read_text() for f in sorted(dump_dir.glob("*.mlir")))
 
 
 @needs_jax
-def test_jax_training_step_matmuls_are_pinned_to_highest():
+def test_jax_training_step_matmuls_are_pinned_to_highest(tmp_path):
+    """The step fit runs, as compiled: 8 matmuls (3 forward, 3 weight grads, 2 input grads;
+    the first layer's input grad is not computed), every one at HIGHEST precision."""
     X, y, _, _ = nnkit.datasets.digits()
     trainer = nnkit.Trainer(lecture_model(), MSE(), SGD(0.5), backend="jax")
-    Xb, Tb = trainer._inputs(X[:64], y[:64])
-    text = trainer._batched_step.lower(trainer.params, trainer.opt_state, Xb, Tb).as_text()
     assert trainer.backend.matmul_precision == "highest"
-    assert text.count("dot_general") == 8  # 3 forward, 3 weight grads, 2 input grads
-    assert _dot_precisions(text) == {"HIGHEST"}
+    with compilations(tmp_path) as seen:
+        trainer.fit(X[:64], y[:64], steps=1, batch_size=64, fused=False)
+    [step] = seen.training()
+    assert len(DOT.findall(step)) == 8
+    assert _dot_precisions(step) == {"HIGHEST"}
 
 
 CHILD = """
@@ -69,35 +124,38 @@ def test_tf32_only_when_asked(tf32, expected):
 # -- compilations -----------------------------------------------------------------------
 
 
+def _describe(program):
+    """A training program as ("step", rows of X) or, for a scan (a while loop), as ("scan",
+    the (steps, rows) X is cut into). X is the only float argument of shape (rows, 64) (the
+    weights are (64, 16), (16, 10) and biases); a scan reshapes it to (steps, rows, 64)."""
+    if "stablehlo.while" in program:
+        cuts = re.findall(r"stablehlo\.reshape .*-> tensor<(\d+)x(\d+)x64xf32>", program)
+        return "scan", sorted({(int(k), int(rows)) for k, rows in cuts})
+    signature = re.search(r"func\.func public @main\((.*)", program).group(1)
+    return "step", sorted({int(rows) for rows in re.findall(r"tensor<(\d+)x64xf32>", signature)})
+
+
 @needs_jax
 @pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_fit_compiles_once_per_batch_shape_and_never_again(fused, dtype):
-    """200 samples in minibatches of 64: full batches of 64 and a last one of 8. Batched:
-    one step per shape (2). Fused: one scan per (batch, steps) and the step for the 8.
-    Later epochs and fit calls compile nothing (counted by jax.monitoring)."""
-    from jax import monitoring
-
-    compiles = []
-    listener = lambda name, secs, **kw: compiles.append(name)  # noqa: E731
-
+def test_fit_compiles_once_per_batch_shape_and_never_again(fused, dtype, tmp_path):
+    """200 samples in minibatches of 64: full batches of 64 and a last one of 8. Unfused:
+    one step per shape (2 programs, no loop). Fused: one scan of the 3 full minibatches (a
+    program with a loop over (3, 64, 64) slices) and one step for the last 8. Later epochs
+    and fit calls compile nothing at all."""
     X, y, _, _ = nnkit.datasets.digits()
     model = nnkit.Sequential([Dense(64, 16), Sigmoid(), Dense(16, 10), Sigmoid()])
     trainer = nnkit.Trainer(model, MSE(), Adam(0.01), backend="jax", dtype=dtype)
-    trainer.fit(X[:200], y[:200], epochs=3, batch_size=64, fused=fused)
-    if fused:
-        assert list(trainer._fused_epoch._compiled) == [(64, 3)]
-        assert trainer._fused_epoch._compiled[(64, 3)]._cache_size() == 1
-    assert trainer._batched_step._cache_size() == (1 if fused else 2)
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compilations(tmp_path / "first") as first:
+        trainer.fit(X[:200], y[:200], epochs=3, batch_size=64, fused=fused)
+    assert len(first.programs) == len(first.names)  # the dump saw every compilation
+    expected = [("scan", [(3, 64)]), ("step", [8])] if fused else [("step", [8]), ("step", [64])]
+    assert sorted(_describe(p) for p in first.training()) == expected
+    with compilations(tmp_path / "later") as later:
         for _ in range(3):
             trainer.fit(X[:200], y[:200], epochs=4, batch_size=64, fused=fused)
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
     assert trainer.steps_done == 4 * 15
-    assert "/jax/core/compile/backend_compile_duration" not in compiles
-    assert trainer._batched_step._cache_size() == (1 if fused else 2)
+    assert later.names == [] and len(later.programs) == 0
 
 
 # -- mixed precision ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nnkit
-from nnkit import backends, errors, layers, losses, optim, validation
+from nnkit import backends, errors, layers, losses, optim, values
 from nnkit.layers import Dense, Tanh
 from nnkit.optim import schedules
 from nnkit.tree import tree_leaves
@@ -48,7 +48,7 @@ def snapshot(tr: nnkit.Trainer) -> list:
     state = [
         leaf if isinstance(leaf, int) else tr.backend.to_numpy(leaf).tobytes() for leaf in leaves
     ]
-    return [*state, tr.steps_done, tr._position]
+    return [*state, tr.steps_done, tr.position]
 
 
 def rejects(tr, call, exc, match):
@@ -180,7 +180,7 @@ def test_value_checks_run_once_per_fit_not_per_step(monkeypatch):
         return wrapper
 
     for name in ("check_finite", "check_range"):
-        monkeypatch.setattr(validation, name, counted(getattr(validation, name)))
+        monkeypatch.setattr(values, name, counted(getattr(values, name)))
     for strategy in ("batched", "per_sample"):
         calls.clear()
         model = nnkit.Sequential([Dense(IN, OUT)])
@@ -244,7 +244,7 @@ def test_loss_value_checks_when_eager(backend):
     labels = backend.asarray(np.array([0, 1, 2, 3]))
     targets = backend.asarray(np.full((4, 3), 1.25))
     for call, t, match in ((ce, labels, r"\[0, 3\)"), (bce, targets, r"\[0, 1\].*1.25")):
-        if validation.readable(t):
+        if values.readable(t):
             for fn in (call, call.grad):
                 with pytest.raises(errors.ValueRangeError, match=match):
                     fn(pred, t)
@@ -380,8 +380,8 @@ def test_checks_of_the_same_immutable_arrays_are_reused(monkeypatch):
     be = tr.backend
     X, Y = be.asarray(np.ones((4, 3)), "float32"), be.asarray(np.zeros((4, 2)), "float32")
     calls = []
-    real = validation.check_finite
-    monkeypatch.setattr(validation, "check_finite", lambda *a: calls.append(a[1]) or real(*a))
+    real = values.check_finite
+    monkeypatch.setattr(values, "check_finite", lambda *a: calls.append(a[1]) or real(*a))
     tr.fit(X, Y, steps=1)
     tr.fit(X, Y, steps=1)
     assert calls == ["X", "Y"]

@@ -1,6 +1,6 @@
 """Optimizers (pure ``init``/``step`` over pytrees) and learning-rate schedules."""
 
-from .. import validation
+from .. import checks
 from . import schedules
 from .optimizers import (
     SGD,
@@ -18,7 +18,7 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
 
 def optimizer(name: str, **kwargs) -> Optimizer:
     """The optimizer called ``name`` (a key of OPTIMIZERS), built with ``kwargs``."""
-    return validation.lookup("optimizer", name, OPTIMIZERS)(**kwargs)
+    return checks.lookup("optimizer", name, OPTIMIZERS)(**kwargs)
 
 
 __all__ = [

@@ -4,10 +4,11 @@
 Nothing is updated in place and the optimizer object holds no state, so a
 step runs unchanged under ``jax.jit``. The update rules follow ``torch.optim``.
 
-``step_inplace(params, grads, state, updates)`` is the same step for the Trainer's eager
-loop on backends with ``inplace`` (NumPy): the scalars are computed here and the element-wise
-work is handed to the backend's ``updates`` object, which overwrites params and state
-(bitwise equal to ``step``). Only the owner of the arrays may call it.
+Each rule is written once, per leaf, in the arithmetic of ``nnkit.optim.ops``:
+``step`` runs it with the pure ops; ``step_inplace(params, grads, state, ops)`` runs it
+with a backend's in-place ops (``Backend.inplace_ops``, NumPy), which overwrite params and
+state (bitwise equal to ``step``) and only read the gradients. Only the owner of the
+arrays may call it: the Trainer's eager loop does, on the copy a fit works on.
 """
 
 from __future__ import annotations
@@ -15,16 +16,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import validation
+from .. import checks
 from .._ns import namespace
 from ..errors import InvalidValueError
-from ..tree import tree_leaves, tree_map
+from ..tree import tree_leaves, tree_map, tree_unflatten
+from .ops import PURE
 
 LR = float | Callable[[Any], Any]
 
 
 def _zeros(params: Any) -> Any:
     return tree_map(lambda p: namespace(p).zeros_like(p), params)
+
+
+def map_rule(rule: Callable, ops: Any, trees: tuple[Any, ...], **scalars: Any) -> list[Any]:
+    """``rule(ops, *leaves, **scalars) -> new leaves`` over the leaves of ``trees`` (params,
+    the state parts, grads last); returns the updated trees, every one but the gradients,
+    each shaped like ``trees[0]``."""
+    columns = zip(*(tree_leaves(t) for t in trees), strict=True)
+    results = [rule(ops, *leaves, **scalars) for leaves in columns]
+    return [tree_unflatten(trees[0], [r[i] for r in results]) for i in range(len(trees) - 1)]
 
 
 class Optimizer:
@@ -38,19 +49,21 @@ class Optimizer:
         raise NotImplementedError
 
     def step(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
-        raise NotImplementedError
+        """One update: new ``(params, state)``; the arguments are left as they are."""
+        return self.update(PURE, params, grads, state)
 
-    def step_inplace(self, params: Any, grads: Any, state: Any, updates: Any) -> tuple[Any, Any]:
-        """``step`` with params and state overwritten by ``updates`` (a backend's
-        ``updates()``); returns the same objects. Falls back to ``step`` where the optimizer
-        has no in-place form or its learning rate is not a Python number (a NumPy scalar
-        or array could change the result's dtype, as it does in ``step``)."""
+    def step_inplace(self, params: Any, grads: Any, state: Any, ops: Any) -> tuple[Any, Any]:
+        """``step`` with params and state overwritten through ``ops`` (a backend's
+        ``inplace_ops()``); returns the same arrays. Falls back to ``step`` where the
+        learning rate is not a Python number (a NumPy scalar or array could change the
+        result's dtype, as it does in ``step``)."""
         if type(self.learning_rate(state.count)) not in (int, float):
             return self.step(params, grads, state)
-        return self._step_inplace(params, grads, state, updates)
+        return self.update(ops, params, grads, state)
 
-    def _step_inplace(self, params, grads, state, updates):
-        return self.step(params, grads, state)
+    def update(self, ops: Any, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
+        """The update rule in the arithmetic of ``ops`` (see ``nnkit.optim.ops``)."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -69,8 +82,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False):
-        self.lr = validation.check_lr(lr)
-        self.momentum = validation.check_unit_interval("momentum", momentum)
+        self.lr = checks.check_lr(lr)
+        self.momentum = checks.check_unit_interval("momentum", momentum)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise InvalidValueError("nesterov=True needs momentum > 0, got momentum 0")
@@ -78,25 +91,33 @@ class SGD(Optimizer):
     def init(self, params):
         return SGDState(0, _zeros(params) if self.momentum else None)
 
-    def step(self, params, grads, state):
+    def update(self, ops, params, grads, state):
         lr, mu = self.learning_rate(state.count), self.momentum
         if not mu:
-            return tree_map(lambda p, g: p - lr * g, params, grads), SGDState(state.count + 1, None)
-        v = tree_map(lambda v, g: mu * v - lr * g, state.velocity, grads)
-        if self.nesterov:
-            params = tree_map(lambda p, v, g: p + mu * v - lr * g, params, v, grads)
-        else:
-            params = tree_map(lambda p, v: p + v, params, v)
+            (params,) = map_rule(_sgd, ops, (params, grads), lr=lr)
+            return params, SGDState(state.count + 1, None)
+        params, v = map_rule(
+            _momentum, ops, (params, state.velocity, grads), lr=lr, mu=mu, nesterov=self.nesterov
+        )
         return params, SGDState(state.count + 1, v)
 
-    def _step_inplace(self, params, grads, state, updates):
-        lr, leaves = self.learning_rate(state.count), tree_leaves(params)
-        if not self.momentum:
-            updates.sgd(leaves, tree_leaves(grads), lr)
-        else:
-            v = tree_leaves(state.velocity)
-            updates.momentum(leaves, v, tree_leaves(grads), lr, self.momentum, self.nesterov)
-        return params, state._replace(count=state.count + 1)
+
+def _sgd(ops: Any, p: Any, g: Any, *, lr: Any) -> tuple[Any]:
+    """p <- p - lr g."""
+    a, _ = ops.scratch(p)
+    return (ops.sub(p, ops.mul(g, lr, out=a), out=p),)
+
+
+def _momentum(ops: Any, p: Any, v: Any, g: Any, *, lr: Any, mu: float, nesterov: bool):
+    """v <- mu v - lr g;  p <- p + v  (Nesterov: p <- p + mu v - lr g, with the new v)."""
+    a, b = ops.scratch(p)
+    lr_g = ops.mul(g, lr, out=a)
+    v = ops.sub(ops.mul(v, mu, out=v), lr_g, out=v)
+    if nesterov:
+        p = ops.sub(ops.add(p, ops.mul(v, mu, out=b), out=p), lr_g, out=p)
+    else:
+        p = ops.add(p, v, out=p)
+    return p, v
 
 
 class RMSPropState(NamedTuple):
@@ -108,25 +129,28 @@ class RMSProp(Optimizer):
     """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps)."""
 
     def __init__(self, lr: LR = 1e-3, rho: float = 0.9, eps: float = 1e-8):
-        self.lr = validation.check_lr(lr)
-        self.rho = validation.check_unit_interval("rho", rho)
-        self.eps = validation.check_positive("eps", eps)
+        self.lr = checks.check_lr(lr)
+        self.rho = checks.check_unit_interval("rho", rho)
+        self.eps = checks.check_positive("eps", eps)
 
     def init(self, params):
         return RMSPropState(0, _zeros(params))
 
-    def step(self, params, grads, state):
-        lr, rho, eps = self.learning_rate(state.count), self.rho, self.eps
-        s = tree_map(lambda s, g: rho * s + (1 - rho) * g * g, state.square_avg, grads)
-        params = tree_map(
-            lambda p, g, s: p - lr * g / (namespace(s).sqrt(s) + eps), params, grads, s
+    def update(self, ops, params, grads, state):
+        lr = self.learning_rate(state.count)
+        params, s = map_rule(
+            _rmsprop, ops, (params, state.square_avg, grads), lr=lr, rho=self.rho, eps=self.eps
         )
         return params, RMSPropState(state.count + 1, s)
 
-    def _step_inplace(self, params, grads, state, updates):
-        lr, s = self.learning_rate(state.count), tree_leaves(state.square_avg)
-        updates.rmsprop(tree_leaves(params), s, tree_leaves(grads), lr, self.rho, self.eps)
-        return params, state._replace(count=state.count + 1)
+
+def _rmsprop(ops: Any, p: Any, s: Any, g: Any, *, lr: Any, rho: float, eps: float):
+    """s <- rho s + (1 - rho) g g;  p <- p - lr g / (sqrt(s) + eps)."""
+    a, b = ops.scratch(p)
+    s = ops.add(ops.mul(s, rho, out=s), ops.mul(ops.mul(g, 1 - rho, out=a), g, out=a), out=s)
+    denom = ops.add(ops.sqrt(s, out=b), eps, out=b)
+    p = ops.sub(p, ops.div(ops.mul(g, lr, out=a), denom, out=a), out=p)
+    return p, s
 
 
 class AdamState(NamedTuple):
@@ -145,10 +169,10 @@ class Adam(Optimizer):
     weight_decay = 0.0
 
     def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-        self.lr = validation.check_lr(lr)
-        self.b1 = validation.check_unit_interval("b1", b1)
-        self.b2 = validation.check_unit_interval("b2", b2)
-        self.eps = validation.check_positive("eps", eps)
+        self.lr = checks.check_lr(lr)
+        self.b1 = checks.check_unit_interval("b1", b1)
+        self.b2 = checks.check_unit_interval("b2", b2)
+        self.eps = checks.check_positive("eps", eps)
 
     def init(self, params):
         return AdamState(0, _zeros(params), _zeros(params))
@@ -160,37 +184,27 @@ class Adam(Optimizer):
         decay = 1 - lr * self.weight_decay if self.weight_decay else None
         return lr / (1 - self.b1**t), (1 - self.b2**t) ** 0.5, decay
 
-    def step(self, params, grads, state):
-        b1, b2, eps = self.b1, self.b2, self.eps
+    def update(self, ops, params, grads, state):
         step_size, bc2_sqrt, decay = self._scalars(state.count)
-        m = tree_map(lambda m, g: m + (1 - b1) * (g - m), state.m, grads)
-        v = tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.v, grads)
-        if decay is not None:
-            params = tree_map(lambda p: p * decay, params)
-        params = tree_map(
-            lambda p, m, v: p - step_size * m / (namespace(v).sqrt(v) / bc2_sqrt + eps),
-            params,
-            m,
-            v,
-        )
+        params, m, v = map_rule(
+            _adam, ops, (params, state.m, state.v, grads), b1=self.b1, b2=self.b2, eps=self.eps,
+            step_size=step_size, bc2_sqrt=bc2_sqrt, decay=decay,
+        )  # fmt: skip
         return params, AdamState(state.count + 1, m, v)
 
-    def _step_inplace(self, params, grads, state, updates):
-        step_size, bc2_sqrt, decay = self._scalars(state.count)
-        m, v = tree_leaves(state.m), tree_leaves(state.v)
-        updates.adam(
-            tree_leaves(params),
-            m,
-            v,
-            tree_leaves(grads),
-            b1=self.b1,
-            b2=self.b2,
-            eps=self.eps,
-            step_size=step_size,
-            bc2_sqrt=bc2_sqrt,
-            decay=decay,
-        )
-        return params, state._replace(count=state.count + 1)
+
+def _adam(ops: Any, p: Any, m: Any, v: Any, g: Any, *, b1: float, b2: float, eps: float,
+          step_size: Any, bc2_sqrt: Any, decay: Any):  # fmt: skip
+    """m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g g;  p <- p * decay (if not None);
+    p <- p - step_size m / (sqrt(v) / bc2_sqrt + eps)."""
+    a, b = ops.scratch(p)
+    m = ops.add(m, ops.mul(ops.sub(g, m, out=a), 1 - b1, out=a), out=m)
+    v = ops.add(ops.mul(v, b2, out=v), ops.mul(ops.mul(g, 1 - b2, out=a), g, out=a), out=v)
+    if decay is not None:
+        p = ops.mul(p, decay, out=p)
+    denom = ops.add(ops.div(ops.sqrt(v, out=b), bc2_sqrt, out=b), eps, out=b)
+    p = ops.sub(p, ops.div(ops.mul(m, step_size, out=a), denom, out=a), out=p)
+    return p, m, v
 
 
 class AdamW(Adam):
@@ -205,4 +219,4 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ):
         super().__init__(lr, b1, b2, eps)
-        self.weight_decay = validation.check_nonnegative("weight_decay", weight_decay)
+        self.weight_decay = checks.check_nonnegative("weight_decay", weight_decay)

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .. import validation
+from .. import checks
 from .._ns import namespace
 
 
@@ -21,11 +21,18 @@ class inverse_time:  # noqa: N801  (named as in the contract)
     decay: float
 
     def __post_init__(self):
-        validation.check_positive("lr0", self.lr0)
-        validation.check_nonnegative("decay", self.decay)
+        checks.check_positive("lr0", self.lr0)
+        checks.check_nonnegative("decay", self.decay)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 / (1 + self.decay * t)
+
+
+def _check_decay(lr0: float, name: str, base: float, every: int) -> None:
+    """lr0 and the base of a decay ``lr0 * base ** (...)`` > 0, ``every`` an int >= 1."""
+    checks.check_positive("lr0", lr0)
+    checks.check_positive(name, base)
+    checks.check_positive_int("every", every)
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,7 @@ class exponential:  # noqa: N801
     every: int = 1
 
     def __post_init__(self):
-        validation.check_positive("lr0", self.lr0)
-        validation.check_positive("rate", self.rate)
-        validation.check_positive_int("every", self.every)
+        _check_decay(self.lr0, "rate", self.rate, self.every)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 * self.rate ** (t / self.every)
@@ -54,9 +59,7 @@ class step:  # noqa: N801
     every: int
 
     def __post_init__(self):
-        validation.check_positive("lr0", self.lr0)
-        validation.check_positive("factor", self.factor)
-        validation.check_positive_int("every", self.every)
+        _check_decay(self.lr0, "factor", self.factor, self.every)
 
     def __call__(self, t: Any) -> Any:
         return self.lr0 * self.factor ** (t // self.every)
@@ -71,9 +74,9 @@ class cosine:  # noqa: N801
     final: float = 0.0
 
     def __post_init__(self):
-        validation.check_positive("lr0", self.lr0)
-        validation.check_positive_int("total_steps", self.total_steps)
-        validation.check_nonnegative("final", self.final)
+        checks.check_positive("lr0", self.lr0)
+        checks.check_positive_int("total_steps", self.total_steps)
+        checks.check_nonnegative("final", self.final)
 
     def __call__(self, t: Any) -> Any:
         if isinstance(t, (int, float)):

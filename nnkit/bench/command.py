@@ -1,8 +1,7 @@
 """``nnkit bench``: per-sample loops vs design-matrix batching on every backend, beside peers.
 
-Warm-up first, ``Backend.sync`` before the clock is read, medians over repeats
-interleaved across the contenders of a scenario, and the device's float matmul
-peak measured in the same run. See docs for the report's columns.
+Its arguments, the matrix of contenders they name (timed by ``timing``, interleaved within
+each scenario and dtype), and the tables and files it writes (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,20 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
-from . import backends, bench_report, peers, precision
-from .bench_cases import (
-    STRATEGIES,
-    Contender,
-    default_backends,
-    nnkit_contender,
-    scenarios,
-    strategies_for,
-)
+from .. import backends
+from ..io import atomic_write
+from ..training import precision
+from . import peers
+from . import report as bench_report
+from .contenders import STRATEGIES, Contender, default_backends, nnkit_contender, strategies_for
+from .scenarios import scenarios
+from .timing import matmul_peaks, median_times
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
@@ -33,11 +29,10 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
     return parse
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``nnkit bench`` on the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "bench",
-        help="time per-sample vs batched training on each backend, beside peer libraries",
+def build_parser() -> argparse.ArgumentParser:
+    """The arguments of ``nnkit bench``."""
+    p = argparse.ArgumentParser(
+        prog="nnkit bench",
         description="Times scenarios S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch) "
         "with each backend x strategy and each installed peer, and prints a table.",
     )
@@ -83,47 +78,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--plot", default=None, help="write samples/s vs batch size (PNG) here")
     p.add_argument("--markdown", default=None, help="write the tables as markdown here")
-    p.set_defaults(func=cmd_bench)  # fmt: skip
     return p
-
-
-def median_times(units: list[Callable[[], Any]], repeats: int) -> list[list[float]]:
-    """Seconds per call of each unit: two warm-up calls each (JAX compiles twice: the
-    optimizer's step count starts as a Python int), then ``repeats`` rounds that call every
-    unit once (rotating who goes first), so drift hits all of them alike."""
-    for unit in units:
-        unit()
-        unit()
-    times: list[list[float]] = [[] for _ in units]
-    for r in range(repeats):
-        for i in [(r + j) % len(units) for j in range(len(units))]:
-            start = time.perf_counter()
-            units[i]()
-            times[i].append(time.perf_counter() - start)
-    return times
-
-
-def matmul_peaks(names: list[str], dtypes: list[str], peer_names: list[str], n: int, repeats: int):
-    """GFLOP/s of an n x n @ n x n matmul per (library, dtype), with its device."""
-    rows, units, labels = [], [], []
-    for dtype in dtypes:
-        for name in names:
-            be = backends.get(name)
-            if dtype in precision.MIXED and not be.bfloat16:
-                continue
-            a = be.asarray(backends.get("numpy").xp.ones((n, n)), dtype=dtype)
-            mm = be.jit(lambda x: x @ x)
-            units.append(lambda be=be, mm=mm, a=a: be.sync(mm(a)))
-            labels.append((name, be.device_name(), dtype))
-        for peer in peer_names:
-            found = peers.matmul_peak_fn(peer, n, dtype)
-            if found is not None:
-                units.append(found[1])
-                labels.append((peer, found[0], dtype))
-    for (lib, device, dtype), t in zip(labels, median_times(units, repeats), strict=True):
-        gflops = 2 * n**3 / statistics.median(t) / 1e9
-        rows.append({"library": lib, "device": device, "dtype": dtype, "n": n, "gflops": gflops})
-    return rows
 
 
 def build_contenders(args: argparse.Namespace) -> tuple[list[Contender], list[str]]:
@@ -202,15 +157,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the benchmark, print the table, write --out and --plot."""
+def main(argv: list[str]) -> int:
+    """``nnkit bench`` with ``argv`` (the arguments after "bench"): run the benchmark, print
+    the tables, write --out, --plot and --markdown; the exit code."""
+    args = build_parser().parse_args(argv)
     report = run(args)
     bench_report.print_tables(report)
     if args.out:
-        bench_report.write_json(report, args.out)
+        atomic_write(args.out, bench_report.to_json(report).encode())
     if args.plot:
-        bench_report.plot(report, args.plot)
+        atomic_write(args.plot, bench_report.plot_png(report))
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(bench_report.markdown(report))
+        atomic_write(args.markdown, bench_report.markdown(report).encode())
     return 0

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np  # host-side data, as nnkit's contenders use
 
-from . import backends
-from .bench_cases import Contender, Scenario
+from .. import backends
+from .contenders import Contender
+from .scenarios import Scenario
 
 PEERS = ("torch", "torch_cuda", "jax_optax_step", "jax_optax_scan", "sklearn")
 _MODULES = {
@@ -35,7 +36,7 @@ THREADS_ENV = "NNKIT_BENCH_THREADS"
 
 
 class PeerUnavailable(RuntimeError):
-    pass
+    """A peer that is unknown, not installed, or lacks the device or dtype asked for."""
 
 
 def available() -> list[str]:
@@ -91,8 +92,8 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
     build = {
         "torch": _torch,
         "torch_cuda": _torch,
-        "jax_optax_step": _jax_step,
-        "jax_optax_scan": _jax_scan,
+        "jax_optax_step": _jax,
+        "jax_optax_scan": _jax,
         "sklearn": _sklearn,
     }[peer]
     device, run = build(scenario, X, y, batch_size, dtype, peer)
@@ -248,67 +249,66 @@ def _epoch_order(jax: Any, scenario: Scenario, key: list, X: Any, y: Any) -> tup
     return X[order], y[order]
 
 
-def _jax_step(
-    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
-):
+def _jax(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str):
+    """Hand-written JAX + Optax: a jitted step per minibatch (jax_optax_step) or a jitted
+    scan over the epoch (jax_optax_scan), the state carried from one run() to the next."""
     jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
-    dtype = params[0][0].dtype
-    jstep = jax.jit(step, donate_argnums=(0, 1))
-    Xd, yd = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
+    Xd, yd = jnp.asarray(X, dtype=params[0][0].dtype), jnp.asarray(y)
+    make_epoch = _scan_epoch if peer == "jax_optax_scan" else _step_epoch
+    epoch = make_epoch(jax, step, batch_size)
     carry = [params, state]
     key = [jax.random.PRNGKey(0)]
 
     def run() -> None:
         Xe, ye = _epoch_order(jax, scenario, key, Xd, yd)
-        p, s, total = carry[0], carry[1], 0.0
-        for start in range(0, Xe.shape[0], batch_size):
-            xb, yb = Xe[start : start + batch_size], ye[start : start + batch_size]
-            p, s, loss = jstep(p, s, xb, yb)
-            total = total + loss * xb.shape[0]
-        carry[:] = [p, s]
-        jax.block_until_ready((p, total))
+        carry[0], carry[1], total = epoch(carry[0], carry[1], Xe, ye)
+        jax.block_until_ready((carry[0], total))
 
     return device, run
 
 
-def _jax_scan(
-    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
-):
-    jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
-    dtype = params[0][0].dtype
+def _step_epoch(jax: Any, step: Callable, batch_size: int) -> Callable:
+    """jax_optax_step's epoch: one jitted step per minibatch, dispatched from Python."""
+    jstep = jax.jit(step, donate_argnums=(0, 1))
+
+    def epoch(p, s, X, y):
+        total = 0.0
+        for start in range(0, X.shape[0], batch_size):
+            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+            p, s, loss = jstep(p, s, xb, yb)
+            total = total + loss * xb.shape[0]
+        return p, s, total
+
+    return epoch
+
+
+def _scan_epoch(jax: Any, step: Callable, batch_size: int) -> Callable:
+    """jax_optax_scan's epoch: the full minibatches in one jitted ``lax.scan``, then the
+    smaller last minibatch, as nnkit's fused epoch does."""
 
     def body(carry, batch):
         p, s, loss = step(*carry, *batch)
         return (p, s), loss
 
-    @jax.jit
-    def _tail(p, s, x, y):
-        return step(p, s, x, y)
-
-    def epoch(p, s, Xs, ys):
+    def scan(p, s, Xs, ys):
         (p, s), losses = jax.lax.scan(body, (p, s), (Xs, ys))
         return p, s, losses
 
-    jepoch = jax.jit(epoch, donate_argnums=(0, 1))
-    Xd, yd = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
-    full = Xd.shape[0] // batch_size
-    carry = [params, state]
-    key = [jax.random.PRNGKey(0)]
+    jscan = jax.jit(scan, donate_argnums=(0, 1))
+    tail = jax.jit(step)
 
-    def run() -> None:
-        Xe, ye = _epoch_order(jax, scenario, key, Xd, yd)
+    def epoch(p, s, X, y):
+        full = X.shape[0] // batch_size
         m = full * batch_size
-        Xs = Xe[:m].reshape(full, batch_size, -1)
-        ys = ye[:m].reshape(full, batch_size)
-        p, s, losses = jepoch(carry[0], carry[1], Xs, ys)
+        Xs, ys = X[:m].reshape(full, batch_size, -1), y[:m].reshape(full, batch_size)
+        p, s, losses = jscan(p, s, Xs, ys)
         total = losses.sum() * batch_size
-        if m < Xe.shape[0]:  # the smaller last minibatch, as nnkit's fused epoch does
-            p, s, loss = _tail(p, s, Xe[m:], ye[m:])
-            total = total + loss * (Xe.shape[0] - m)
-        carry[:] = [p, s]
-        jax.block_until_ready((p, total))
+        if m < X.shape[0]:
+            p, s, loss = tail(p, s, X[m:], y[m:])
+            total = total + loss * (X.shape[0] - m)
+        return p, s, total
 
-    return device, run
+    return epoch
 
 
 # -- scikit-learn ----------------------------------------------------------------

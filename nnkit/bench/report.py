@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import statistics
-import tempfile
 from typing import Any
 
 PER_SAMPLE = "per_sample"
@@ -177,27 +176,24 @@ def markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_json(report: dict, path: str) -> None:
-    """Write ``report`` to ``path`` atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as f:
-        json.dump(report, f, indent=1)
-    os.replace(f.name, path)
+def to_json(report: dict) -> str:
+    """The report as indented JSON."""
+    return json.dumps(report, indent=1)
 
 
-def plot(report: dict, path: str) -> None:
-    """samples/s vs batch size, log-log, one panel per scenario/dtype with several batch
-    sizes, one line per backend x strategy; peers dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_png(report: dict) -> bytes:
+    """samples/s vs batch size as a PNG: log-log, one panel per scenario/dtype with several
+    batch sizes, one line per backend x strategy; peers dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     results = report["results"]
     panels = sorted(k for k in {(r["scenario"], r["dtype"]) for r in results}
                     if len({r["batch_size"] for r in results if (r["scenario"], r["dtype"]) == k})
                     > 1) or sorted({(r["scenario"], r["dtype"]) for r in results})  # fmt: skip
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    fig = Figure(figsize=(6.5 * len(panels), 4.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (scenario, dtype) in zip(axes[0], panels, strict=True):
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         for label in sorted({r["label"] for r in group}):
@@ -210,5 +206,6 @@ def plot(report: dict, path: str) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()

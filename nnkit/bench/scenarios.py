@@ -1,8 +1,8 @@
-"""Benchmark scenarios and the nnkit contenders that run them (used by ``nnkit bench``
-and by the pytest-benchmark suite in benchmarks/).
+"""The benchmark scenarios S1 (lecture MLP), S2 (wide MLP) and S3 (digits epoch), in full
+or, with ``NNKIT_BENCH_SMOKE`` set, on tiny shapes.
 
-A contender runs one *unit* of work per call: ``steps`` minibatch updates of
-``batch_size`` samples (one epoch over a fixed data set), synchronised at the end.
+A scenario's *unit* of work is ``steps`` minibatch updates of ``batch_size`` samples (one
+epoch over a fixed data set).
 """
 
 from __future__ import annotations
@@ -10,22 +10,17 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np  # host-side: synthetic data and the digits set are made on the host
 
-from . import backends, precision
-from .data import one_hot
-from .layers import ACTIVATIONS, Dense
-from .losses import MSE, CrossEntropy
-from .model import Sequential
-from .optim import SGD, Adam
-from .trainer import Trainer
+from ..layers import ACTIVATIONS, Dense
+from ..losses import MSE, CrossEntropy
+from ..model import Sequential
+from ..optim import SGD, Adam
 
 SMOKE_ENV = "NNKIT_BENCH_SMOKE"
-STRATEGIES = ("per_sample", "batched", "fused")
 
 
 @dataclass(frozen=True)
@@ -50,6 +45,8 @@ class Scenario:
         return list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
 
     def model(self) -> Sequential:
+        """The nnkit network: Dense layers, ``activation`` after each (not the last for
+        cross_entropy, which takes logits)."""
         act = ACTIVATIONS[self.activation]
         layers: list = []
         for i, (a, b) in enumerate(self.shapes):
@@ -59,9 +56,11 @@ class Scenario:
         return Sequential(layers)
 
     def make_loss(self) -> Any:
+        """The nnkit loss: MSE or CrossEntropy (from logits)."""
         return MSE() if self.loss == "mse" else CrossEntropy()
 
     def make_optimizer(self) -> Any:
+        """The nnkit optimizer: SGD or Adam at ``lr``."""
         return SGD(self.lr) if self.optimizer == "sgd" else Adam(self.lr)
 
     def flops_per_step(self, batch_size: int) -> int:
@@ -69,6 +68,7 @@ class Scenario:
         return 6 * batch_size * sum(a * b for a, b in self.shapes)
 
     def steps(self, batch_size: int) -> int:
+        """Minibatch updates in one unit of work."""
         if self.digits:
             return math.ceil(self.data(batch_size)[0].shape[0] / batch_size)
         return max(1, self.unit_samples // batch_size)
@@ -84,7 +84,7 @@ class Scenario:
 
 @functools.cache
 def _digits_train() -> tuple[np.ndarray, np.ndarray]:
-    from .datasets import digits
+    from ..datasets import digits
 
     X, y, _, _ = digits()
     return np.asarray(X, dtype=np.float64), np.asarray(y)
@@ -119,88 +119,3 @@ def smoke_mode() -> bool:
 def scenarios() -> dict[str, Scenario]:
     """S1, S2, S3 (tiny versions when ``NNKIT_BENCH_SMOKE`` is set)."""
     return _scenarios(smoke_mode())
-
-
-@dataclass
-class Contender:
-    """One row of the benchmark: ``run()`` does ``steps`` updates and waits for them."""
-
-    scenario: str
-    library: str  # "nnkit" or a peer's name
-    backend: str
-    strategy: str
-    batch_size: int
-    dtype: str
-    device: str
-    steps: int
-    flops_per_step: int
-    run: Callable[[], Any] = field(repr=False)
-
-    @property
-    def label(self) -> str:
-        if self.library == "nnkit":
-            return f"nnkit {self.backend} {self.strategy}"
-        return self.library
-
-    def info(self) -> dict[str, Any]:
-        """What pytest-benchmark's extra_info and the JSON report carry."""
-        return {
-            "scenario": self.scenario,
-            "library": self.library,
-            "backend": self.backend,
-            "strategy": self.strategy,
-            "batch_size": self.batch_size,
-            "dtype": self.dtype,
-            "device": self.device,
-            "steps_per_unit": self.steps,
-            "flops_per_step": self.flops_per_step,
-        }
-
-
-def nnkit_contender(
-    scenario: Scenario, backend: str, strategy: str, batch_size: int, dtype: str
-) -> Contender:
-    """An nnkit Trainer on ``backend``; strategy "fused" is "batched" with fit(fused=True)."""
-    be = backends.get(backend)
-    trainer = Trainer(
-        scenario.model(),
-        scenario.make_loss(),
-        scenario.make_optimizer(),
-        backend=be,
-        strategy="batched" if strategy == "fused" else strategy,
-        dtype=dtype,
-    )
-    X, y = scenario.data(batch_size)
-    T = one_hot(y, scenario.sizes[-1]) if scenario.loss == "mse" else y  # what the loss takes
-    data_dtype = precision.MIXED.get(dtype, dtype)  # mixed precision: float32 data
-    X = be.asarray(X, dtype=data_dtype)
-    T = be.asarray(T, dtype=data_dtype if T.ndim == 2 else None)
-    fused, shuffle = strategy == "fused", scenario.digits
-
-    def run() -> None:
-        trainer.fit(X, T, epochs=1, batch_size=batch_size, shuffle=shuffle, fused=fused)
-        be.sync(trainer.params)
-
-    return Contender(
-        scenario.name,
-        "nnkit",
-        backend,
-        strategy,
-        batch_size,
-        dtype,
-        be.device_name(),
-        scenario.steps(batch_size),
-        scenario.flops_per_step(batch_size),
-        run,
-    )
-
-
-def strategies_for(backend: str, wanted: tuple[str, ...] = STRATEGIES) -> list[str]:
-    """The strategies of ``wanted`` that ``backend`` runs ("fused" needs a compiled scan)."""
-    can_scan = backends.get(backend).can_scan
-    return [s for s in wanted if s != "fused" or can_scan]
-
-
-def default_backends() -> list[str]:
-    """Every available backend except array_api_strict (a correctness reference, not a target)."""
-    return [b for b in backends.available() if b != "array_api_strict"]

@@ -7,13 +7,12 @@ of once per step. Backends without ``can_scan`` (NumPy, CuPy) have no such loop.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
-from . import backends
-from ._ns import namespace
-from .errors import InvalidValueError
+from .. import backends
+from .._ns import namespace
+from ..errors import InvalidValueError
 
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
@@ -58,6 +57,9 @@ class FusedEpoch:
     ) -> tuple[Any, Any, Any]:
         key = (batch_size, steps)
         if key not in self._compiled:
-            epoch = functools.partial(self._epoch, batch_size, steps)
-            self._compiled[key] = self._backend.jit(epoch, donate_argnums=(0, 1))
+
+            def fused_epoch(params: Any, state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
+                return self._epoch(batch_size, steps, params, state, X, T)
+
+            self._compiled[key] = self._backend.jit(fused_epoch, donate_argnums=(0, 1))
         return self._compiled[key](params, state, X, T)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from . import backends, validation
-from ._ns import namespace
-from .errors import InvalidValueError
-from .tree import tree_map
+from .. import backends, checks
+from .._ns import namespace
+from ..errors import InvalidValueError
+from ..tree import tree_map
 
 MIXED = {"bfloat16": "float32"}  # compute dtype -> master (parameter) dtype
 DTYPES: tuple[str, ...] = (*backends.FLOAT_DTYPES, *MIXED)
@@ -55,7 +55,7 @@ def _cast(tree: Any, dtype: str) -> Any:
 def policy(dtype: str, backend: backends.Backend) -> Policy:
     """The Policy of ``Trainer(dtype=...)`` on ``backend``; InvalidValueError for a dtype
     that is not one of DTYPES or that ``backend`` cannot compute in."""
-    validation.check_choice("dtype", dtype, DTYPES)
+    checks.check_choice("dtype", dtype, DTYPES)
     if dtype in MIXED and not backend.bfloat16:
         raise InvalidValueError(
             f"dtype {dtype!r} (mixed precision) needs a backend with {dtype} arrays, one of "

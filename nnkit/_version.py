@@ -1,0 +1,3 @@
+"""The version of nnkit: read here by the package, and by setuptools for the wheel."""
+
+__version__ = "0.1.0"

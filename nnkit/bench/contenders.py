@@ -1,0 +1,101 @@
+"""What ``nnkit bench`` and the pytest-benchmark suite time: a Contender runs one unit of a
+scenario per call (``steps`` minibatch updates, synchronised at the end)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import backends
+from ..data import one_hot
+from ..training import Trainer, precision
+from .scenarios import Scenario
+
+STRATEGIES = ("per_sample", "batched", "fused")
+
+
+@dataclass
+class Contender:
+    """One row of the benchmark: ``run()`` does ``steps`` updates and waits for them."""
+
+    scenario: str
+    library: str  # "nnkit" or a peer's name
+    backend: str
+    strategy: str
+    batch_size: int
+    dtype: str
+    device: str
+    steps: int
+    flops_per_step: int
+    run: Callable[[], Any] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """The row's name in the tables: "nnkit BACKEND STRATEGY", or the peer's name."""
+        if self.library == "nnkit":
+            return f"nnkit {self.backend} {self.strategy}"
+        return self.library
+
+    def info(self) -> dict[str, Any]:
+        """What pytest-benchmark's extra_info and the JSON report carry."""
+        return {
+            "scenario": self.scenario,
+            "library": self.library,
+            "backend": self.backend,
+            "strategy": self.strategy,
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "device": self.device,
+            "steps_per_unit": self.steps,
+            "flops_per_step": self.flops_per_step,
+        }
+
+
+def nnkit_contender(
+    scenario: Scenario, backend: str, strategy: str, batch_size: int, dtype: str
+) -> Contender:
+    """An nnkit Trainer on ``backend``; strategy "fused" is "batched" with fit(fused=True)."""
+    be = backends.get(backend)
+    trainer = Trainer(
+        scenario.model(),
+        scenario.make_loss(),
+        scenario.make_optimizer(),
+        backend=be,
+        strategy="batched" if strategy == "fused" else strategy,
+        dtype=dtype,
+    )
+    X, y = scenario.data(batch_size)
+    T = one_hot(y, scenario.sizes[-1]) if scenario.loss == "mse" else y  # what the loss takes
+    data_dtype = precision.MIXED.get(dtype, dtype)  # mixed precision: float32 data
+    X = be.asarray(X, dtype=data_dtype)
+    T = be.asarray(T, dtype=data_dtype if T.ndim == 2 else None)
+    fused, shuffle = strategy == "fused", scenario.digits
+
+    def run() -> None:
+        trainer.fit(X, T, epochs=1, batch_size=batch_size, shuffle=shuffle, fused=fused)
+        be.sync(trainer.params)
+
+    return Contender(
+        scenario.name,
+        "nnkit",
+        backend,
+        strategy,
+        batch_size,
+        dtype,
+        be.device_name(),
+        scenario.steps(batch_size),
+        scenario.flops_per_step(batch_size),
+        run,
+    )
+
+
+def strategies_for(backend: str, wanted: tuple[str, ...] = STRATEGIES) -> list[str]:
+    """The strategies of ``wanted`` that ``backend`` runs ("fused" needs a compiled scan)."""
+    can_scan = backends.get(backend).can_scan
+    return [s for s in wanted if s != "fused" or can_scan]
+
+
+def default_backends() -> list[str]:
+    """Every available backend except array_api_strict (a correctness reference, not a target)."""
+    return [b for b in backends.available() if b != "array_api_strict"]

@@ -1,0 +1,128 @@
+"""Callbacks for ``Trainer.fit``: early stopping, periodic checkpoints, user hooks.
+
+``fit`` calls, on each callback: ``on_fit_start(trainer)``; ``on_step(trainer)`` every
+``callback.every`` steps (``None``: never), after the NaN guard has checked the step;
+``on_epoch_end(trainer, record)`` with the epoch's History record; ``on_fit_end(trainer,
+history)`` when fit returns normally. Setting ``trainer.stop_training = True`` ends ``fit``
+after the current step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InvalidTypeError, InvalidValueError
+from ..tree import tree_copy
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    every: int | None = None
+
+    def on_fit_start(self, trainer: Any) -> None:
+        pass
+
+    def on_step(self, trainer: Any) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        pass
+
+    def on_fit_end(self, trainer: Any, history: Any) -> None:
+        pass
+
+
+class LambdaCallback(Callback):
+    """A plain function ``fn(trainer, record)`` called at the end of every epoch."""
+
+    def __init__(self, fn: Callable[[Any, dict[str, Any]], Any]):
+        self.fn = fn
+
+    def on_epoch_end(self, trainer, record):
+        self.fn(trainer, record)
+
+
+def as_callback(obj: Any) -> Callback:
+    """A Callback as it is; a callable ``fn(trainer, record)`` as a LambdaCallback."""
+    if isinstance(obj, Callback):
+        return obj
+    if callable(obj):
+        return LambdaCallback(obj)
+    raise InvalidTypeError(
+        f"a callback must be an nnkit Callback or a function (trainer, record), "
+        f"got {type(obj).__name__}"
+    )
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` (a History key, e.g. ``"val_loss"``) has not improved by more
+    than ``min_delta`` for ``patience`` epochs; with ``restore_best`` the trainer ends with
+    the parameters of the best epoch. ``mode``: "min", "max", or "auto" (max for keys
+    containing "acc", min otherwise)."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        *,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+    ):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise InvalidValueError(f"patience must be an int >= 1, got {patience!r}")
+        if mode not in ("auto", "min", "max"):
+            raise InvalidValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not min_delta >= 0:
+            raise InvalidValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.restore_best = restore_best
+        self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
+
+    def on_fit_start(self, trainer):
+        self.best, self.best_epoch, self.best_params, self.wait = math.inf, None, None, 0
+
+    def on_epoch_end(self, trainer, record):
+        if self.monitor not in record:
+            raise InvalidValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which the epoch record lacks "
+                f"(it has {sorted(record)}); pass validation_data= to fit for val_* keys"
+            )
+        value = self.sign * record[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, record["epoch"], 0
+            if self.restore_best:
+                self.best_params = tree_copy(trainer.params)
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_training = True
+
+    def on_fit_end(self, trainer, history):
+        if self.best_params is not None:
+            trainer.params = self.best_params
+
+    @property
+    def best_value(self) -> float:
+        """The best value of ``monitor`` seen (in its own sign)."""
+        return self.sign * self.best
+
+
+class Checkpoint(Callback):
+    """Save the trainer (``Trainer.save``: model, parameters, optimizer state and data
+    position) every ``every`` steps to ``path``; ``path`` may contain ``{step}``. Training
+    resumed with ``Trainer.load(path).fit(...)`` continues exactly as if uninterrupted."""
+
+    def __init__(self, path: str, every: int):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidValueError(f"Checkpoint every must be an int >= 1, got {every!r}")
+        self.path, self.every = str(path), every
+        self.saved: list[str] = []
+
+    def on_step(self, trainer):
+        path = self.path.format(step=trainer.steps_done)
+        trainer.save(path)
+        self.saved.append(path)

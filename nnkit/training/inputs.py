@@ -1,0 +1,92 @@
+"""Input preparation for the Trainer: user data checked once and moved to the backend.
+
+Every check that reads values runs here, once per ``fit``/``predict``/``evaluate`` call,
+before any step (the training step itself uses the loss's unchecked maths), and every
+check raises before anything is computed, so a rejected input never touches parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np  # host-side: lists and other host data become NumPy arrays first
+
+from .. import backends, shapes, values
+from ..errors import BackendMismatchError, InvalidTypeError, InvalidValueError
+from ..losses import Loss
+from ..model import Sequential
+
+
+def to_backend(backend: backends.Backend, x: Any, name: str, dtype: Any = None) -> Any:
+    """``x`` (host data, or an array of ``backend`` on its device) as an array of ``backend``.
+
+    An array of any other non-host backend, or on another device, is refused: moving it
+    silently would hide a device transfer.
+    """
+    owner = backends.name_of(x)
+    if owner is None:
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise InvalidValueError(
+                f"{name} must be a rectangular array of numbers, got {type(x).__name__}: {e}"
+            ) from e
+    elif owner != backend.name and not backends.get(owner).is_host:
+        raise BackendMismatchError(
+            f"{name} is a {owner} array but this trainer runs on backend {backend.name!r}; "
+            f"convert it first, e.g. numpy.asarray({name}) (moved for you) or "
+            f"nnkit.backends.get({backend.name!r}).asarray(numpy.asarray({name}))"
+        )
+    elif owner == backend.name and not backend.is_host:
+        where = array_api_compat.device(x)
+        if where != backend.device:
+            raise BackendMismatchError(
+                f"{name} is on device {where} but this trainer runs on {backend.device}; "
+                f"move it first, e.g. nnkit.backends.get({backend.name!r}).asarray("
+                f"numpy.asarray({name}))"
+            )
+    if not array_api_compat.array_namespace(x).isdtype(
+        x.dtype, ("bool", "integral", "real floating")
+    ):
+        raise InvalidTypeError(
+            f"{name} must hold numbers (bool, int or float), got dtype {x.dtype}"
+        )
+    return backend.asarray(x, dtype=dtype)
+
+
+class Inputs:
+    """Prepares data for one Trainer: ``features(X)`` and ``pair(X, Y)``.
+
+    On a backend with immutable arrays (JAX), the result for the very same X and Y objects
+    as the last ``pair`` call is reused: their values cannot have changed, so neither can
+    the checks.
+    """
+
+    def __init__(self, backend: backends.Backend, model: Sequential, loss: Loss, dtype: str):
+        self.backend, self.model, self.loss, self.dtype = backend, model, loss, dtype
+        self._last: tuple[Any, Any, Any, Any] | None = None
+
+    def features(self, X: Any) -> Any:
+        """X checked (shape, finite) and moved: (n, in) in the parameter dtype."""
+        X = to_backend(self.backend, X, "X", dtype=self.dtype)
+        shapes.check_features(X, self.model.in_features)
+        values.check_finite(X, "X")
+        return X
+
+    def pair(self, X: Any, Y: Any) -> tuple[Any, Any]:
+        """X (n, in) and the targets T as the loss wants them (``Loss.prepare_target``)."""
+        last = self._last
+        if last is not None and last[0] is X and last[1] is Y:
+            return last[2], last[3]
+        X_in, Y_in = X, Y
+        X = self.features(X)
+        T = to_backend(self.backend, Y, "Y")
+        shapes.check_same_length(X, T)
+        values.check_finite(T, "Y")
+        k = self.model.out_features or X.shape[1]  # activations alone keep the width
+        T = self.loss.prepare_target(T, (X.shape[0], k), X.dtype)
+        owners = {backends.name_of(X_in), backends.name_of(Y_in)}
+        if self.backend.immutable and owners == {self.backend.name}:
+            self._last = (X_in, Y_in, X, T)
+        return X, T

@@ -1,0 +1,201 @@
+"""The loop of one ``Trainer.fit`` call: epochs of minibatch steps (one at a time, or runs of
+them in one fused scan), the data position, checks, callbacks, progress and Ctrl-C.
+
+Epoch e visits the samples in ``data.epoch_order(seed, e)``; the last minibatch of an epoch
+may be smaller, and a fit that stops mid-epoch is continued mid-epoch by the next one.
+The loss is read from the device only at checks: at each epoch's end, every
+``check_every`` steps and at each step a callback's ``every`` names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..data import epoch_order, next_position
+from .callbacks import Callback
+from .guard import Guard, Snapshot
+from .history import History
+from .progress import progress_bar
+
+
+@dataclasses.dataclass(eq=False)
+class Run:
+    """What one ``fit`` call trains on and how; ``step`` is the trainer's step for its
+    strategy, ``fused`` the FusedEpoch when runs of steps go in one scan (else None)."""
+
+    X: Any
+    T: Any
+    batch_size: int
+    shuffle: bool
+    step: Callable
+    steps: int
+    check_every: int | None
+    callbacks: list[Callback]
+    validate: Callable[[], dict[str, float]] | None
+    fused: Any = None
+
+
+class Loop:
+    """Runs ``run`` on ``trainer`` (params, opt_state, steps_done, position, history and
+    stop_training are the trainer's and change as the steps do)."""
+
+    def __init__(self, trainer: Any, run: Run, guard: Guard):
+        self.trainer, self.run, self.guard = trainer, run, guard
+        self.remaining = run.steps
+        self.good: Snapshot | None = None  # the last state that passed the NaN guard
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.interrupted: Callable[[], bool] = bool
+
+    def __call__(self, progress: bool | None) -> History:
+        trainer, run = self.trainer, self.run
+        history = trainer.history = History()
+        trainer.stop_training = False
+        # fit works on its own copy: the step may update it in place (NumPy) or donate
+        # (consume) it (JAX); the originals, untouched from here on, are the first snapshot
+        self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
+        trainer.params, trainer.opt_state = self.guard.copy((trainer.params, trainer.opt_state))
+        with progress_bar(progress, run.steps) as self.bar, sigint_deferred() as self.interrupted:
+            for cb in run.callbacks:
+                cb.on_fit_start(trainer)
+            while self.remaining and not trainer.stop_training:
+                record = self._epoch()
+                if run.validate is not None:
+                    record.update({f"val_{k}": v for k, v in run.validate().items()})
+                    record["elapsed_s"] = time.perf_counter() - self.start
+                history.append(record)
+                self.bar.show(record)
+                for cb in run.callbacks:
+                    cb.on_epoch_end(trainer, record)
+            for cb in run.callbacks:
+                cb.on_fit_end(trainer, history)
+            if self.interrupted():  # Ctrl-C after the last step: still the user's to see
+                raise KeyboardInterrupt
+        return history
+
+    def _epoch(self) -> dict[str, Any]:
+        """Steps until the epoch ends, the run runs out or a callback stops training; returns
+        the epoch's record. An interrupt records the steps done so far, then propagates."""
+        trainer, run = self.trainer, self.run
+        xp, n = trainer.backend.xp, run.X.shape[0]
+        epoch, offset = next_position(trainer.position, n)
+        Xe, Te = run.X, run.T  # shuffle=False: the data order itself, no gather
+        if run.shuffle:
+            order = trainer.backend.asarray(epoch_order(trainer.seed, epoch, n, run.shuffle))
+            Xe, Te = xp.take(run.X, order, axis=0), xp.take(run.T, order, axis=0)
+        start, loss_sum, seen = time.perf_counter(), 0.0, 0
+        try:
+            while offset < n and self.remaining and not trainer.stop_training:
+                if self.interrupted():
+                    raise KeyboardInterrupt
+                k, stop, loss = self._steps(Xe, Te, offset)
+                trainer.steps_done += k
+                loss_sum = loss_sum + loss
+                seen, offset, self.remaining = seen + stop - offset, stop, self.remaining - k
+                trainer.position = (epoch, offset)
+                self.bar.advance(epoch + 1, k)
+                self._after_step(loss_sum, seen)
+        except KeyboardInterrupt:
+            if seen:
+                trainer.history.append(self._record(epoch, offset < n, loss_sum, seen, start))
+            raise
+        self._check(loss_sum)
+        return self._record(epoch, offset < n, loss_sum, seen, start)
+
+    def _steps(self, X: Any, T: Any, offset: int) -> tuple[int, int, Any]:
+        """The next steps of the epoch over X, T from row ``offset``: k full minibatches in
+        one fused scan where the run has one (up to the next check), else one step.
+        Returns (k, the row after them, their loss summed over rows)."""
+        trainer, run, size, n = self.trainer, self.run, self.run.batch_size, X.shape[0]
+        k = min(self.remaining, (n - offset) // size, self._steps_to_next_check())
+        if run.fused is None or k == 0:
+            stop = min(offset + size, n)
+            trainer.params, trainer.opt_state, loss = run.step(
+                trainer.params, trainer.opt_state, X[offset:stop, ...], T[offset:stop, ...]
+            )
+            return 1, stop, loss * (stop - offset)
+        stop = offset + k * size
+        if offset:  # from an epoch's start the arrays go in whole (the scan takes its first
+            # k minibatches): no slice to dispatch, one compilation per k
+            X, T = X[offset:stop, ...], T[offset:stop, ...]
+        trainer.params, trainer.opt_state, loss = run.fused(
+            trainer.params, trainer.opt_state, X, T, size, k
+        )
+        return k, stop, loss
+
+    def _after_step(self, loss_sum: Any, seen: int) -> None:
+        """At the steps a callback's ``every`` or ``check_every`` names: guard, then callbacks."""
+        done, every = self.trainer.steps_done, self.run.check_every
+        due = [cb for cb in self.run.callbacks if cb.every and done % cb.every == 0]
+        if due or (every and done % every == 0):
+            self._check(loss_sum)
+            self.bar.show({"loss": float(self.trainer.backend.to_numpy(loss_sum)) / seen})
+            for cb in due:
+                cb.on_step(self.trainer)
+
+    def _check(self, loss_sum: Any) -> None:
+        """The NaN guard: a new snapshot if the loss and params are finite (none after the last
+        step: no replay can need it); otherwise replay from the last and raise."""
+        trainer, run = self.trainer, self.run
+        if self.guard.finite(loss_sum, trainer.params):
+            if self.remaining:
+                self.good = self.guard.snapshot(trainer)
+            return
+        error = self.guard.replay(
+            trainer, self.good, run.X, run.T, run.batch_size, run.shuffle, run.step
+        )
+        raise error
+
+    def _steps_to_next_check(self) -> int:
+        """Steps until the next step that ``check_every`` or a callback's ``every`` names."""
+        done = self.trainer.steps_done
+        periods = [cb.every for cb in self.run.callbacks if cb.every] + [self.run.check_every or 0]
+        return min((p - done % p for p in periods if p), default=self.remaining)
+
+    def _record(self, epoch: int, partial: bool, loss_sum: Any, seen: int, start: float):
+        """The History record of an epoch (one host sync: the summed loss)."""
+        backend = self.trainer.backend
+        loss = float(backend.to_numpy(backend.sync(loss_sum))) / seen
+        now = time.perf_counter()
+        record = {
+            "epoch": epoch + 1,
+            "step": self.trainer.steps_done,
+            "loss": loss,
+            "samples_per_s": seen / (now - start),
+            "time_s": now - start,
+            "elapsed_s": now - self.start,
+        }
+        if partial:
+            record["partial"] = True
+        return record
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[Callable[[], bool]]:
+    """Inside, Ctrl-C only sets a flag (read with the yielded function) so that fit can stop
+    between two steps; a second Ctrl-C raises at once. No change outside the main thread
+    or when SIGINT already has a handler other than Python's default."""
+    hits: list[int] = []
+
+    def handler(signum, frame):
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,175 @@
+"""Trainer: minibatch training with the per-sample or the batched (design-matrix) strategy.
+
+A thin facade: the step maths live in ``steps``, input checks in ``inputs``, the fit loop
+in ``loop``, the NaN guard in ``guard``, files in ``checkpoint``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .. import backends, checks
+from ..errors import InvalidValueError
+from ..losses import Loss
+from ..metrics import accuracy, is_classification
+from ..model import Sequential
+from ..optim import Optimizer
+from . import checkpoint, precision, steps
+from .callbacks import as_callback
+from .fused import FusedEpoch, check_fusable
+from .guard import Guard
+from .history import History
+from .inputs import Inputs
+from .loop import Loop, Run
+
+
+class Trainer:
+    """Trains ``model`` on ``loss`` with ``optimizer``; owns ``params`` and ``opt_state``.
+
+    ``strategy="batched"``: one forward/backward of the whole minibatch (Y = X @ W + b).
+    ``strategy="per_sample"``: the lecture's loop, one row at a time, gradients
+    averaged over the minibatch before the step. Both give the same gradients.
+
+    ``dtype``: "float32" or "float64" for everything, or "bfloat16" for mixed precision
+    (float32 master weights and optimizer state, bfloat16 forward/backward; JAX only):
+    ``policy`` holds the two dtypes (see ``nnkit.training.precision``).
+
+    State: ``params``, ``opt_state``, ``steps_done``, ``position`` (the (epoch, sample
+    offset) where the next ``fit`` step starts), ``history`` (the last fit's History) and
+    ``stop_training`` (set by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep it all.
+
+    ``fit`` trains a copy of ``params`` and ``opt_state`` that it owns: arrays held before a
+    fit never change. During a fit the steps update that copy in place on backends with
+    ``inplace`` (NumPy) and consume it on JAX (donation), so a callback that keeps params
+    across steps keeps a copy (``nnkit.tree.tree_copy``).
+    """
+
+    def __init__(
+        self,
+        model: Sequential,
+        loss: Loss,
+        optimizer: Optimizer,
+        *,
+        backend: str | backends.Backend | None = None,
+        strategy: str = "batched",
+        seed: int = 0,
+        dtype: str = "float32",
+    ):
+        checks.check_instance("model", model, Sequential)
+        checks.check_instance("loss", loss, Loss)
+        checks.check_instance("optimizer", optimizer, Optimizer)
+        checks.check_choice("strategy", strategy, steps.STRATEGIES)
+        checks.check_choice("dtype", dtype, precision.DTYPES)
+        checks.check_seed(seed)
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.backend = backends.get(backend)
+        self.policy = precision.policy(dtype, self.backend)
+        self.strategy, self.seed, self.dtype = strategy, seed, dtype
+        self.params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
+        self.opt_state = optimizer.init(self.params)
+        self.steps_done = 0
+        self.position = (0, 0)
+        self.history = History()
+        self.stop_training = False
+        self._steps = steps.build(model, loss, optimizer, self.policy, self.backend, strategy)
+        self._inputs = Inputs(self.backend, model, loss, self.policy.param)
+        self._guard = Guard(self.backend)
+        self._fused: FusedEpoch | None = None  # built on the first fused fit
+
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        *,
+        epochs: int | None = None,
+        steps: int | None = None,
+        batch_size: int = 64,
+        shuffle: bool = True,
+        validation_data: tuple[Any, Any] | None = None,
+        progress: bool | None = None,
+        callbacks: Sequence[Any] = (),
+        check_every: int | None = None,
+        fused: bool = False,
+    ) -> History:
+        """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch) of X
+        (n, in) and Y (n,) or (n, out); returns one History record per epoch (also kept as
+        ``self.history``).
+
+        Epoch e visits the samples in ``data.epoch_order(seed, e)``; the last minibatch of
+        an epoch may be smaller, and a fit that stops mid-epoch is continued mid-epoch by
+        the next one.
+
+        ``validation_data=(X_val, Y_val)`` adds ``val_loss`` (and ``val_accuracy``) to each
+        record. ``progress``: a rich progress bar (None: on when stdout is a terminal).
+        ``callbacks``: Callback objects or functions ``fn(trainer, record)`` called after
+        each epoch (see ``nnkit.callbacks``).
+
+        NaN/inf guard: the loss is read from the device only at checks, at each epoch's end
+        and every ``check_every`` steps (and at each step a callback's ``every`` asks for),
+        so the steps between checks pay no host sync. A check tests the summed loss and the
+        parameters on the device; when one is not finite, fit replays the steps since the
+        last good check one at a time to find the first bad step, keeps the parameters from
+        before it and raises NonFiniteLossError naming it.
+
+        ``fused=True`` (strategy "batched" on a backend with ``can_scan``, i.e. JAX) runs
+        runs of full minibatches in one compiled ``scan`` each (a whole epoch when no
+        ``check_every`` or callback ``every`` falls inside it) and the smaller last
+        minibatch as usual: the same updates in the same order, one dispatch per run.
+
+        Ctrl-C (KeyboardInterrupt) stops fit between two steps: ``params``, ``opt_state``,
+        ``steps_done`` and ``history`` then describe the last completed step, and a new
+        ``fit`` call continues from there.
+        """
+        if epochs is not None and steps is not None:
+            raise InvalidValueError("give epochs or steps, not both")
+        batch_size = checks.check_positive_int("batch_size", batch_size)
+        if check_every is not None:
+            check_every = checks.check_positive_int("check_every", check_every)
+        hooks = [as_callback(c) for c in callbacks]
+        X, T = self._inputs.pair(X, Y)
+        validate = None
+        if validation_data is not None:
+            val = self._inputs.pair(*validation_data)
+            validate = lambda: self._metrics(*val)  # noqa: E731
+        if steps is None:
+            steps = checks.check_positive_int("epochs", 1 if epochs is None else epochs)
+            steps *= math.ceil(X.shape[0] / batch_size)
+        steps = checks.check_positive_int("steps", steps)
+        if fused:
+            check_fusable(self.backend, self.strategy)
+            self._fused = self._fused or FusedEpoch(self._steps.batched, self.backend)
+        run = Run(X, T, batch_size, shuffle, self._steps.step, steps, check_every, hooks,
+                  validate, self._fused if fused else None)  # fmt: skip
+        return Loop(self, run, self._guard)(progress)
+
+    def gradients(self, X: Any, Y: Any) -> tuple[list[dict], Any]:
+        """(grads, loss) of one minibatch with this trainer's strategy; parameters unchanged."""
+        return self._steps.grads(self.params, *self._inputs.pair(X, Y))
+
+    def predict(self, X: Any) -> Any:
+        """Model output for X (batch, in) as an array of the trainer's backend."""
+        return self._steps.predict(self.params, self._inputs.features(X))
+
+    def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
+        """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows."""
+        return self._metrics(*self._inputs.pair(X, Y))
+
+    def _metrics(self, X: Any, T: Any) -> dict[str, float]:
+        pred = self._steps.predict(self.params, X)
+        result = {"loss": float(self.backend.to_numpy(self.loss(pred, T)))}
+        if is_classification(pred, T):
+            result["accuracy"] = accuracy(pred, T)
+        return result
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the whole trainer (model, params, optimizer state, loss, data position) to
+        one safetensors file; ``Trainer.load(path)`` resumes exactly (see ``nnkit.io``)."""
+        checkpoint.save_trainer(path, self)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, backend: str | backends.Backend | None = None):
+        """The trainer written by ``save``, on ``backend`` (default: the default backend)."""
+        return checkpoint.load_trainer(cls, path, backend)
