@@ -9,6 +9,9 @@ batched training strategies rely on this).
 (label range, BCE targets in [0, 1]) only on eagerly readable arrays.
 ``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, for
 training steps whose data the Trainer has already checked once per ``fit``.
+``unchecked_grad`` takes ``ops`` (see ``nnkit.functional``): ``PURE`` by default, a
+backend's in-place ops in the Trainer's NumPy step, where the gradient lands in a reused
+buffer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from . import shapes, values
 from ._ns import namespace
 from .configurable import Configurable
 from .data import one_hot
+from .functional import PURE
 
 
 class Loss(Configurable):
@@ -76,7 +80,7 @@ class Loss(Configurable):
     def unchecked(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
 
-    def unchecked_grad(self, pred: Any, target: Any) -> Any:
+    def unchecked_grad(self, pred: Any, target: Any, ops: Any = PURE) -> Any:
         raise NotImplementedError
 
 
@@ -95,8 +99,9 @@ class MSE(Loss):
         d = pred - target
         return namespace(pred).mean(d * d)
 
-    def unchecked_grad(self, pred, target):
-        return (2.0 / _size(pred)) * (pred - target)
+    def unchecked_grad(self, pred, target, ops=PURE):
+        d = ops.sub(pred, target, out="grad")
+        return ops.mul(d, 2.0 / _size(pred), out=d)  # (2 / size) d
 
 
 class BinaryCrossEntropy(Loss):
@@ -128,10 +133,10 @@ class BinaryCrossEntropy(Loss):
         p = _clip_probabilities(xp, pred)
         return -xp.mean(target * xp.log(p) + (1 - target) * xp.log(1 - p))
 
-    def unchecked_grad(self, pred, target):
+    def unchecked_grad(self, pred, target, ops=PURE):
         xp = namespace(pred)
         if self.from_logits:
-            return (F.sigmoid(xp, pred) - target) / _size(pred)
+            return _scaled_difference(ops, F.sigmoid(xp, pred, ops), target, _size(pred))
         p = _clip_probabilities(xp, pred)
         return (p - target) / (p * (1 - p)) / _size(pred)
 
@@ -175,11 +180,11 @@ class CrossEntropy(Loss):
             logp = xp.log(_clip_probabilities(xp, pred))
         return -xp.sum(t * logp) / pred.shape[0]
 
-    def unchecked_grad(self, pred, target):
+    def unchecked_grad(self, pred, target, ops=PURE):
         xp = namespace(pred)
         t = dense_target(xp, pred, target)
         if self.from_logits:
-            return (F.softmax(xp, pred) - t) / pred.shape[0]
+            return _scaled_difference(ops, F.softmax(xp, pred, ops), t, pred.shape[0])
         return -t / _clip_probabilities(xp, pred) / pred.shape[0]
 
     def config(self):
@@ -192,6 +197,12 @@ def dense_target(xp: Any, pred: Any, target: Any) -> Any:
         return target
     classes = xp.arange(pred.shape[-1], dtype=target.dtype, device=device(target))
     return xp.astype(target[:, None] == classes[None, :], pred.dtype)
+
+
+def _scaled_difference(ops: Any, p: Any, t: Any, n: int) -> Any:
+    """(p - t) / n: the logits gradient of BCE (p = sigmoid) and CrossEntropy (softmax)."""
+    g = ops.sub(p, t, out="grad")
+    return ops.div(g, n, out=g)
 
 
 def _clip_probabilities(xp: Any, p: Any) -> Any:

@@ -28,17 +28,24 @@ def accuracy(pred: Any, target: Any) -> float:
             "accuracy needs as many predictions as targets, "
             f"got {tuple(p.shape)} and {tuple(t.shape)}"
         )
+    return float(hit_rate(p, t))
+
+
+def hit_rate(pred: Any, target: Any) -> Any:
+    """``accuracy`` as a 0-d float32 array, without checks or a host read (compiles
+    under jit): ``pred`` and ``target`` as ``accuracy`` takes them, of matching rows."""
+    p, t = labels_of(pred), labels_of(target)
     xp = namespace(p)
-    return float(xp.mean(xp.astype(p == xp.astype(t, p.dtype), xp.float32)))
+    return xp.mean(xp.astype(p == xp.astype(t, p.dtype), xp.float32))
 
 
-def is_classification(pred: Any, target: Any) -> bool:
-    """True when ``target`` holds class labels: integer labels (n,), or one-hot rows (n, K)
-    of 0/1 summing to 1 with K > 1 columns, as many as ``pred`` (n, K) has."""
+def is_classification(target: Any, k: int) -> bool:
+    """True when ``target`` holds class labels for a (n, k) prediction: integer labels (n,),
+    or one-hot rows (n, k) of 0/1 summing to 1 with k > 1."""
     xp = namespace(target)
     if target.ndim == 1:
         return xp.isdtype(target.dtype, "integral")
-    if target.shape[1] < 2 or pred.shape[1] != target.shape[1]:
+    if target.shape[1] < 2 or k != target.shape[1]:
         return False
     one_hot_rows = xp.all((target == 0) | (target == 1)) & xp.all(xp.sum(target, axis=1) == 1)
     return bool(one_hot_rows)

@@ -222,10 +222,10 @@ class _CtrlCInLoss(MSE):
         return super().unchecked_grad(pred, target)
 
 
-def _ctrl_c_run(backend, k, steps_at_stop, history_steps):
+def _ctrl_c_run(backend, k, steps_at_stop, history_steps, **fit_args):
     trainer = nnkit.Trainer(_model(), _CtrlCInLoss(k), SGD(0.05, momentum=0.9), backend=backend)
     with pytest.raises(KeyboardInterrupt):
-        trainer.fit(*DATA, steps=12, batch_size=16, progress=False)
+        trainer.fit(*DATA, steps=12, batch_size=16, progress=False, **fit_args)
     assert trainer.steps_done == steps_at_stop
     assert trainer.history["step"] == history_steps
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -241,7 +241,14 @@ def _ctrl_c_run(backend, k, steps_at_stop, history_steps):
 def test_ctrl_c_lets_the_running_step_finish_then_stops(backend, default_sigint):
     """SIGINT while step 1 computes its loss gradient (code that runs inside step 1 on every
     backend: eagerly, or while JAX traces it): step 1 finishes, then fit stops."""
-    _ctrl_c_run(backend, 1, 1, [1])
+    _ctrl_c_run(backend, 1, 1, [1], fused=False)
+
+
+@pytest.mark.skipif("jax" not in nnkit.backends.available(), reason="needs jax")
+def test_ctrl_c_in_a_compiled_program_stops_after_it(default_sigint):
+    """JAX's default fit runs whole epochs as one program (here one epoch per program: a
+    callback needs each epoch's end): SIGINT while the first traces ends fit after it."""
+    _ctrl_c_run("jax", 1, 3, [3], callbacks=[lambda trainer, record: None])
 
 
 def test_ctrl_c_mid_run_stops_after_that_step(default_sigint):

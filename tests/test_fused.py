@@ -1,8 +1,10 @@
-"""fit(fused=True): one compiled scan per epoch gives the same parameters as the step loop."""
+"""Compiled fits (JAX): the default whole-fit program and fused=True give the same
+parameters, losses and validation metrics as the step loop (fused=False)."""
 
 import numpy as np
 import pytest
 
+import nnkit
 from nnkit import InvalidValueError, Sequential, Trainer, backends
 from nnkit.callbacks import Callback
 from nnkit.layers import Dense, ReLU, Sigmoid
@@ -46,7 +48,7 @@ CASES = {
 def test_fused_matches_step_loop(case, fit_args):
     X, y = _data()
     plain, fused = _pair(*CASES[case])
-    h_plain = plain.fit(X, y, batch_size=8, **fit_args)  # 50 = 6 full minibatches + 2 samples
+    h_plain = plain.fit(X, y, batch_size=8, fused=False, **fit_args)  # 50 = 6 x 8 + 2
     h_fused = fused.fit(X, y, batch_size=8, fused=True, **fit_args)
     assert fused.steps_done == plain.steps_done
     for p, q in zip(plain.params, fused.params, strict=True):
@@ -106,9 +108,85 @@ def test_fused_chunks_at_checks_and_resumes_mid_epoch():
         fused.fit(
             X, y, steps=steps, batch_size=8, fused=True, check_every=3, callbacks=[EveryFour()]
         )
-        plain.fit(X, y, steps=steps, batch_size=8)
+        plain.fit(X, y, steps=steps, batch_size=8, fused=False)
     assert fused.steps_done == plain.steps_done == 27
     assert seen == [4, 8, 12, 16, 20, 24]
     for pf, pp in zip(fused.params, plain.params):
         for k in pf:
             np.testing.assert_allclose(np.asarray(pf[k]), np.asarray(pp[k]), rtol=1e-12)
+
+
+def _assert_same_run(a, b, ha, hb, keys=("loss",)):
+    assert a.steps_done == b.steps_done and a.position == b.position
+    for p, q in zip(a.params, b.params, strict=True):
+        for k in p:
+            np.testing.assert_allclose(np.asarray(p[k]), np.asarray(q[k]), rtol=1e-12, atol=1e-13)
+    assert ha["epoch"] == hb["epoch"] and ha["step"] == hb["step"]
+    for key in keys:
+        np.testing.assert_allclose(ha[key], hb[key], rtol=1e-12)
+
+
+@needs_scan
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_default_fit_is_one_program_with_validation_on_the_device(case, shuffle):
+    """The default fit on JAX (one program for every epoch, validation computed inside it)
+    equals the step loop with validation read on the host, record for record."""
+    X, y = _data()
+    X_val, y_val = _data(n=11, seed=4)
+    plain, whole = _pair(*CASES[case])
+    kw = dict(epochs=4, batch_size=8, shuffle=shuffle, validation_data=(X_val, y_val))
+    h_plain, h_whole = plain.fit(X, y, fused=False, **kw), whole.fit(X, y, **kw)
+    _assert_same_run(plain, whole, h_plain, h_whole, ("loss", "val_loss", "val_accuracy"))
+    assert whole.evaluate(X_val, y_val)["loss"] == pytest.approx(h_whole["val_loss"][-1], 1e-12)
+
+
+@needs_scan
+def test_repeated_short_fits_equal_one_long_fit():
+    """Ten fits of 2 epochs (one compiled program, reused) equal one fit of 20 epochs, and
+    fits that start or end mid-epoch (steps=) run the rest in compiled runs too."""
+    X, y = _data()
+    short, long, stepped = _pair(*CASES["relu-ce-adam"]) + _pair(*CASES["relu-ce-adam"])[:1]
+    for _ in range(10):
+        short.fit(X, y, epochs=2, batch_size=8)
+    h_long = long.fit(X, y, epochs=20, batch_size=8)
+    for steps in (10, 61, 69):  # 7 steps an epoch: starts and ends mid-epoch
+        stepped.fit(X, y, steps=steps, batch_size=8)
+    _assert_same_run(short, long, h_long, h_long, keys=())
+    _assert_same_run(stepped, long, h_long, h_long, keys=())
+
+
+@needs_scan
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_guard_in_a_whole_fit_program_names_the_same_step():
+    """A divergent run inside one compiled program: the guard replays from the state before
+    the program and stops at the same step, with the same parameters, as the step loop."""
+    X, y = _data()
+    errors, trainers = [], []
+    for fused in (None, False):
+        trainer = Trainer(Sequential([Dense(6, 8), Sigmoid(), Dense(8, 3)]), MSE(), SGD(1e6),
+                          backend="jax", dtype="float64", seed=1)  # fmt: skip
+        with pytest.raises(nnkit.NonFiniteLossError) as info:
+            trainer.fit(X * 1e3, y, epochs=30, batch_size=8, fused=fused)
+        errors.append(info.value.step)
+        trainers.append(trainer)
+    assert errors[0] == errors[1] and trainers[0].steps_done == errors[0] - 1
+    assert trainers[0].history["step"] == trainers[1].history["step"]
+    for p, q in zip(trainers[0].params, trainers[1].params, strict=True):
+        for k in p:
+            np.testing.assert_allclose(np.asarray(p[k]), np.asarray(q[k]), rtol=1e-12)
+
+
+@needs_scan
+def test_epoch_end_callbacks_and_the_progress_bar_see_every_epoch(capsys):
+    """A callback needs each epoch's end (one program per epoch) and a live progress bar
+    about two updates a second: both see every epoch, and the run is the same."""
+    X, y = _data()
+    seen = []
+    plain, watched = _pair(*CASES["relu-ce-adam"])
+    h_plain = plain.fit(X, y, epochs=6, batch_size=8, fused=False)
+    hook = lambda trainer, record: seen.append(record["epoch"])  # noqa: E731
+    h_watched = watched.fit(X, y, epochs=6, batch_size=8, progress=True, callbacks=[hook])
+    assert seen == [1, 2, 3, 4, 5, 6]
+    _assert_same_run(plain, watched, h_plain, h_watched)
+    assert "epoch 6" in capsys.readouterr().out

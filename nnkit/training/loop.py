@@ -1,5 +1,6 @@
-"""The loop of one ``Trainer.fit`` call: epochs of minibatch steps (one at a time, or runs of
-them in one fused scan), the data position, checks, callbacks, progress and Ctrl-C.
+"""The loop of one ``Trainer.fit`` call: whole epochs in one compiled program where nothing
+needs the host in between, else epochs of minibatch steps (one at a time, or runs of them in
+one fused scan); the data position, checks, callbacks, progress and Ctrl-C.
 
 Epoch e visits the samples in ``data.epoch_order(seed, e)``; the last minibatch of an epoch
 may be smaller, and a fit that stops mid-epoch is continued mid-epoch by the next one.
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np  # host-side: the epoch orders are drawn on the host
 
 from ..data import epoch_order, next_position
 from .callbacks import Callback
@@ -25,8 +29,10 @@ from .progress import progress_bar
 
 @dataclasses.dataclass(eq=False)
 class Run:
-    """What one ``fit`` call trains on and how; ``step`` is the trainer's step for its
-    strategy, ``fused`` the FusedEpoch when runs of steps go in one scan (else None)."""
+    """What one ``fit`` call trains on and how. ``step``: the trainer's step for its strategy;
+    ``fused``: the FusedEpoch for runs of steps in one scan, and ``program``: the FusedFit
+    for whole epochs in one program (None: stepwise); ``validate``: the validation metrics
+    read on the host, ``val``: (X_val, T_val, classes?) for the program to compute them."""
 
     X: Any
     T: Any
@@ -38,6 +44,8 @@ class Run:
     callbacks: list[Callback]
     validate: Callable[[], dict[str, float]] | None
     fused: Any = None
+    program: Any = None
+    val: tuple[Any, Any, bool] | None = None
 
 
 class Loop:
@@ -51,6 +59,8 @@ class Loop:
         self.start = time.perf_counter()
         self.bar: Any = None
         self.interrupted: Callable[[], bool] = bool
+        self.epochs_per_call = 1  # with a live progress bar: about half a second of epochs
+        self._compiled_for: set[int] = set()  # program lengths run once (compiled) already
 
     def __call__(self, progress: bool | None) -> History:
         trainer, run = self.trainer, self.run
@@ -64,19 +74,94 @@ class Loop:
             for cb in run.callbacks:
                 cb.on_fit_start(trainer)
             while self.remaining and not trainer.stop_training:
-                record = self._epoch()
-                if run.validate is not None:
-                    record.update({f"val_{k}": v for k, v in run.validate().items()})
-                    record["elapsed_s"] = time.perf_counter() - self.start
-                history.append(record)
-                self.bar.show(record)
-                for cb in run.callbacks:
-                    cb.on_epoch_end(trainer, record)
+                if self.interrupted():
+                    raise KeyboardInterrupt
+                epochs = self._whole_epochs()
+                for record in self._program(epochs) if epochs else [self._validated_epoch()]:
+                    history.append(record)
+                    self.bar.show(record)
+                    for cb in run.callbacks:
+                        cb.on_epoch_end(trainer, record)
             for cb in run.callbacks:
                 cb.on_fit_end(trainer, history)
             if self.interrupted():  # Ctrl-C after the last step: still the user's to see
                 raise KeyboardInterrupt
         return history
+
+    def _whole_epochs(self) -> int:
+        """How many whole epochs to run now as one program: as many as remain, one where a
+        callback needs each epoch's end, about half a second's worth under a live progress
+        bar; none mid-epoch, without a program, or when checks fall inside epochs."""
+        trainer, run = self.trainer, self.run
+        n = run.X.shape[0]
+        if run.program is None or next_position(trainer.position, n)[1] != 0:
+            return 0
+        if run.check_every or any(cb.every for cb in run.callbacks):
+            return 0
+        epochs = self.remaining // math.ceil(n / run.batch_size)
+        if run.callbacks:
+            epochs = min(epochs, 1)
+        if self.bar.live:
+            epochs = min(epochs, self.epochs_per_call)
+        return epochs
+
+    def _program(self, epochs: int) -> list[dict[str, Any]]:
+        """``epochs`` whole epochs in one compiled call; their History records, built from
+        the per-epoch arrays it returns (one host read). A non-finite epoch: the records
+        before it are kept, and the guard replays from the last snapshot to the bad step."""
+        trainer, run, backend = self.trainer, self.run, self.trainer.backend
+        n, per_epoch = run.X.shape[0], math.ceil(run.X.shape[0] / run.batch_size)
+        first = next_position(trainer.position, n)[0]
+        orders = None
+        if run.shuffle:
+            host = [epoch_order(trainer.seed, e, n) for e in range(first, first + epochs)]
+            orders = backend.asarray(np.stack(host))
+        start = time.perf_counter()
+        trainer.params, trainer.opt_state, out = run.program(
+            trainer.params, trainer.opt_state, run.X, run.T, orders, epochs, run.batch_size,
+            run.val,
+        )  # fmt: skip
+        loss_sums, finite, val_loss, val_acc = (backend.to_numpy(a) for a in out)
+        seconds = time.perf_counter() - start
+        if self.bar.live and epochs in self._compiled_for:
+            self.epochs_per_call = max(1, int(epochs * 0.5 / seconds))
+        self._compiled_for.add(epochs)
+        records = []
+        for i in range(epochs):
+            trainer.steps_done += per_epoch
+            trainer.position = (first + i, n)
+            if not finite[i]:
+                for record in records:
+                    trainer.history.append(record)
+                raise self.guard.replay(
+                    trainer, self.good, run.X, run.T, run.batch_size, run.shuffle, run.step
+                )
+            record = {
+                "epoch": first + i + 1,
+                "step": trainer.steps_done,
+                "loss": float(loss_sums[i]) / n,
+                "samples_per_s": n * epochs / seconds,
+                "time_s": seconds / epochs,
+                "elapsed_s": start - self.start + (i + 1) * seconds / epochs,
+            }
+            if run.val is not None:
+                record["val_loss"] = float(val_loss[i])
+                if run.val[2]:
+                    record["val_accuracy"] = float(val_acc[i])
+            records.append(record)
+        self.remaining -= epochs * per_epoch
+        self.bar.advance(first + epochs, epochs * per_epoch)
+        if self.remaining:
+            self.good = self.guard.snapshot(trainer)
+        return records
+
+    def _validated_epoch(self) -> dict[str, Any]:
+        """One epoch (or what remains of it) step by step, with validation on the host."""
+        record = self._epoch()
+        if self.run.validate is not None:
+            record.update({f"val_{k}": v for k, v in self.run.validate().items()})
+            record["elapsed_s"] = time.perf_counter() - self.start
+        return record
 
     def _epoch(self) -> dict[str, Any]:
         """Steps until the epoch ends, the run runs out or a callback stops training; returns

@@ -15,6 +15,8 @@ from typing import Any
 class NullBar:
     """No output: used when the bar is off."""
 
+    live = False  # True where the bar is drawn: fit then returns to the host twice a second
+
     def __enter__(self) -> NullBar:
         return self
 
@@ -30,6 +32,8 @@ class NullBar:
 
 class RichBar(NullBar):
     """A one-line rich progress bar over ``total`` steps."""
+
+    live = True
 
     def __init__(self, total: int):
         from rich.progress import (

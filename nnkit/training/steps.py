@@ -5,6 +5,12 @@ precision policy's compute dtype, with the loss and the gradients in the paramet
 ``batched``: one design-matrix forward/backward per minibatch, then the optimizer update.
 ``per_sample``: the lecture's loop, one row at a time, gradients summed, averaged, then
 the update. Both return ``(params, opt_state, loss)`` and give the same gradients.
+
+On a backend with ``inplace`` (NumPy) the batched training step is lean: the same layer,
+loss and optimizer maths run in the backend's in-place ops (``Backend.inplace_ops``), every
+intermediate in a buffer of its role reused from step to step, bitwise equal to the pure
+step. Only that step uses them: it owns its intermediates and gradients and returns none of
+them; ``grads`` and ``predict`` return new arrays.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends import Backend
+from ..functional import PURE, takes_ops
 from ..losses import Loss
 from ..model import Sequential
 from ..optim import Optimizer
@@ -26,16 +33,21 @@ STRATEGIES = ("batched", "per_sample")
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
 
-def grads_fn(model: Sequential, loss: Loss, policy: Policy) -> Callable:
-    """``(params, X, T) -> (grads, loss)``. The first layer's input gradient is not
-    computed: nothing uses it."""
+def grads_fn(model: Sequential, loss: Loss, policy: Policy, ops: Any = PURE) -> Callable:
+    """``(params, X, T) -> (grads, loss)`` in the array operations ``ops`` (in-place ops: the
+    grads are buffers that the next call overwrites). The first layer's input gradient is
+    not computed: nothing uses it."""
+    loss_takes_ops = takes_ops(loss.unchecked_grad)
 
     def grads(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
+        # one scope per minibatch shape (the last few): the in-place ops find each buffer by
+        # its role alone
+        scope = ops.scope((X.shape, X.dtype, T.shape, T.dtype), keep=4)
         low = policy.to_compute(params)
-        Y, cache = model.forward(low, policy.to_compute(X))
+        Y, cache = model.forward(low, policy.to_compute(X), scope)
         Y = policy.to_param(Y)
-        dY = policy.to_compute(loss.unchecked_grad(Y, T))
-        _, g = model.backward(low, cache, dY, input_grad=False)
+        dY = loss.unchecked_grad(Y, T, *((scope.scope("loss"),) if loss_takes_ops else ()))
+        _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False, ops=scope)
         return policy.to_param(g), loss.unchecked(Y, T)
 
     return grads
@@ -101,11 +113,13 @@ def build(
     """The Steps of a Trainer: compiled with ``backend.jit``, the optimizer update in place
     where the backend can (the Trainer's fit owns the arrays it updates)."""
     jit = backend.jit
-    update = optimizer.step
+    update, one = optimizer.step, grads_fn(model, loss, policy)
+    lean = one
     if backend.inplace:
-        update = functools.partial(optimizer.step_inplace, ops=backend.inplace_ops())
-    one = grads_fn(model, loss, policy)
-    batched = batched_fn(one, update)
+        ops = backend.inplace_ops()
+        update = functools.partial(optimizer.step_inplace, ops=ops)
+        lean = grads_fn(model, loss, policy, ops)
+    batched = batched_fn(lean, update)
     predict = jit(predict_fn(model, policy))
     if strategy == "batched":
         return Steps(jit(batched, donate_argnums=(0, 1)), jit(one), predict, batched)

@@ -17,9 +17,10 @@ from ..losses import Loss
 from ..metrics import accuracy, is_classification
 from ..model import Sequential
 from ..optim import Optimizer
-from . import checkpoint, precision, steps
+from . import checkpoint, precision
+from . import steps as step_fns
 from .callbacks import as_callback
-from .fused import FusedEpoch, check_fusable
+from .fused import FusedEpoch, FusedFit, check_fusable
 from .guard import Guard
 from .history import History
 from .inputs import Inputs
@@ -61,7 +62,7 @@ class Trainer:
         checks.check_instance("model", model, Sequential)
         checks.check_instance("loss", loss, Loss)
         checks.check_instance("optimizer", optimizer, Optimizer)
-        checks.check_choice("strategy", strategy, steps.STRATEGIES)
+        checks.check_choice("strategy", strategy, step_fns.STRATEGIES)
         checks.check_choice("dtype", dtype, precision.DTYPES)
         checks.check_seed(seed)
         self.model, self.loss, self.optimizer = model, loss, optimizer
@@ -74,10 +75,10 @@ class Trainer:
         self.position = (0, 0)
         self.history = History()
         self.stop_training = False
-        self._steps = steps.build(model, loss, optimizer, self.policy, self.backend, strategy)
+        self._steps = step_fns.build(model, loss, optimizer, self.policy, self.backend, strategy)
         self._inputs = Inputs(self.backend, model, loss, self.policy.param)
         self._guard = Guard(self.backend)
-        self._fused: FusedEpoch | None = None  # built on the first fused fit
+        self._fused: tuple[FusedEpoch, FusedFit] | None = None  # built by the first fused fit
 
     def fit(
         self,
@@ -92,7 +93,7 @@ class Trainer:
         progress: bool | None = None,
         callbacks: Sequence[Any] = (),
         check_every: int | None = None,
-        fused: bool = False,
+        fused: bool | None = None,
     ) -> History:
         """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch) of X
         (n, in) and Y (n,) or (n, out); returns one History record per epoch (also kept as
@@ -114,14 +115,18 @@ class Trainer:
         last good check one at a time to find the first bad step, keeps the parameters from
         before it and raises NonFiniteLossError naming it.
 
-        ``fused=True`` (strategy "batched" on a backend with ``can_scan``, i.e. JAX) runs
-        runs of full minibatches in one compiled ``scan`` each (a whole epoch when no
-        ``check_every`` or callback ``every`` falls inside it) and the smaller last
-        minibatch as usual: the same updates in the same order, one dispatch per run.
+        ``fused``: None (the default) compiles as much of the fit as one program as the
+        backend allows: on JAX with strategy "batched", every whole epoch of the fit in
+        one compiled call (a scan over epochs of scans over minibatches, validation
+        included), or the longest stretches that callbacks, ``check_every`` and a live
+        progress bar (about two updates a second) leave, and runs of full minibatches in
+        one scan where an epoch is split; elsewhere one step at a time. ``fused=True`` asks
+        for that and is refused where the backend has no compiled scan; ``fused=False``
+        dispatches one step at a time. All give the same updates in the same order.
 
-        Ctrl-C (KeyboardInterrupt) stops fit between two steps: ``params``, ``opt_state``,
-        ``steps_done`` and ``history`` then describe the last completed step, and a new
-        ``fit`` call continues from there.
+        Ctrl-C (KeyboardInterrupt) stops fit between two steps (between two compiled
+        programs): ``params``, ``opt_state``, ``steps_done`` and ``history`` then describe
+        the last completed step, and a new ``fit`` call continues from there.
         """
         if epochs is not None and steps is not None:
             raise InvalidValueError("give epochs or steps, not both")
@@ -130,19 +135,26 @@ class Trainer:
             check_every = checks.check_positive_int("check_every", check_every)
         hooks = [as_callback(c) for c in callbacks]
         X, T = self._inputs.pair(X, Y)
-        validate = None
+        validate = val = None
         if validation_data is not None:
-            val = self._inputs.pair(*validation_data)
-            validate = lambda: self._metrics(*val)  # noqa: E731
+            X_val, T_val = self._inputs.pair(*validation_data)
+            validate = lambda: self._metrics(X_val, T_val)  # noqa: E731
+            val = (X_val, T_val, is_classification(T_val, self._out_width(X_val)))
         if steps is None:
             steps = checks.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(X.shape[0] / batch_size)
         steps = checks.check_positive_int("steps", steps)
+        if fused is None:
+            fused = self.backend.can_scan and self.strategy == "batched"
         if fused:
             check_fusable(self.backend, self.strategy)
-            self._fused = self._fused or FusedEpoch(self._steps.batched, self.backend)
+            predict = step_fns.predict_fn(self.model, self.policy)
+            self._fused = self._fused or (
+                FusedEpoch(self._steps.batched, self.backend),
+                FusedFit(self._steps.batched, predict, self.loss, self.backend),
+            )
         run = Run(X, T, batch_size, shuffle, self._steps.step, steps, check_every, hooks,
-                  validate, self._fused if fused else None)  # fmt: skip
+                  validate, *(self._fused if fused else (None, None)), val)  # fmt: skip
         return Loop(self, run, self._guard)(progress)
 
     def gradients(self, X: Any, Y: Any) -> tuple[list[dict], Any]:
@@ -160,9 +172,13 @@ class Trainer:
     def _metrics(self, X: Any, T: Any) -> dict[str, float]:
         pred = self._steps.predict(self.params, X)
         result = {"loss": float(self.backend.to_numpy(self.loss(pred, T)))}
-        if is_classification(pred, T):
+        if is_classification(T, pred.shape[1]):
             result["accuracy"] = accuracy(pred, T)
         return result
+
+    def _out_width(self, X: Any) -> int:
+        """The width of the model's output for inputs like X (activations alone keep X's)."""
+        return self.model.out_features or X.shape[1]
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole trainer (model, params, optimizer state, loss, data position) to
