@@ -1,8 +1,10 @@
-"""``nnkit bench`` end to end on a tiny matrix (NNKIT_BENCH_SMOKE shapes), through a subprocess,
-and its argument errors through ``nnkit.cli.main`` in-process."""
+"""``nnkit bench`` end to end on a tiny matrix (NNKIT_BENCH_SMOKE shapes), through a subprocess;
+the matrix its arguments select (quick by default, --full), its timing and peak logic on fake
+clocks, and its argument errors through ``nnkit.cli.main`` in-process."""
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -10,11 +12,20 @@ import sys
 import pytest
 
 from nnkit import backends, cli
+from nnkit.bench import command, peers, timing
+from nnkit.bench import report as bench_report
+from nnkit.bench.contenders import STRATEGIES, default_backends, strategies_for
+from nnkit.bench.scenarios import SMOKE_ENV, scenario, scenarios
 
 SMOKE = {**os.environ, "NNKIT_BENCH_SMOKE": "1"}
 # matmul FLOPs of one step of the smoke S1 (8-16-8-4) and S3 (64-16-10), per sample:
 # forward X@W, backward X.T@dY and dY@W.T, 2*in*out each
 SMOKE_FLOPS_PER_SAMPLE = {"S1": 6 * (8 * 16 + 16 * 8 + 8 * 4), "S3": 6 * (64 * 16 + 16 * 10)}
+# ... of which every contender executes all but the first layer's input gradient dY@W.T
+SMOKE_FIRST_LAYER = {"S1": 8 * 16, "S3": 64 * 16}
+PROGRESS = re.compile(
+    r"^\[(\d+)/(\d+)\] (S\d) b(\d+)( b?float\d+)? (.+) \.\.\. [\d.]+ (s|ms|us|ns)/step$"
+)
 
 
 def _bench(*args, cwd):
@@ -40,11 +51,11 @@ def report(tmp_path_factory):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     with open(folder / "r.json") as f:
-        return json.load(f), proc.stdout, folder
+        return json.load(f), proc.stdout, folder, proc.stderr
 
 
 def test_json_has_one_row_per_cell(report):
-    data, _, _ = report
+    data, *_ = report
     cells = {(r["scenario"], r["dtype"], r["batch_size"], r["strategy"]) for r in data["results"]}
     # fused is dropped on numpy (no compiled scan); 2 scenarios x 2 dtypes x 2 batches x 2
     assert len(data["results"]) == len(cells) == 16
@@ -52,7 +63,7 @@ def test_json_has_one_row_per_cell(report):
 
 
 def test_rows_carry_consistent_figures(report):
-    data, _, _ = report
+    data, *_ = report
     peak = {p["dtype"]: p["gflops"] for p in data["matmul_peak"]}
     for r in data["results"]:
         assert r["backend"] == "numpy" and r["device"].startswith("cpu")
@@ -63,7 +74,12 @@ def test_rows_carry_consistent_figures(report):
         assert r["flops_per_step"] == SMOKE_FLOPS_PER_SAMPLE[r["scenario"]] * r["batch_size"]
         gflops = r["flops_per_step"] * r["steps_per_unit"] / r["median_s"] / 1e9
         assert r["gflops"] == pytest.approx(gflops)
-        assert r["peak_fraction"] == pytest.approx(gflops / peak[r["dtype"]])
+        executed = r["flops_per_step"] - 2 * SMOKE_FIRST_LAYER[r["scenario"]] * r["batch_size"]
+        assert r["executed_flops_per_step"] == executed
+        exec_gflops = executed * r["steps_per_unit"] / r["median_s"] / 1e9
+        assert r["executed_gflops"] == pytest.approx(exec_gflops)
+        assert r["peak_fraction"] == pytest.approx(exec_gflops / peak[r["dtype"]])
+        assert r["own_peak_fraction"] == r["peak_fraction"]  # numpy is the only library
         base = [q for q in data["results"] if q["strategy"] == "per_sample" and
                 (q["scenario"], q["dtype"], q["batch_size"]) ==
                 (r["scenario"], r["dtype"], r["batch_size"])]  # fmt: skip
@@ -71,12 +87,18 @@ def test_rows_carry_consistent_figures(report):
 
 
 def test_peaks_crossover_and_overhead(report):
-    data, stdout, _ = report
+    data, stdout, *_ = report
     assert {(p["library"], p["dtype"]) for p in data["matmul_peak"]} == {
         ("numpy", "float32"),
         ("numpy", "float64"),
     }
-    assert all(p["gflops"] > 0 and p["n"] == 64 for p in data["matmul_peak"])
+    for p in data["matmul_peak"]:
+        assert p["gflops"] > 0 and p["n"] == 64 and p["gflops_by_n"] == {"64": p["gflops"]}
+        assert p["calls_by_n"]["64"] >= 3 and p["sizes_left_out"] == []
+    assert data["mode"] == "quick" and data["matmul_sizes"] == [64]
+    top = max(data["results"], key=lambda r: r["own_peak_fraction"])
+    assert data["max_own_peak"]["fraction"] == top["own_peak_fraction"]
+    assert f"highest % own peak: {100 * top['own_peak_fraction']:.1f}%" in stdout
     assert data["crossover"] == {
         f"{s} {d}": "n/a: no GPU" for s in ("S1", "S3") for d in ("float32", "float64")
     }
@@ -91,16 +113,49 @@ def test_peaks_crossover_and_overhead(report):
 
 
 def test_plot_and_markdown_are_written(report):
-    _, _, folder = report
+    _, _, folder, _ = report
     assert (folder / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (folder / "r.md").read_text()
     assert "#### S1 float32" in text and "| batch | contender |" in text
 
 
+def test_a_progress_line_per_contender_as_it_is_timed(report):
+    data, _, _, stderr = report
+    lines = [m.groups() for m in map(PROGRESS.match, stderr.splitlines()) if m]
+    assert sorted(int(k) for k, *_ in lines) == list(range(1, 17))
+    assert {total for _, total, *_ in lines} == {"16"}
+    rows = {(r["scenario"], str(r["batch_size"]), r["label"], r["dtype"]) for r in data["results"]}
+    named = {(s, b, label, (d or " float32").strip()) for _, _, s, b, d, label, _ in lines}
+    assert named == rows
+    # in the order they finish: all of a cell (scenario, dtype, batch) before the next
+    cells = [(s, b, d) for _, _, s, b, d, *_ in lines]
+    assert cells == sorted(cells, key=cells.index) and len(set(cells)) == 8
+    assert "matmul peak numpy float32: " in stderr
+
+
+def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
+    proc = _bench("--backends", "numpy", "--peers", "none", "--out", "q.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "q.json").read_text())
+    assert data["mode"] == "quick"
+    monkeypatch.setenv(SMOKE_ENV, "1")
+    smoke = scenarios()  # the tiny shapes, as the subprocess ran them
+    quick = [(s, b) for s, sc in smoke.items() for b in sc.quick_batch_sizes]
+    assert [(r["scenario"], r["batch_size"], r["strategy"]) for r in data["results"]] == [
+        (s, b, "batched") for s, b in quick]  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if PROGRESS.match(line)]
+    assert len(lines) == len(quick) and lines[-1].startswith(f"[{len(quick)}/{len(quick)}]")
+    assert "--full for the whole matrix" in proc.stderr
+    proc = _bench("--backends", "numpy", "--peers", "none", "--scenarios", "S1",
+                  "--batch-sizes", "8", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert "nnkit numpy batched" in proc.stdout
+
+
 @pytest.mark.skipif("jax" not in backends.available(), reason="jax not installed")
 def test_fused_rows_on_jax(tmp_path):
     proc = _bench(
-        "--backends", "jax", "--scenarios", "S1", "--batch-sizes", "8",
+        "--backends", "jax", "--scenarios", "S1", "--batch-sizes", "8", "--full",
         "--peers", "none", "--repeats", "1", "--matmul-size", "32", "--out", "j.json",
         cwd=tmp_path,
     )  # fmt: skip
@@ -145,9 +200,9 @@ def test_bench_help_lists_its_options(capsys):
     code, out, err = _cli(capsys, "bench", "--help")
     assert code == 0 and err == ""
     assert out.startswith("usage: nnkit bench")
-    for option in ("--backends", "--strategies", "--batch-sizes", "--scenarios", "--dtype",
-                   "--peers", "--repeats", "--threads", "--matmul-size", "--out", "--plot",
-                   "--markdown"):  # fmt: skip
+    for option in ("--full", "--backends", "--strategies", "--batch-sizes", "--scenarios",
+                   "--dtype", "--peers", "--repeats", "--threads", "--matmul-size", "--quiet",
+                   "--out", "--plot", "--markdown"):  # fmt: skip
         assert option in out
 
 
@@ -159,3 +214,210 @@ def test_bad_bench_argument_is_one_line_and_exit_2(capsys):
     code, _, err = _cli(capsys, "bench", "--repeats", "many")  # argparse's own error
     assert code == 2 and "Traceback" not in err
     assert err.splitlines()[-1].startswith("nnkit bench: error: argument --repeats")
+
+
+# -- the matrix the arguments select (full-size scenarios; nothing is built or timed) ----
+
+
+@pytest.fixture
+def full_size(monkeypatch):
+    monkeypatch.delenv(SMOKE_ENV, raising=False)
+
+
+def _matrix(*argv):
+    args = command.resolve(command.build_parser().parse_args(list(argv)))
+    planned, skipped = command.matrix(args)
+    return args, planned, skipped
+
+
+def _runnable_peers():
+    out = []
+    for p in peers.available():
+        try:
+            peers.check(p, "float32")
+        except peers.PeerUnavailable:
+            continue
+        out.append(p)
+    return out
+
+
+def _expected(cells, wanted):
+    nnkit = [("nnkit", b, s) for b in default_backends() for s in strategies_for(b, wanted)]
+    rows = nnkit + [(p, None, "peer") for p in _runnable_peers()]
+    return [(sc, "float32", batch, *row) for sc, batch in cells for row in rows]
+
+
+def test_quick_default_matrix(full_size):
+    args, planned, skipped = _matrix()
+    assert not args.full and args.repeats == 5 and args.budget_s == command.QUICK_CELL_BUDGET_S
+    assert args.matmul_size == [512, 1024, 2048]
+    assert planned == _expected([("S1", 64), ("S1", 1024), ("S2", 256)], ("batched", "fused"))
+    assert {p.strategy for p in planned} <= {"batched", "fused", "peer"}
+    assert "array_api_strict" not in {p.backend for p in planned}
+    fused = {p.backend for p in planned if p.strategy == "fused"}
+    assert fused == {b for b in default_backends() if backends.get(b).can_scan}
+    assert all("torch_cuda" in note or "needs" in note for note in skipped)
+    # the quick run's unit of S2 is one step; the full run keeps its own
+    assert scenario("S2", full=False).steps(256) == 1 and scenario("S2").steps(256) == 2
+    assert scenario("S1", full=False) == scenarios()["S1"]
+
+
+def test_full_selects_the_whole_matrix(full_size):
+    args, planned, _ = _matrix("--full")
+    assert args.budget_s is None and args.matmul_size == [512, 1024, 2048, 4096]
+    cells = [(s, b) for s, sc in scenarios().items() for b in sc.batch_sizes]
+    assert planned == _expected(cells, STRATEGIES)
+    assert {p.scenario for p in planned} == {"S1", "S2", "S3"}
+    assert "per_sample" in {p.strategy for p in planned}
+
+
+@pytest.mark.parametrize(
+    "argv, cells, strategies",
+    [
+        (("--scenarios", "S3"), [("S3", 64)], ("batched", "fused")),
+        (("--batch-sizes", "8"), [("S1", 8), ("S2", 8)], ("batched", "fused")),
+        (("--strategies", "per_sample"), [("S1", 64), ("S1", 1024), ("S2", 256)],
+         ("per_sample",)),
+        (("--full", "--scenarios", "S2", "--strategies", "batched"),
+         [("S2", 256), ("S2", 1024)], ("batched",)),
+    ],
+)  # fmt: skip
+def test_explicit_options_override_quick_and_full(full_size, argv, cells, strategies):
+    args, planned, _ = _matrix(*argv, "--repeats", "3", "--matmul-size", "256")
+    assert args.repeats == 3 and args.budget_s is None and args.matmul_size == [256]
+    assert planned == _expected(cells, strategies)
+
+
+def test_resolving_twice_changes_nothing(full_size):
+    args = command.resolve(command.build_parser().parse_args([]))
+    assert command.resolve(args) is args and args.budget_s is not None
+
+
+# -- timing and peak logic, on fake clocks ------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(timing, "perf_counter", fake)
+    return fake
+
+
+def test_peak_is_the_best_size_of_the_fastest_calls():
+    times = {512: [0.004, 0.0027, 0.009], 1024: [0.05, 0.02, 0.06, 0.07],
+             2048: [0.2, 0.21, 0.22]}  # fmt: skip
+    n, gflops, by_n = timing.best_peak(times)
+    assert by_n == {k: pytest.approx(2 * k**3 / min(t) / 1e9) for k, t in times.items()}
+    assert n == 1024 and gflops == pytest.approx(2 * 1024**3 / 0.02 / 1e9)
+    # the medians would have named another size, and a lower peak
+    medians = {k: 2 * k**3 / statistics.median(t) / 1e9 for k, t in times.items()}
+    assert max(medians, key=medians.get) == 2048 and max(medians.values()) < gflops
+    with pytest.raises(ValueError, match="no matmul"):
+        timing.best_peak({})
+
+
+def test_time_matmuls_interleaves_and_leaves_out_what_does_not_fit(clock):
+    rate = {256: 50e9, 512: 100e9, 1024: 80e9, 2048: 90e9}  # FLOP/s of each size, undisturbed
+    calls = []
+
+    def maker(name, slow_every=3, oom_at=None):
+        def make(n):
+            if n == oom_at:
+                raise MemoryError("out of memory")
+            count = [0]
+
+            def unit():
+                count[0] += 1
+                calls.append((name, n))
+                # every third call of a size is disturbed (four times slower)
+                clock.now += 2 * n**3 / rate[n] * (4 if count[0] % slow_every == 0 else 1)
+
+            return unit
+
+        return make
+
+    sources = [("a", "cpu", "float32", maker("a")), ("b", "cpu", "float32", maker("b", 2, 1024))]
+    peaks = timing.matmul_peaks(sources, [256, 512, 1024, 2048], repeats=4)
+    a, b = peaks
+    # a: 2048 would take 2 * 2048**3 / 80e9 * 8 = 1.7 s; under MAX_PEAK_CALL_S (3 s): timed
+    assert a["n"] == 512 and a["gflops"] == pytest.approx(100.0)
+    assert a["gflops_by_n"] == pytest.approx({"256": 50.0, "512": 100.0, "1024": 80.0,
+                                              "2048": 90.0})  # fmt: skip
+    assert a["sizes_left_out"] == []
+    # fast sizes are called more than repeats times (MIN_PEAK_ROUND_S a round), slow ones not
+    assert a["calls_by_n"]["2048"] == 4 and a["calls_by_n"]["256"] > 4
+    # b: out of memory at 1024, so neither 1024 nor 2048
+    assert b["gflops_by_n"].keys() == {"256", "512"} and "MemoryError" in b["sizes_left_out"][0]
+    # the rounds go round every (library, size): the last call of 'a' comes after b's first timed
+    assert max(i for i, c in enumerate(calls) if c[0] == "a") > calls.index(("b", 256)) + 1
+
+
+def test_a_size_that_would_take_too_long_is_left_out(clock):
+    def make(n):
+        def unit():
+            clock.now += n**3 * 1e-9  # 1 s at n=1000: 8 s at 2000
+
+        return unit
+
+    (times, notes), = timing.time_matmuls([make], [500, 1000, 2000, 4000], repeats=3,
+                                          max_call_s=5.0)  # fmt: skip
+    assert sorted(times) == [500, 1000] and notes == ["n>=2000: over 5 s a call"]
+    assert len(times[1000]) == 3
+
+
+def test_median_times_rounds_within_a_budget_and_reports_each_unit_once(clock):
+    def unit(seconds):
+        def run():
+            clock.now += seconds
+
+        return run
+
+    for seconds, budget, repeats, rounds in [(0.01, 4.0, 5, 5), (1.0, 4.0, 5, 3),
+                                             (0.2, 4.0, 7, 6), (1.0, None, 5, 5),
+                                             (1.0, 4.0, 2, 2)]:  # fmt: skip
+        done: list = []
+        times = timing.median_times([unit(seconds)] * 3, repeats,
+                                    lambda i, t, done=done: done.append((i, len(t))),
+                                    budget_s=budget)  # fmt: skip
+        assert [len(t) for t in times] == [rounds] * 3
+        assert sorted(done) == [(0, rounds), (1, rounds), (2, rounds)]
+
+
+def test_rows_are_held_against_their_own_librarys_peak_by_executed_flops():
+    peaks = [
+        {"library": "jax", "device": "cpu:0 (cpu)", "dtype": "float32", "gflops": 100.0},
+        {"library": "numpy", "device": "cpu (x86_64)", "dtype": "float32", "gflops": 50.0},
+        {"library": "jax", "device": "gpu:0 (H100)", "dtype": "float32", "gflops": 1000.0},
+    ]
+    row = {
+        "scenario": "S2",
+        "library": "jax_optax_scan",
+        "backend": "jax",
+        "strategy": "peer",
+        "batch_size": 256,
+        "dtype": "float32",
+        "device": "cpu:0 (jax + optax)",
+        "steps_per_unit": 1,
+        "flops_per_step": 90 * 10**9,
+        "executed_flops_per_step": 80 * 10**9,
+        "times_s": [1.0],
+        "label": "jax_optax_scan",
+    }
+    sk = {**row, "library": "sklearn", "backend": "sklearn", "device": "cpu (scikit-learn)",
+          "times_s": [2.0], "label": "sklearn"}  # fmt: skip
+    report = bench_report.summarise([row, sk], peaks, [], {})
+    jax_row, sk_row = report["results"]
+    assert jax_row["gflops"] == pytest.approx(90.0) and jax_row["executed_gflops"] == 80.0
+    assert jax_row["own_peak_fraction"] == pytest.approx(0.8)  # jax's CPU peak, not its GPU's
+    assert sk_row["own_peak_fraction"] == pytest.approx(40.0 / 50.0)  # numpy's
+    assert jax_row["peak_fraction"] == pytest.approx(0.8)  # the best CPU peak
+    assert report["max_own_peak"] == {"fraction": pytest.approx(0.8),
+                                      "row": "S2 float32 b256 jax_optax_scan"}  # fmt: skip

@@ -1,7 +1,9 @@
 """``nnkit bench``: per-sample loops vs design-matrix batching on every backend, beside peers.
 
-Its arguments, the matrix of contenders they name (timed by ``timing``, interleaved within
-each scenario and dtype), and the tables and files it writes (see docs/benchmarks.md).
+Its arguments, the matrix of contenders they name (with no arguments the quick run, about a
+minute on a 2-core CPU; ``--full`` the whole matrix), timed by ``timing`` one cell (scenario,
+dtype, batch size) at a time, interleaved within it, a progress line per contender on
+stderr, and the tables and files it writes (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +22,26 @@ from ..io import atomic_write
 from ..training import precision
 from . import peers
 from . import report as bench_report
-from .contenders import STRATEGIES, Contender, default_backends, nnkit_contender, strategies_for
-from .scenarios import scenarios
-from .timing import matmul_peaks, median_times
+from .contenders import (
+    QUICK_STRATEGIES,
+    STRATEGIES,
+    Contender,
+    Planned,
+    default_backends,
+    nnkit_contender,
+    strategies_for,
+)
+from .scenarios import peak_sizes, scenarios
+from .scenarios import scenario as scenario_named
+from .timing import MIN_ROUNDS, matmul_peaks, median_times, peak_sources
+
+REPEATS = 5
+# the quick run's time for the timed rounds of one cell: a cell whose round is slow (S2 on a
+# busy 2-core CPU) gets fewer than --repeats rounds, never fewer than timing.MIN_ROUNDS
+QUICK_CELL_BUDGET_S = 3.0
+# warm-up calls per contender: one in the quick run (it compiles; a later compile would be
+# one slow round, which the median of three or more leaves out), two in the full one
+QUICK_WARMUPS, FULL_WARMUPS = 1, 2
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
@@ -34,74 +56,112 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nnkit bench",
         description="Times scenarios S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch) "
-        "with each backend x strategy and each installed peer, and prints a table.",
+        "with each backend x strategy and each installed peer, and prints a table. With no "
+        "arguments a quick run (about a minute on a 2-core CPU): S1 at batch 64 and 1024, S2 "
+        "at 256, strategies batched and fused; --full for the whole matrix. Explicit options "
+        "override either.",
     )
     p.add_argument(
-        "--backends",
-        type=_csv(str),
-        default=None,
-        help="comma list (default: every available backend but array_api_strict)",
+        "--full",
+        action="store_true",
+        help="the whole matrix: every scenario, batch size and strategy (per_sample too), "
+        "matmul peaks up to n=4096 (default: the quick run)",
     )
-    p.add_argument(
-        "--strategies",
-        type=_csv(str),
-        default=list(STRATEGIES),
-        help="comma list of per_sample,batched,fused (fused: JAX only)",
-    )
-    p.add_argument(
-        "--batch-sizes",
-        type=_csv(int),
-        default=None,
-        help="comma list (default: each scenario's own)",
-    )
-    p.add_argument("--scenarios", type=_csv(str), default=["S1", "S2", "S3"])
-    p.add_argument(
-        "--dtype",
-        type=_csv(str),
-        default=["float32"],
-        help="comma list of float32, float64, bfloat16 (mixed precision: JAX and peers)",
-    )
-    p.add_argument(
-        "--peers",
-        type=_csv(str),
-        default=None,
-        help=f"comma list of {','.join(peers.PEERS)}, or 'none' (default: every installed one)",
-    )
-    p.add_argument("--repeats", type=int, default=5, help="timed units per contender (median)")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="threads for every library (BLAS, XLA, torch; default: every core)",
-    )
-    p.add_argument("--matmul-size", type=int, default=2048, help="n of the peak n x n matmul")
+    # (option, type of its values, default, help); a comma list where the type is _csv's
+    options = [
+        ("--backends", _csv(str), None,
+         "comma list (default: every available backend but array_api_strict)"),
+        ("--strategies", _csv(str), None,
+         "comma list of per_sample,batched,fused (fused: backends that compile a scan; "
+         "default: batched,fused, or all three with --full)"),
+        ("--batch-sizes", _csv(int), None,
+         "comma list (default: each scenario's quick ones, or all its own with --full)"),
+        ("--scenarios", _csv(str), None,
+         "comma list of S1,S2,S3 (default: S1,S2, or all with --full)"),
+        ("--dtype", _csv(str), ["float32"],
+         "comma list of float32, float64, bfloat16 (mixed precision: JAX and peers)"),
+        ("--peers", _csv(str), None,
+         f"comma list of {','.join(peers.PEERS)}, or 'none' (default: every installed one)"),
+        ("--repeats", int, None,
+         f"timed units per contender (median; default {REPEATS}, where the quick run's time "
+         f"allows, else at least {MIN_ROUNDS}), and calls per matmul size of a peak (best)"),
+        ("--threads", int, None,
+         "threads for every library (BLAS, XLA, torch; default: every core)"),
+        ("--matmul-size", _csv(int), None,
+         "comma list of the n of the n x n matmuls whose best is a library's peak "
+         "(default: 512,1024,2048, and 4096 with --full)"),
+    ]  # fmt: skip
+    for option, kind, default, text in options:
+        p.add_argument(option, type=kind, default=default, help=text)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--plot", default=None, help="write samples/s vs batch size (PNG) here")
     p.add_argument("--markdown", default=None, help="write the tables as markdown here")
     return p
 
 
-def build_contenders(args: argparse.Namespace) -> tuple[list[Contender], list[str]]:
-    """Every contender of the matrix, and a note for each one skipped."""
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """A copy of ``args`` with the options left out filled in: the quick run's values, or
+    the whole matrix's with ``--full`` (a batch size left out is resolved per scenario by
+    ``batch_sizes``); ``budget_s`` the quick run's time for a cell's rounds (None: exactly
+    --repeats rounds). Resolving resolved arguments changes nothing."""
+    if getattr(args, "resolved", False):
+        return args
+    args = argparse.Namespace(**vars(args), resolved=True)
+    table = scenarios()
+    if args.scenarios is None:
+        args.scenarios = [n for n, s in table.items() if args.full or s.quick_batch_sizes]
+    if args.strategies is None:
+        args.strategies = list(STRATEGIES if args.full else QUICK_STRATEGIES)
+    args.budget_s = None if args.full or args.repeats is not None else QUICK_CELL_BUDGET_S
+    if args.repeats is None:
+        args.repeats = REPEATS
+    if args.matmul_size is None:
+        args.matmul_size = list(peak_sizes(args.full))
+    return args
+
+
+def batch_sizes(args: argparse.Namespace, scenario: str) -> tuple[int, ...]:
+    """The batch sizes of ``scenario`` in the run: --batch-sizes, else the scenario's own
+    (all with --full; its quick ones otherwise, or all where it has none)."""
+    s = scenarios()[scenario]
+    if args.batch_sizes:
+        return tuple(args.batch_sizes)
+    return s.batch_sizes if args.full else (s.quick_batch_sizes or s.batch_sizes)
+
+
+def matrix(args: argparse.Namespace) -> tuple[list[Planned], list[str]]:
+    """Every row of the run that ``args`` (resolved) name, in order, cell by cell, and a
+    note for each one that cannot run here. Builds and times nothing."""
     names = args.backends or default_backends()
     peer_names = _peer_names(args.peers)
     found, skipped = [], []
     for sname in args.scenarios:
-        scenario = scenarios()[sname]
         for dtype in args.dtype:
-            for batch in args.batch_sizes or scenario.batch_sizes:
+            for batch in batch_sizes(args, sname):
                 for name in names:
                     if dtype in precision.MIXED and not backends.get(name).bfloat16:
                         skipped.append(f"backend {name!r} has no {dtype}")
                         continue
                     for strategy in strategies_for(name, tuple(args.strategies)):
-                        found.append(nnkit_contender(scenario, name, strategy, batch, dtype))
+                        found.append(Planned(sname, dtype, batch, "nnkit", name, strategy))
                 for peer in peer_names:
                     try:
-                        found.append(peers.contender(peer, scenario, batch, dtype))
+                        peers.check(peer, dtype)
                     except peers.PeerUnavailable as e:
                         skipped.append(str(e))
+                        continue
+                    found.append(Planned(sname, dtype, batch, peer, None, "peer"))
     return found, sorted(set(skipped))
+
+
+def build(row: Planned, full: bool = True) -> Contender:
+    """The contender of a planned row (its model, data and compiled step made ready), with
+    the quick run's unit of work unless ``full``."""
+    scenario = scenario_named(row.scenario, full)
+    if row.library == "nnkit":
+        return nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
+    return peers.contender(row.library, scenario, row.batch_size, row.dtype)
 
 
 def _peer_names(requested: list[str] | None) -> list[str]:
@@ -110,10 +170,10 @@ def _peer_names(requested: list[str] | None) -> list[str]:
     return [] if requested == ["none"] else requested
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure the matrix in ``args``; the report as a JSON-ready dict."""
+def _validate(args: argparse.Namespace) -> None:
+    """Unknown or unavailable names: a clear error before anything is timed."""
     for name in args.backends or []:
-        backends.get(name)  # unknown or unavailable: BackendUnavailable, before any timing
+        backends.get(name)  # unknown or unavailable: BackendUnavailable
     for strategy in args.strategies:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}")
@@ -123,23 +183,56 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for sname in args.scenarios:
         if sname not in scenarios():
             raise ValueError(f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}")
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Measure the matrix in ``args``; the report as a JSON-ready dict. ``say`` gets the
+    progress lines: one per cell as it starts, one per contender as its timing ends, one per
+    matmul peak."""
+    args = resolve(args)
+    _validate(args)
     peers.pin(args.threads)
-    contenders, skipped = build_contenders(args)
-    results = []
-    for group in _groups(contenders):  # interleave within a scenario, one group at a time
-        for c, t in zip(group, median_times([c.run for c in group], args.repeats), strict=True):
-            results.append({**c.info(), "label": c.label, "times_s": t})
-    names = args.backends or default_backends()
-    peaks = matmul_peaks(names, args.dtype, _peer_names(args.peers), args.matmul_size,
-                         args.repeats)  # fmt: skip
-    return bench_report.summarise(results, peaks, skipped, _machine())
+    planned, skipped = matrix(args)
+    mode = "full" if args.full else "quick"
+    cells: dict[tuple, list[Planned]] = {}
+    for row in planned:
+        cells.setdefault(row.cell, []).append(row)
+    rounds = f"{args.repeats} rounds" if args.budget_s is None else \
+        f"{MIN_ROUNDS}-{args.repeats} rounds (as {args.budget_s:g} s a cell allows)"  # fmt: skip
+    say(f"nnkit bench ({mode}): {len(planned)} contenders in {len(cells)} cells, {rounds}"
+        + ("" if args.full else "; --full for the whole matrix"))  # fmt: skip
+    results: list[dict] = []
+    progress = _Progress(len(planned), say)
+    for (scenario, dtype, batch), rows in cells.items():  # interleaved within a cell
+        say(f"{scenario} b{batch} {dtype}: building and warming up {len(rows)} contenders")
+        group = [build(row, args.full) for row in rows]
+        times = median_times([c.run for c in group], args.repeats,
+                             lambda i, t, group=group: progress.timed(group[i], t),
+                             budget_s=args.budget_s,
+                             warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS)  # fmt: skip
+        results += [{**c.info(), "label": c.label, "times_s": t}
+                    for c, t in zip(group, times, strict=True)]  # fmt: skip
+    sources = peak_sources(results)
+    calls = max(MIN_ROUNDS, args.repeats)
+    say(f"matmul peaks of {len(sources)} libraries: n={','.join(map(str, args.matmul_size))}, "
+        f"the fastest of {calls} or more calls each")  # fmt: skip
+    peaks = matmul_peaks(sources, args.matmul_size, calls, say)
+    report = bench_report.summarise(results, peaks, skipped, _machine())
+    return {"mode": mode, "matmul_sizes": list(args.matmul_size), **report}
 
 
-def _groups(contenders: list[Contender]) -> list[list[Contender]]:
-    groups: dict[tuple, list[Contender]] = {}
-    for c in contenders:
-        groups.setdefault((c.scenario, c.dtype), []).append(c)
-    return list(groups.values())
+class _Progress:
+    """The line of each contender as its timing ends: "[3/21] S1 b64 nnkit jax fused ...
+    1.23 ms/step" (the median; the dtype named where it is not float32)."""
+
+    def __init__(self, total: int, say: Callable[[str], None]):
+        self.total, self.say, self.count = total, say, 0
+
+    def timed(self, c: Contender, times: list[float]) -> None:
+        self.count += 1
+        cell = f"{c.scenario} b{c.batch_size}" + ("" if c.dtype == "float32" else f" {c.dtype}")
+        step = bench_report.format_time(statistics.median(times) / c.steps)
+        self.say(f"[{self.count}/{self.total}] {cell} {c.label} ... {step}/step")
 
 
 def _machine() -> dict[str, Any]:
@@ -158,10 +251,14 @@ def _machine() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``nnkit bench`` with ``argv`` (the arguments after "bench"): run the benchmark, print
-    the tables, write --out, --plot and --markdown; the exit code."""
+    """``nnkit bench`` with ``argv`` (the arguments after "bench"): run the benchmark (progress
+    on stderr unless --quiet), print the tables, write --out, --plot and --markdown; the
+    exit code."""
     args = build_parser().parse_args(argv)
-    report = run(args)
+    say = (lambda line: None) if args.quiet else _stderr
+    start = time.perf_counter()
+    report = run(args, say)
+    say(f"nnkit bench: measured in {time.perf_counter() - start:.0f} s")
     bench_report.print_tables(report)
     if args.out:
         atomic_write(args.out, bench_report.to_json(report).encode())
@@ -170,3 +267,7 @@ def main(argv: list[str]) -> int:
     if args.markdown:
         atomic_write(args.markdown, bench_report.markdown(report).encode())
     return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

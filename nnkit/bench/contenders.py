@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import backends
 from ..data import one_hot
@@ -13,6 +13,29 @@ from ..training import Trainer, precision
 from .scenarios import Scenario
 
 STRATEGIES = ("per_sample", "batched", "fused")
+QUICK_STRATEGIES = ("batched", "fused")  # the quick run's: per_sample only with --full
+
+
+class Planned(NamedTuple):
+    """A row of the matrix before it is built: "nnkit" on ``backend`` with ``strategy``, or
+    a peer (``library`` its name, ``backend`` None, ``strategy`` "peer")."""
+
+    scenario: str
+    dtype: str
+    batch_size: int
+    library: str
+    backend: str | None
+    strategy: str
+
+    @property
+    def cell(self) -> tuple[str, str, int]:
+        """What the rows timed together (interleaved) and compared share."""
+        return self.scenario, self.dtype, self.batch_size
+
+    @property
+    def label(self) -> str:
+        """The row's name, as ``Contender.label``."""
+        return f"nnkit {self.backend} {self.strategy}" if self.library == "nnkit" else self.library
 
 
 @dataclass
@@ -29,6 +52,7 @@ class Contender:
     steps: int
     flops_per_step: int
     run: Callable[[], Any] = field(repr=False)
+    executed_flops_per_step: int | None = None  # None: as flops_per_step
 
     @property
     def label(self) -> str:
@@ -49,6 +73,7 @@ class Contender:
             "device": self.device,
             "steps_per_unit": self.steps,
             "flops_per_step": self.flops_per_step,
+            "executed_flops_per_step": self.executed_flops_per_step or self.flops_per_step,
         }
 
 
@@ -87,6 +112,7 @@ def nnkit_contender(
         scenario.steps(batch_size),
         scenario.flops_per_step(batch_size),
         run,
+        scenario.executed_flops_per_step(batch_size),
     )
 
 

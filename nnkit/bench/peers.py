@@ -31,6 +31,9 @@ _MODULES = {
     "jax_optax_scan": ("jax", "optax"),
     "sklearn": ("sklearn",),
 }
+# whose matmul peak a peer's row is held against for "% own peak" (an nnkit row: its backend's)
+PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "jax_optax_step": "jax",
+                "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
 INSTALL = "pip install 'nnkit[peers]'"
 THREADS_ENV = "NNKIT_BENCH_THREADS"
 
@@ -77,8 +80,8 @@ def pin(n_threads: int | None = None) -> None:
         jax.config.update("jax_default_matmul_precision", "tensorfloat32" if tf32 else "highest")
 
 
-def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
-    """``peer`` on ``scenario``; raises PeerUnavailable when its library is missing."""
+def check(peer: str, dtype: str) -> None:
+    """Raises PeerUnavailable, saying why, where ``peer`` cannot run ``dtype`` here."""
     if peer not in PEERS:
         raise PeerUnavailable(f"unknown peer {peer!r}; expected one of {list(PEERS)}")
     if peer not in available():
@@ -87,6 +90,11 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         raise PeerUnavailable("peer 'sklearn' has no bfloat16")
     if peer == "torch_cuda" and not _torch_cuda():
         raise PeerUnavailable("peer 'torch_cuda' needs a CUDA build of torch and a GPU")
+
+
+def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
+    """``peer`` on ``scenario``; raises PeerUnavailable when it cannot run (see ``check``)."""
+    check(peer, dtype)
     X, y = scenario.data(batch_size)
     steps = -(-X.shape[0] // batch_size)
     build = {
@@ -108,11 +116,20 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         steps,
         scenario.flops_per_step(batch_size),
         run,
+        scenario.executed_flops_per_step(batch_size),
     )
 
 
-def matmul_peak_fn(peer: str, n: int, dtype: str) -> tuple[str, Callable[[], Any]] | None:
-    """(device, a synchronised n x n @ n x n matmul) in ``peer``'s library, or None."""
+def peak_library(library: str, backend: str) -> str:
+    """The library whose matmul peak a row of ``library`` ("nnkit" or a peer) is held
+    against: an nnkit row's backend, a peer's own array library."""
+    return PEAK_LIBRARY.get(library, backend)
+
+
+def matmul_peak_maker(peer: str, dtype: str) -> tuple[str, Callable[[int], Callable]] | None:
+    """(device, n -> a synchronised n x n @ n x n matmul of two random matrices) in
+    ``peer``'s library, or None where it has none of its own (the JAX peers and
+    scikit-learn are held against the jax and numpy backends' peaks)."""
     if peer not in ("torch", "torch_cuda") or "torch" not in available():
         return None
     if peer == "torch_cuda" and not _torch_cuda():
@@ -120,9 +137,22 @@ def matmul_peak_fn(peer: str, n: int, dtype: str) -> tuple[str, Callable[[], Any
     import torch
 
     device = "cuda" if peer == "torch_cuda" else "cpu"
-    a = torch.ones((n, n), dtype=getattr(torch, dtype), device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return _torch_device_name(device), lambda: (torch.mm(a, a), sync())
+
+    def make(n: int) -> Callable[[], Any]:
+        gen = torch.Generator().manual_seed(0)
+        a, b = (torch.rand((n, n), generator=gen).to(getattr(torch, dtype)).to(device)
+                for _ in range(2))  # fmt: skip
+        return lambda: (torch.mm(a, b), sync())
+
+    return _torch_device_name(device), make
+
+
+def matmul_peak_fn(peer: str, n: int, dtype: str) -> tuple[str, Callable[[], Any]] | None:
+    """(device, a synchronised n x n matmul) in ``peer``'s library, or None (see
+    ``matmul_peak_maker``)."""
+    found = matmul_peak_maker(peer, dtype)
+    return None if found is None else (found[0], found[1](n))
 
 
 # -- PyTorch eager ---------------------------------------------------------------

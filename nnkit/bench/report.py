@@ -7,13 +7,12 @@ import json
 import statistics
 from typing import Any
 
+from .peers import peak_library
+
 PER_SAMPLE = "per_sample"
-# whose matmul peak a row is held against for "% own peak": its backend, or the peer's library
-PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "jax_optax_step": "jax",
-                "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
 
 
-def _device_kind(device: str) -> str:
+def device_kind(device: str) -> str:
     """The device kind, "cpu" or "gpu": libraries name a machine's one GPU differently (CuPy "NVIDIA
     H100 ...", JAX "gpu:0 (...)", torch "... CUDA eager"), and its peak is shared."""
     return "cpu" if device.startswith("cpu") else "gpu"
@@ -22,22 +21,32 @@ def _device_kind(device: str) -> str:
 def summarise(
     results: list[dict], peaks: list[dict], skipped: list[str], machine: dict
 ) -> dict[str, Any]:
-    """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead."""
+    """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead.
+
+    "gflops" counts the model's matmul FLOPs (``flops_per_step``); the peak fractions hold
+    what the row executed ("executed_gflops": the first layer's input gradient, which no
+    contender computes, left out) against the best n x n matmul of its own library
+    ("own_peak_fraction") and of any library on its device ("peak_fraction")."""
     best_peak: dict[tuple, float] = {}
-    own_peak = {(p["library"], p["dtype"]): p["gflops"] for p in peaks}
+    own_peak: dict[tuple, float] = {}
     for p in peaks:
-        key = (_device_kind(p["device"]), p["dtype"])
-        best_peak[key] = max(best_peak.get(key, 0.0), p["gflops"])
+        kind = device_kind(p["device"])
+        best_peak[kind, p["dtype"]] = max(best_peak.get((kind, p["dtype"]), 0.0), p["gflops"])
+        key = p["library"], kind, p["dtype"]
+        own_peak[key] = max(own_peak.get(key, 0.0), p["gflops"])
     for r in results:
         median = statistics.median(r["times_s"])
         steps, batch = r["steps_per_unit"], r["batch_size"]
         r["median_s"], r["step_s"] = median, median / steps
         r["samples_per_s"], r["steps_per_s"] = steps * batch / median, steps / median
         r["gflops"] = r["flops_per_step"] * steps / median / 1e9
-        peak = best_peak.get((_device_kind(r["device"]), r["dtype"]))
-        r["peak_fraction"] = r["gflops"] / peak if peak else None
-        own = own_peak.get((PEAK_LIBRARY.get(r["library"], r["backend"]), r["dtype"]))
-        r["own_peak_fraction"] = r["gflops"] / own if own else None
+        executed = r.get("executed_flops_per_step") or r["flops_per_step"]
+        r["executed_gflops"] = executed * steps / median / 1e9
+        kind = device_kind(r["device"])
+        peak = best_peak.get((kind, r["dtype"]))
+        r["peak_fraction"] = r["executed_gflops"] / peak if peak else None
+        own = own_peak.get((peak_library(r["library"], r["backend"]), kind, r["dtype"]))
+        r["own_peak_fraction"] = r["executed_gflops"] / own if own else None
     for r in results:
         same = [q for q in results if _cell(q) == _cell(r)]
         base = [q for q in same if q["library"] == r["library"] == "nnkit"
@@ -48,9 +57,14 @@ def summarise(
             for q in same
             if q["library"] != "nnkit" and q is not r
         }
+    top = max((r for r in results if r["own_peak_fraction"] is not None),
+              key=lambda r: r["own_peak_fraction"], default=None)  # fmt: skip
     return {
         "machine": machine,
         "matmul_peak": peaks,
+        "max_own_peak": None
+        if top is None
+        else {"fraction": top["own_peak_fraction"], "row": _row_name(top)},
         "results": results,
         "crossover": crossover(results),
         "overhead_batch1": {
@@ -66,6 +80,13 @@ def _cell(r: dict) -> tuple:
     return r["scenario"], r["dtype"], r["batch_size"]
 
 
+def _row_name(r: dict) -> str:
+    label = r.get("label") or (
+        f"nnkit {r['backend']} {r['strategy']}" if r["library"] == "nnkit" else r["library"]
+    )
+    return f"{r['scenario']} {r['dtype']} b{r['batch_size']} {label}"
+
+
 def crossover(results: list[dict]) -> dict[str, Any]:
     """Per scenario and dtype: the smallest batch at which the best nnkit GPU contender has
     more samples/s than the best nnkit CPU one ("n/a: no GPU" where no GPU ran)."""
@@ -74,18 +95,18 @@ def crossover(results: list[dict]) -> dict[str, Any]:
         rows = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)
                 and r["library"] == "nnkit"]  # fmt: skip
         key = f"{scenario} {dtype}"
-        if not any(_device_kind(r["device"]) != "cpu" for r in rows):
+        if not any(device_kind(r["device"]) != "cpu" for r in rows):
             out[key] = "n/a: no GPU"
             continue
-        if not any(_device_kind(r["device"]) == "cpu" for r in rows):
+        if not any(device_kind(r["device"]) == "cpu" for r in rows):
             out[key] = "n/a: no CPU row (e.g. bfloat16, which NumPy lacks)"
             continue
         out[key] = "none: the CPU stays ahead at every batch size measured"
         for batch in sorted({r["batch_size"] for r in rows}):
             at = [r for r in rows if r["batch_size"] == batch]
-            gpu = max((r["samples_per_s"] for r in at if _device_kind(r["device"]) != "cpu"),
+            gpu = max((r["samples_per_s"] for r in at if device_kind(r["device"]) != "cpu"),
                       default=0.0)  # fmt: skip
-            cpu = max((r["samples_per_s"] for r in at if _device_kind(r["device"]) == "cpu"),
+            cpu = max((r["samples_per_s"] for r in at if device_kind(r["device"]) == "cpu"),
                       default=0.0)  # fmt: skip
             if gpu > cpu:
                 out[key] = batch
@@ -93,7 +114,7 @@ def crossover(results: list[dict]) -> dict[str, Any]:
     return out
 
 
-def _time(seconds: float) -> str:
+def format_time(seconds: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -116,31 +137,47 @@ def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         peer_names = sorted({r["library"] for r in group if r["library"] != "nnkit"})
         cols = ["batch", "contender", "time/step", "samples/s", "steps/s", "vs per-sample"]
-        cols += [f"vs {p}" for p in peer_names] + ["GFLOP/s", "% own peak", "% device peak"]
+        cols += [f"vs {p}" for p in peer_names]
+        cols += ["GFLOP/s", "exec GFLOP/s", "% own peak", "% device peak"]
         body = []
         for r in sorted(group, key=lambda r: (r["batch_size"], r["library"] != "nnkit")):
             body.append(
-                [str(r["batch_size"]), r["label"], _time(r["step_s"]),
+                [str(r["batch_size"]), r["label"], format_time(r["step_s"]),
                  f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}",
                  _x(r["speedup_vs_per_sample"])]
                 + [_x(r["ratio_vs"].get(p)) for p in peer_names]
-                + [f"{r['gflops']:.2f}", _pct(r["own_peak_fraction"]), _pct(r["peak_fraction"])]
+                + [f"{r['gflops']:.2f}", f"{r.get('executed_gflops', r['gflops']):.2f}",
+                   _pct(r["own_peak_fraction"]), _pct(r["peak_fraction"])]
             )  # fmt: skip
         tables[f"{scenario} {dtype}"] = (cols, body)
     return tables
 
 
 def _summary_lines(report: dict) -> list[str]:
-    lines = [
-        f"matmul peak {p['library']} {p['dtype']} n={p['n']} on {p['device']}: "
-        f"{p['gflops']:.1f} GFLOP/s"
-        for p in report["matmul_peak"]
-    ]
+    lines = [_peak_line(p) for p in report["matmul_peak"]]
+    if report.get("max_own_peak"):
+        top = report["max_own_peak"]
+        lines.append(f"highest % own peak: {_pct(top['fraction'])} ({top['row']}); % peak = "
+                     "exec GFLOP/s (the model's matmul FLOPs less the first layer's input "
+                     "gradient, which no contender computes) over the peak")  # fmt: skip
     lines += [f"crossover {k}: {v}" for k, v in report["crossover"].items()]
-    lines += [f"per-step time at batch 1, {k}: {_time(v)}" for k, v in
+    lines += [f"per-step time at batch 1, {k}: {format_time(v)}" for k, v in
               report["overhead_batch1"].items()]  # fmt: skip
     lines += [f"skipped: {s}" for s in report["skipped"]]
     return lines
+
+
+def _peak_line(p: dict) -> str:
+    line = f"matmul peak {p['library']} {p['dtype']} n={p['n']} on {p['device']}: " \
+        f"{p['gflops']:.1f} GFLOP/s"  # fmt: skip
+    if p.get("gflops_by_n"):
+        calls = p.get("calls_by_n", {})
+        line += (
+            " (n: GFLOP/s, the fastest of its calls: "
+            + ", ".join(f"{n}: {v:.1f} of {calls.get(n, '?')}" for n, v in p["gflops_by_n"].items())
+            + ")"
+        )
+    return line + "".join(f"; left out {note}" for note in p.get("sizes_left_out", ()))
 
 
 def print_tables(report: dict) -> None:

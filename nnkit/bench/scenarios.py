@@ -1,5 +1,6 @@
 """The benchmark scenarios S1 (lecture MLP), S2 (wide MLP) and S3 (digits epoch), in full
-or, with ``NNKIT_BENCH_SMOKE`` set, on tiny shapes.
+or, with ``NNKIT_BENCH_SMOKE`` set, on tiny shapes; which of their cells the quick run of
+``nnkit bench`` (no arguments) times, and the sizes of its matmul peaks.
 
 A scenario's *unit* of work is ``steps`` minibatch updates of ``batch_size`` samples (one
 epoch over a fixed data set).
@@ -7,6 +8,7 @@ epoch over a fixed data set).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -38,6 +40,8 @@ class Scenario:
     batch_sizes: tuple[int, ...]
     unit_samples: int  # samples per timed unit (steps = max(1, unit_samples // batch))
     digits: bool = False  # S3: the real digits training set, shuffled, one epoch
+    quick_batch_sizes: tuple[int, ...] = ()  # the quick run's cells; () = not in the quick run
+    quick_unit_samples: int | None = None  # the quick run's unit of work (None: unit_samples)
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -64,8 +68,16 @@ class Scenario:
         return SGD(self.lr) if self.optimizer == "sgd" else Adam(self.lr)
 
     def flops_per_step(self, batch_size: int) -> int:
-        """Matmul FLOPs of one step: forward X@W, backward X.T@dY and dY@W.T, 2*B*in*out each."""
+        """The model's matmul FLOPs of one step: forward X@W, backward X.T@dY and dY@W.T,
+        2*B*in*out each, for every layer (the count every row is reported in)."""
         return 6 * batch_size * sum(a * b for a, b in self.shapes)
+
+    def executed_flops_per_step(self, batch_size: int) -> int:
+        """The matmul FLOPs every contender executes: ``flops_per_step`` less the first
+        layer's input gradient dY@W.T, which nothing needs and no contender computes (nnkit's
+        steps, autograd in torch and JAX, scikit-learn's backprop). What a matmul peak holds."""
+        a, b = self.shapes[0]
+        return self.flops_per_step(batch_size) - 2 * batch_size * a * b
 
     def steps(self, batch_size: int) -> int:
         """Minibatch updates in one unit of work."""
@@ -94,18 +106,19 @@ def _scenarios(smoke: bool) -> dict[str, Scenario]:
     if smoke:  # tiny shapes for CI: the code paths, not the figures
         return {
             "S1": Scenario("S1", "lecture MLP (smoke)", (8, 16, 8, 4), "sigmoid", "mse", "sgd",
-                           0.1, (1, 8), 16),
+                           0.1, (1, 8), 16, quick_batch_sizes=(1, 8)),
             "S2": Scenario("S2", "wide MLP (smoke)", (16, 32, 32, 4), "relu", "cross_entropy",
-                           "adam", 1e-3, (8,), 16),
+                           "adam", 1e-3, (8,), 16, quick_batch_sizes=(8,)),
             "S3": Scenario("S3", "digits epoch (smoke)", (64, 16, 10), "sigmoid", "mse", "sgd",
                            0.1, (256,), 0, digits=True),
         }  # fmt: skip
     return {
         "S1": Scenario("S1", "lecture MLP 64-128-64-10, sigmoid, MSE, SGD", (64, 128, 64, 10),
-                       "sigmoid", "mse", "sgd", 0.1, (1, 8, 64, 256, 1024), 2048),
+                       "sigmoid", "mse", "sgd", 0.1, (1, 8, 64, 256, 1024), 2048,
+                       quick_batch_sizes=(64, 1024)),
         "S2": Scenario("S2", "wide MLP 1024-2048-2048-10, ReLU, softmax-CE, Adam",
                        (1024, 2048, 2048, 10), "relu", "cross_entropy", "adam", 1e-3,
-                       (256, 1024), 512),
+                       (256, 1024), 512, quick_batch_sizes=(256,), quick_unit_samples=256),
         "S3": Scenario("S3", "one digits epoch (1437 samples, shuffled), lecture MLP",
                        (64, 128, 64, 10), "sigmoid", "mse", "sgd", 0.1, (64,), 0, digits=True),
     }  # fmt: skip
@@ -119,3 +132,21 @@ def smoke_mode() -> bool:
 def scenarios() -> dict[str, Scenario]:
     """S1, S2, S3 (tiny versions when ``NNKIT_BENCH_SMOKE`` is set)."""
     return _scenarios(smoke_mode())
+
+
+def scenario(name: str, full: bool = True) -> Scenario:
+    """Scenario ``name``: as ``scenarios()`` has it for the full run, with its quick unit of
+    work (one step of S2) for the quick one."""
+    s = scenarios()[name]
+    if not full and s.quick_unit_samples:
+        s = dataclasses.replace(s, unit_samples=s.quick_unit_samples)
+    return s
+
+
+def peak_sizes(full: bool) -> tuple[int, ...]:
+    """The n of the n x n matmuls whose best is a library's peak: up to 2048 in the quick
+    run, 4096 too in the full one (a size is left out where memory or time do not allow;
+    see ``timing.matmul_peaks``); tiny ones in smoke mode."""
+    if smoke_mode():
+        return (32, 64)
+    return (512, 1024, 2048, 4096) if full else (512, 1024, 2048)
