@@ -30,6 +30,8 @@ __all__ = [
     "infer",
     "name_of",
     "to_host",
+    "host",
+    "is_host_data",
 ]
 
 _MODULES = {
@@ -117,6 +119,18 @@ def infer(*arrays: Any) -> Backend:
     if len(found) != 1:
         raise ValueError(f"arrays belong to different backends: {sorted(found)}")
     return get(found.pop())
+
+
+def host() -> Backend:
+    """The backend of host memory (NumPy): where host data is checked and prepared."""
+    return get("numpy")
+
+
+def is_host_data(x: Any) -> bool:
+    """True for data in host memory: NumPy arrays, and anything not a backend's array
+    (lists, scalars)."""
+    name = name_of(x)
+    return name is None or get(name).is_host
 
 
 def to_host(x: Any) -> Any:

@@ -16,8 +16,8 @@ from typing import Any
 from .. import backends
 from .._ns import namespace
 from ..errors import InvalidValueError
-from ..metrics import hit_rate
 from ..values import all_finite
+from .steps import metrics_fn
 
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
@@ -75,61 +75,69 @@ class FusedEpoch:
 
 
 class FusedFit:
-    """``fit(params, state, X, T, orders, batch_size, val) -> (params, state, records)``.
+    """``fit(params, state, X, T, orders, epochs, batch_size, val, tail) -> (params, state,
+    records)``: ``epochs`` whole epochs, then the first ``tail`` minibatches of one more, in
+    one compiled program.
 
-    Runs ``len(orders)`` whole epochs over X (n, in), T (n, ...): epoch i visits the rows in
-    ``orders[i]`` (an (epochs, n) int array; None: the data order, no gather), minibatches
-    of ``batch_size``, the smaller last one included. ``val``: None, or (X_val, T_val,
-    accuracy) to evaluate ``predict`` and ``loss`` on at each epoch's end (accuracy: a
-    bool, whether T_val holds classes). ``records``: per epoch, the loss summed over the
-    rows, whether it and the parameters are finite, and the validation loss and accuracy
-    (NaN where not computed), as (epochs,) arrays. One compiled function per (epochs,
-    batch_size, shuffled, validation kind); the arrays' shapes select among jit's own.
+    Epoch i visits the rows of X (n, in), T (n, ...) in ``orders[i]`` (an (epochs + 1 if
+    tail else epochs, n) int array; None: the data order, no gather), in minibatches of
+    ``batch_size``, the smaller last one included. ``val``: None, or (X_val, T_val,
+    classes) to evaluate at each epoch's end (see ``steps.metrics_fn``). ``records``: per
+    epoch (the tail last), the loss summed over its rows, whether it and the parameters
+    are finite, and the validation loss and accuracy (NaN where not computed), as arrays.
+    One compiled function per (epochs, tail, batch_size, shuffled, validation kind).
     """
 
     def __init__(self, step: Step, predict: Callable, loss: Any, backend: backends.Backend):
         self._step, self._predict, self._loss, self._backend = step, predict, loss, backend
         self._compiled: dict[tuple, Callable] = {}
 
-    def _epochs(self, epochs: int, batch_size: int, shuffled: bool, accuracy: bool | None,
-                params: Any, state: Any, X: Any, T: Any, orders: Any, X_val: Any,
-                T_val: Any) -> tuple[Any, Any, Any]:  # fmt: skip
-        xp, n = namespace(X), X.shape[0]
-        full = n // batch_size
-        nan = xp.asarray(float("nan"), dtype=X.dtype)
+    def _program(self, epochs: int, tail: int, batch_size: int, shuffled: bool,
+                 classes: bool | None) -> Callable:  # fmt: skip
+        step, backend = self._step, self._backend
+        metrics = None if classes is None else metrics_fn(self._predict, self._loss, classes)
 
-        def epoch(carry: Any, order: Any) -> tuple[Any, Any]:
-            params, state = carry
+        def run(params, state, X, T, order, X_val, T_val, steps):
+            """``steps`` minibatches from the start of the epoch ``order`` (None: data order),
+            the smaller last one where ``steps`` covers it; then that epoch's record."""
+            xp, n = namespace(X), X.shape[0]
             Xe, Te = (xp.take(X, order, axis=0), xp.take(T, order, axis=0)) if shuffled else (X, T)
+            full = min(steps, n // batch_size)
             params, state, loss_sum = scan_minibatches(
-                self._step, self._backend, params, state, Xe, Te, batch_size, full
+                step, backend, params, state, Xe, Te, batch_size, full
             )
-            if full * batch_size < n:  # the last, smaller minibatch
+            if steps > full:  # the last, smaller minibatch
                 rest = slice(full * batch_size, n)
-                params, state, loss = self._step(params, state, Xe[rest, ...], Te[rest, ...])
+                params, state, loss = step(params, state, Xe[rest, ...], Te[rest, ...])
                 loss_sum = loss_sum + loss * (n - full * batch_size)
-            val_loss = val_acc = nan
-            if accuracy is not None:
-                pred = self._predict(params, X_val)
-                val_loss = xp.astype(self._loss.unchecked(pred, T_val), X.dtype)
-                val_acc = xp.astype(hit_rate(pred, T_val), X.dtype) if accuracy else nan
-            finite = all_finite(loss_sum, params)
-            return (params, state), (loss_sum, finite, val_loss, val_acc)
+            nan = xp.full((), float("nan"), dtype=X.dtype)
+            val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, X_val, T_val)
+            record = (loss_sum, all_finite(loss_sum, params), val_loss, val_acc)
+            return (params, state), record
 
-        xs = orders if shuffled else xp.arange(epochs)
-        (params, state), records = self._backend.scan(epoch, (params, state), xs)
-        return params, state, records
+        def fused_fit(params, state, X, T, orders, X_val, T_val):
+            xp = namespace(X)
+            per_epoch = -(-X.shape[0] // batch_size)
+
+            def epoch(carry, order):
+                return run(*carry, X, T, order if shuffled else None, X_val, T_val, per_epoch)
+
+            xs = orders[:epochs, ...] if shuffled else xp.arange(epochs)
+            (params, state), records = backend.scan(epoch, (params, state), xs)
+            if tail:
+                last = orders[epochs, ...] if shuffled else None
+                (params, state), rec = run(params, state, X, T, last, X_val, T_val, tail)
+                records = tuple(
+                    xp.concat([r, xp.reshape(x, (1,))]) for r, x in zip(records, rec, strict=True)
+                )
+            return params, state, records
+
+        return backend.jit(fused_fit, donate_argnums=(0, 1))
 
     def __call__(self, params: Any, state: Any, X: Any, T: Any, orders: Any, epochs: int,
-                 batch_size: int, val: tuple[Any, Any, bool] | None):  # fmt: skip
-        X_val, T_val, accuracy = (None, None, None) if val is None else val
-        shuffled = orders is not None
-        key = (epochs, batch_size, shuffled, accuracy)
+                 batch_size: int, val: tuple[Any, Any, bool] | None, tail: int = 0):  # fmt: skip
+        X_val, T_val, classes = (None, None, None) if val is None else val
+        key = (epochs, tail, batch_size, orders is not None, classes)
         if key not in self._compiled:
-
-            def fused_fit(params, state, X, T, orders, X_val, T_val):
-                return self._epochs(epochs, batch_size, shuffled, accuracy,
-                                    params, state, X, T, orders, X_val, T_val)  # fmt: skip
-
-            self._compiled[key] = self._backend.jit(fused_fit, donate_argnums=(0, 1))
+            self._compiled[key] = self._program(*key)
         return self._compiled[key](params, state, X, T, orders, X_val, T_val)

@@ -7,7 +7,7 @@ check raises before anything is computed, so a rejected input never touches para
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np  # host-side: lists and other host data become NumPy arrays first
@@ -15,6 +15,7 @@ import numpy as np  # host-side: lists and other host data become NumPy arrays f
 from .. import backends, shapes, values
 from ..errors import BackendMismatchError, InvalidTypeError, InvalidValueError
 from ..losses import Loss
+from ..metrics import is_classification
 from ..model import Sequential
 
 
@@ -58,35 +59,57 @@ def to_backend(backend: backends.Backend, x: Any, name: str, dtype: Any = None) 
 class Inputs:
     """Prepares data for one Trainer: ``features(X)`` and ``pair(X, Y)``.
 
-    On a backend with immutable arrays (JAX), the result for the very same X and Y objects
-    as the last ``pair`` call is reused: their values cannot have changed, so neither can
-    the checks.
+    Host data (NumPy arrays, lists) is checked and prepared on the host, where that compiles
+    and launches nothing, and then moved to the backend once; arrays already on the backend
+    are checked there. On a backend with immutable arrays (JAX), the result for the very
+    same X and Y objects as the last ``pair`` call is reused: their values cannot have
+    changed, so neither can the checks.
     """
 
     def __init__(self, backend: backends.Backend, model: Sequential, loss: Loss, dtype: str):
         self.backend, self.model, self.loss, self.dtype = backend, model, loss, dtype
-        self._last: tuple[Any, Any, Any, Any] | None = None
+        self._last: tuple[Any, Any, Prepared] | None = None
 
-    def features(self, X: Any) -> Any:
-        """X checked (shape, finite) and moved: (n, in) in the parameter dtype."""
-        X = to_backend(self.backend, X, "X", dtype=self.dtype)
+    def _stage(self, *data: Any) -> backends.Backend:
+        """Where to check: the host when every input is host data, else the backend."""
+        return backends.host() if all(map(backends.is_host_data, data)) else self.backend
+
+    def _features(self, stage: backends.Backend, X: Any) -> Any:
+        X = to_backend(stage, X, "X", dtype=self.dtype)
         shapes.check_features(X, self.model.in_features)
         values.check_finite(X, "X")
         return X
 
-    def pair(self, X: Any, Y: Any) -> tuple[Any, Any]:
-        """X (n, in) and the targets T as the loss wants them (``Loss.prepare_target``)."""
+    def features(self, X: Any) -> Any:
+        """X checked (shape, finite) and moved: (n, in) in the parameter dtype."""
+        return self.backend.asarray(self._features(self._stage(X), X))
+
+    def pair(self, X: Any, Y: Any) -> Prepared:
+        """X (n, in), the targets T as the loss wants them (``Loss.prepare_target``), and
+        whether T holds classes (``metrics.is_classification``)."""
         last = self._last
         if last is not None and last[0] is X and last[1] is Y:
-            return last[2], last[3]
-        X_in, Y_in = X, Y
-        X = self.features(X)
-        T = to_backend(self.backend, Y, "Y")
-        shapes.check_same_length(X, T)
+            return last[2]
+        stage = self._stage(X, Y)
+        Xs = self._features(stage, X)
+        T = to_backend(stage, Y, "Y")
+        shapes.check_same_length(Xs, T)
         values.check_finite(T, "Y")
-        k = self.model.out_features or X.shape[1]  # activations alone keep the width
-        T = self.loss.prepare_target(T, (X.shape[0], k), X.dtype)
-        owners = {backends.name_of(X_in), backends.name_of(Y_in)}
+        k = self.model.out_features or Xs.shape[1]  # activations alone keep the width
+        T = self.loss.prepare_target(T, (Xs.shape[0], k), Xs.dtype)
+        prepared = Prepared(
+            self.backend.asarray(Xs), self.backend.asarray(T), is_classification(T, k)
+        )
+        owners = {backends.name_of(X), backends.name_of(Y)}
         if self.backend.immutable and owners == {self.backend.name}:
-            self._last = (X_in, Y_in, X, T)
-        return X, T
+            self._last = (X, Y, prepared)
+        return prepared
+
+
+class Prepared(NamedTuple):
+    """Checked data on the trainer's backend: X (n, in), targets T, and whether T holds
+    class labels (integer labels or one-hot rows)."""
+
+    X: Any
+    T: Any
+    classes: bool

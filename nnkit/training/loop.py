@@ -60,7 +60,7 @@ class Loop:
         self.bar: Any = None
         self.interrupted: Callable[[], bool] = bool
         self.epochs_per_call = 1  # with a live progress bar: about half a second of epochs
-        self._compiled_for: set[int] = set()  # program lengths run once (compiled) already
+        self._compiled_for: set[tuple[int, int]] = set()  # programs run (compiled) already
 
     def __call__(self, progress: bool | None) -> History:
         trainer, run = self.trainer, self.run
@@ -76,8 +76,9 @@ class Loop:
             while self.remaining and not trainer.stop_training:
                 if self.interrupted():
                     raise KeyboardInterrupt
-                epochs = self._whole_epochs()
-                for record in self._program(epochs) if epochs else [self._validated_epoch()]:
+                epochs, tail = self._whole_epochs()
+                records = self._program(epochs, tail) if epochs else [self._validated_epoch()]
+                for record in records:
                     history.append(record)
                     self.bar.show(record)
                     for cb in run.callbacks:
@@ -88,48 +89,57 @@ class Loop:
                 raise KeyboardInterrupt
         return history
 
-    def _whole_epochs(self) -> int:
-        """How many whole epochs to run now as one program: as many as remain, one where a
-        callback needs each epoch's end, about half a second's worth under a live progress
-        bar; none mid-epoch, without a program, or when checks fall inside epochs."""
+    def _whole_epochs(self) -> tuple[int, int]:
+        """(whole epochs, steps of one more) to run now as one program: as many as remain,
+        one epoch where a callback needs each epoch's end, about half a second's worth under
+        a live progress bar, the steps that end the fit mid-epoch with the last ones; none
+        mid-epoch, without a program, or when checks fall inside epochs."""
         trainer, run = self.trainer, self.run
         n = run.X.shape[0]
         if run.program is None or next_position(trainer.position, n)[1] != 0:
-            return 0
+            return 0, 0
         if run.check_every or any(cb.every for cb in run.callbacks):
-            return 0
-        epochs = self.remaining // math.ceil(n / run.batch_size)
+            return 0, 0
+        per_epoch = math.ceil(n / run.batch_size)
+        epochs = self.remaining // per_epoch
         if run.callbacks:
             epochs = min(epochs, 1)
         if self.bar.live:
             epochs = min(epochs, self.epochs_per_call)
-        return epochs
+        left = self.remaining - epochs * per_epoch
+        return epochs, (left if left < per_epoch else 0)
 
-    def _program(self, epochs: int) -> list[dict[str, Any]]:
-        """``epochs`` whole epochs in one compiled call; their History records, built from
-        the per-epoch arrays it returns (one host read). A non-finite epoch: the records
-        before it are kept, and the guard replays from the last snapshot to the bad step."""
+    def _program(self, epochs: int, tail: int) -> list[dict[str, Any]]:
+        """``epochs`` whole epochs and ``tail`` steps of one more in one compiled call; their
+        History records, built from the per-epoch arrays it returns (one host read). A
+        non-finite epoch: the records before it are kept, and the guard replays from the
+        last snapshot to the bad step."""
         trainer, run, backend = self.trainer, self.run, self.trainer.backend
-        n, per_epoch = run.X.shape[0], math.ceil(run.X.shape[0] / run.batch_size)
+        n, size = run.X.shape[0], run.batch_size
+        per_epoch = math.ceil(n / size)
         first = next_position(trainer.position, n)[0]
         orders = None
         if run.shuffle:
-            host = [epoch_order(trainer.seed, e, n) for e in range(first, first + epochs)]
+            count = epochs + (1 if tail else 0)
+            host = [epoch_order(trainer.seed, e, n) for e in range(first, first + count)]
             orders = backend.asarray(np.stack(host))
         start = time.perf_counter()
         trainer.params, trainer.opt_state, out = run.program(
-            trainer.params, trainer.opt_state, run.X, run.T, orders, epochs, run.batch_size,
-            run.val,
+            trainer.params, trainer.opt_state, run.X, run.T, orders, epochs, size, run.val,
+            tail,
         )  # fmt: skip
         loss_sums, finite, val_loss, val_acc = (backend.to_numpy(a) for a in out)
         seconds = time.perf_counter() - start
-        if self.bar.live and epochs in self._compiled_for:
+        if self.bar.live and (epochs, tail) in self._compiled_for:
             self.epochs_per_call = max(1, int(epochs * 0.5 / seconds))
-        self._compiled_for.add(epochs)
-        records = []
-        for i in range(epochs):
-            trainer.steps_done += per_epoch
-            trainer.position = (first + i, n)
+        self._compiled_for.add((epochs, tail))
+        samples = [n] * epochs + ([tail * size] if tail else [])
+        per_sample_s = seconds / sum(samples)
+        records, done = [], 0
+        for i, rows in enumerate(samples):
+            trainer.steps_done += per_epoch if i < epochs else tail
+            trainer.position = (first + i, rows)
+            done += rows
             if not finite[i]:
                 for record in records:
                     trainer.history.append(record)
@@ -139,18 +149,21 @@ class Loop:
             record = {
                 "epoch": first + i + 1,
                 "step": trainer.steps_done,
-                "loss": float(loss_sums[i]) / n,
-                "samples_per_s": n * epochs / seconds,
-                "time_s": seconds / epochs,
-                "elapsed_s": start - self.start + (i + 1) * seconds / epochs,
+                "loss": float(loss_sums[i]) / rows,
+                "samples_per_s": 1 / per_sample_s,
+                "time_s": rows * per_sample_s,
+                "elapsed_s": start - self.start + done * per_sample_s,
             }
             if run.val is not None:
                 record["val_loss"] = float(val_loss[i])
                 if run.val[2]:
                     record["val_accuracy"] = float(val_acc[i])
+            if i == epochs:
+                record["partial"] = True
             records.append(record)
-        self.remaining -= epochs * per_epoch
-        self.bar.advance(first + epochs, epochs * per_epoch)
+        steps = epochs * per_epoch + tail
+        self.remaining -= steps
+        self.bar.advance(first + len(samples), steps)
         if self.remaining:
             self.good = self.guard.snapshot(trainer)
         return records

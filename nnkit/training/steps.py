@@ -20,9 +20,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from .._ns import namespace
 from ..backends import Backend
 from ..functional import PURE, takes_ops
 from ..losses import Loss
+from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
 from ..tree import tree_map
@@ -63,6 +65,22 @@ def predict_fn(model: Sequential, policy: Policy) -> Callable:
     return predict
 
 
+def metrics_fn(predict: Callable, loss: Loss, classes: bool) -> Callable:
+    """``(params, X, T) -> (loss, accuracy)`` on checked data, 0-d arrays of X's dtype;
+    accuracy NaN unless ``classes`` (T holds class labels). Pure: compiled on its own, or
+    inside a whole-fit program at each epoch's end."""
+
+    def metrics(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
+        xp = namespace(X)
+        pred = predict(params, X)
+        value = xp.astype(loss.unchecked(pred, T), X.dtype)
+        if not classes:
+            return value, xp.full((), float("nan"), dtype=X.dtype)
+        return value, xp.astype(hit_rate(pred, T), X.dtype)
+
+    return metrics
+
+
 def batched_fn(grads: Callable, update: Callable) -> Step:
     """The pure batched step: ``update`` is ``optimizer.step`` or its in-place form."""
 
@@ -92,13 +110,15 @@ class Steps:
     ``step(params, opt_state, X, T) -> (params, opt_state, loss)`` for its strategy
     (params and opt_state consumed: donated on JAX, updated in place on NumPy);
     ``grads(params, X, T) -> (grads, loss)`` for its strategy, params untouched;
-    ``predict(params, X) -> Y``; ``batched``: the uncompiled batched step, for the
-    fused epoch to compile inside its scan.
+    ``predict(params, X) -> Y``; ``metrics[classes](params, X, T) -> (loss, accuracy)``
+    (see ``metrics_fn``); ``batched``: the uncompiled batched step, for the fused runs to
+    compile inside their scans.
     """
 
     step: Step
     grads: Callable
     predict: Callable
+    metrics: dict[bool, Callable]
     batched: Step
 
 
@@ -120,9 +140,11 @@ def build(
         update = functools.partial(optimizer.step_inplace, ops=ops)
         lean = grads_fn(model, loss, policy, ops)
     batched = batched_fn(lean, update)
-    predict = jit(predict_fn(model, policy))
+    pure_predict = predict_fn(model, policy)
+    predict = jit(pure_predict)
+    metrics = {c: jit(metrics_fn(pure_predict, loss, c)) for c in (False, True)}
     if strategy == "batched":
-        return Steps(jit(batched, donate_argnums=(0, 1)), jit(one), predict, batched)
+        return Steps(jit(batched, donate_argnums=(0, 1)), jit(one), predict, metrics, batched)
     one = jit(one)
     apply = jit(update, donate_argnums=(0, 2))
 
@@ -131,4 +153,5 @@ def build(
         params, opt_state = apply(params, g, opt_state)
         return params, opt_state, value
 
-    return Steps(per_sample_step, functools.partial(per_sample_grads, one), predict, batched)
+    per_sample = functools.partial(per_sample_grads, one)
+    return Steps(per_sample_step, per_sample, predict, metrics, batched)

@@ -14,7 +14,6 @@ from typing import Any
 from .. import backends, checks
 from ..errors import InvalidValueError
 from ..losses import Loss
-from ..metrics import accuracy, is_classification
 from ..model import Sequential
 from ..optim import Optimizer
 from . import checkpoint, precision
@@ -134,12 +133,11 @@ class Trainer:
         if check_every is not None:
             check_every = checks.check_positive_int("check_every", check_every)
         hooks = [as_callback(c) for c in callbacks]
-        X, T = self._inputs.pair(X, Y)
+        X, T, _ = self._inputs.pair(X, Y)
         validate = val = None
         if validation_data is not None:
-            X_val, T_val = self._inputs.pair(*validation_data)
-            validate = lambda: self._metrics(X_val, T_val)  # noqa: E731
-            val = (X_val, T_val, is_classification(T_val, self._out_width(X_val)))
+            val = self._inputs.pair(*validation_data)
+            validate = lambda: self._metrics(*val)  # noqa: E731
         if steps is None:
             steps = checks.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(X.shape[0] / batch_size)
@@ -159,7 +157,8 @@ class Trainer:
 
     def gradients(self, X: Any, Y: Any) -> tuple[list[dict], Any]:
         """(grads, loss) of one minibatch with this trainer's strategy; parameters unchanged."""
-        return self._steps.grads(self.params, *self._inputs.pair(X, Y))
+        X, T, _ = self._inputs.pair(X, Y)
+        return self._steps.grads(self.params, X, T)
 
     def predict(self, X: Any) -> Any:
         """Model output for X (batch, in) as an array of the trainer's backend."""
@@ -169,16 +168,11 @@ class Trainer:
         """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows."""
         return self._metrics(*self._inputs.pair(X, Y))
 
-    def _metrics(self, X: Any, T: Any) -> dict[str, float]:
-        pred = self._steps.predict(self.params, X)
-        result = {"loss": float(self.backend.to_numpy(self.loss(pred, T)))}
-        if is_classification(T, pred.shape[1]):
-            result["accuracy"] = accuracy(pred, T)
-        return result
-
-    def _out_width(self, X: Any) -> int:
-        """The width of the model's output for inputs like X (activations alone keep X's)."""
-        return self.model.out_features or X.shape[1]
+    def _metrics(self, X: Any, T: Any, classes: bool) -> dict[str, float]:
+        """Loss (and accuracy for classes) of checked data: one compiled call, one read."""
+        values = self._steps.metrics[classes](self.params, X, T)
+        loss, acc = (float(self.backend.to_numpy(v)) for v in values)
+        return {"loss": loss, "accuracy": acc} if classes else {"loss": loss}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole trainer (model, params, optimizer state, loss, data position) to
