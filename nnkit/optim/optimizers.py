@@ -32,10 +32,15 @@ def _zeros(params: Any) -> Any:
 def map_rule(rule: Callable, ops: Any, trees: tuple[Any, ...], **scalars: Any) -> list[Any]:
     """``rule(ops, *leaves, **scalars) -> new leaves`` over the leaves of ``trees`` (params,
     the state parts, grads last); returns the updated trees, every one but the gradients,
-    each shaped like ``trees[0]``."""
-    columns = zip(*(tree_leaves(t) for t in trees), strict=True)
-    results = [rule(ops, *leaves, **scalars) for leaves in columns]
-    return [tree_unflatten(trees[0], [r[i] for r in results]) for i in range(len(trees) - 1)]
+    each shaped like ``trees[0]`` (the very trees given, where the ops wrote in place)."""
+    leaves = [tree_leaves(t) for t in trees]
+    results = [rule(ops, *column, **scalars) for column in zip(*leaves, strict=True)]
+    updated = []
+    for i, tree in enumerate(trees[:-1]):
+        new = [r[i] for r in results]
+        in_place = all(a is b for a, b in zip(new, leaves[i], strict=True))  # in-place ops
+        updated.append(tree if in_place else tree_unflatten(trees[0], new))
+    return updated
 
 
 class Optimizer:
