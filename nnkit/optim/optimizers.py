@@ -4,7 +4,8 @@
 Nothing is updated in place and the optimizer object holds no state, so a
 step runs unchanged under ``jax.jit``. The update rules follow ``torch.optim``.
 
-Each rule is written once, per leaf, in the arithmetic of ``nnkit.optim.ops``:
+Each rule is written once, per leaf, in the array operations of ``nnkit.functional`` (as
+layers and losses are):
 ``step`` runs it with the pure ops; ``step_inplace(params, grads, state, ops)`` runs it
 with a backend's in-place ops (``Backend.inplace_ops``, NumPy), which overwrite params and
 state (bitwise equal to ``step``) and only read the gradients. Only the owner of the
@@ -19,8 +20,8 @@ from typing import Any, NamedTuple
 from .. import checks
 from .._ns import namespace
 from ..errors import InvalidValueError
+from ..functional import PURE
 from ..tree import tree_leaves, tree_map, tree_unflatten
-from .ops import PURE
 
 LR = float | Callable[[Any], Any]
 
@@ -67,7 +68,7 @@ class Optimizer:
         return self.update(ops, params, grads, state)
 
     def update(self, ops: Any, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
-        """The update rule in the arithmetic of ``ops`` (see ``nnkit.optim.ops``)."""
+        """The update rule in the arithmetic of ``ops`` (see ``nnkit.functional``)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
