@@ -72,6 +72,13 @@ class Backend:
         dtype = None if dtype is None else self.dtype(dtype)
         return self.xp.asarray(x, dtype=dtype, device=self.device)
 
+    def place(self, tree: Any) -> Any:
+        """``tree`` (a pytree of this backend's arrays and Python numbers) as a compiled call
+        returns such a tree: on a compiling backend every leaf an array on the device, so
+        that the first call of a compiled function and the calls after it see the same
+        argument kinds (one compilation); elsewhere ``tree`` itself."""
+        return tree
+
     def to_numpy(self, x: Any) -> Any:
         """A NumPy copy (or view, on the CPU) of ``x``."""
         import numpy as np

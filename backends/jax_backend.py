@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy
+
 from .base import Backend, require, tf32_requested
 
 INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
@@ -43,7 +45,14 @@ class JaxBackend(Backend):
             and x.devices() == {self.device}
         ):
             return x  # already here, as asked: no dispatch (fit calls this every time)
+        if not isinstance(x, self._jax.Array):  # host data: converted on the host and put
+            # on the device as it is (jnp.asarray would compile a staging or a conversion
+            # program for each new shape)
+            return self._jax.device_put(numpy.asarray(x, dtype=dtype), self.device)
         return self._jax.device_put(self.xp.asarray(x, dtype=dtype), self.device)
+
+    def place(self, tree):
+        return self._jax.device_put(tree, self.device)
 
     def sync(self, x=None):
         if x is not None:

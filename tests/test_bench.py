@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nnkit import backends, cli
+from nnkit import Trainer, backends, cli
 from nnkit.bench import command, peers, timing
 from nnkit.bench import report as bench_report
 from nnkit.bench.contenders import STRATEGIES, default_backends, strategies_for
@@ -140,7 +140,8 @@ def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
     assert data["mode"] == "quick"
     monkeypatch.setenv(SMOKE_ENV, "1")
     smoke = scenarios()  # the tiny shapes, as the subprocess ran them
-    quick = [(s, b) for s, sc in smoke.items() for b in sc.quick_batch_sizes]
+    quick = [(s, b) for s, sc in smoke.items() for b in sc.quick_batch_sizes
+             if sc.runs("nnkit numpy batched")]  # fmt: skip
     assert [(r["scenario"], r["batch_size"], r["strategy"]) for r in data["results"]] == [
         (s, b, "batched") for s, b in quick]  # fmt: skip
     lines = [line for line in proc.stderr.splitlines() if PROGRESS.match(line)]
@@ -244,14 +245,17 @@ def _runnable_peers():
 def _expected(cells, wanted):
     nnkit = [("nnkit", b, s) for b in default_backends() for s in strategies_for(b, wanted)]
     rows = nnkit + [(p, None, "peer") for p in _runnable_peers()]
-    return [(sc, "float32", batch, *row) for sc, batch in cells for row in rows]
+    label = {row: f"nnkit {row[1]} {row[2]}" if row[0] == "nnkit" else row[0] for row in rows}
+    return [(sc, "float32", batch, *row) for sc, batch in cells for row in rows
+            if scenarios()[sc].runs(label[row])]  # fmt: skip
 
 
 def test_quick_default_matrix(full_size):
     args, planned, skipped = _matrix()
     assert not args.full and args.repeats == 5 and args.budget_s == command.QUICK_CELL_BUDGET_S
     assert args.matmul_size == [512, 1024, 2048]
-    assert planned == _expected([("S1", 64), ("S1", 1024), ("S2", 256)], ("batched", "fused"))
+    cells = [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64)]
+    assert planned == _expected(cells, ("batched", "fused"))
     assert {p.strategy for p in planned} <= {"batched", "fused", "peer"}
     assert "array_api_strict" not in {p.backend for p in planned}
     fused = {p.backend for p in planned if p.strategy == "fused"}
@@ -267,7 +271,7 @@ def test_full_selects_the_whole_matrix(full_size):
     assert args.budget_s is None and args.matmul_size == [512, 1024, 2048, 4096]
     cells = [(s, b) for s, sc in scenarios().items() for b in sc.batch_sizes]
     assert planned == _expected(cells, STRATEGIES)
-    assert {p.scenario for p in planned} == {"S1", "S2", "S3"}
+    assert {p.scenario for p in planned} >= {"S1", "S2", "S3"}
     assert "per_sample" in {p.strategy for p in planned}
 
 
@@ -275,9 +279,10 @@ def test_full_selects_the_whole_matrix(full_size):
     "argv, cells, strategies",
     [
         (("--scenarios", "S3"), [("S3", 64)], ("batched", "fused")),
-        (("--batch-sizes", "8"), [("S1", 8), ("S2", 8)], ("batched", "fused")),
-        (("--strategies", "per_sample"), [("S1", 64), ("S1", 1024), ("S2", 256)],
-         ("per_sample",)),
+        (("--batch-sizes", "8"), [("S1", 8), ("S2", 8), ("S4", 8), ("S5", 8)],
+         ("batched", "fused")),
+        (("--strategies", "per_sample"),
+         [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64)], ("per_sample",)),
         (("--full", "--scenarios", "S2", "--strategies", "batched"),
          [("S2", 256), ("S2", 1024)], ("batched",)),
     ],
@@ -421,3 +426,32 @@ def test_rows_are_held_against_their_own_librarys_peak_by_executed_flops():
     assert jax_row["peak_fraction"] == pytest.approx(0.8)  # the best CPU peak
     assert report["max_own_peak"] == {"fraction": pytest.approx(0.8),
                                       "row": "S2 float32 b256 jax_optax_scan"}  # fmt: skip
+
+
+def test_fit_call_scenarios_time_the_default_jax_fit_beside_the_scan_peer(full_size):
+    s4, s5 = scenarios()["S4"], scenarios()["S5"]
+    assert (s4.fit_calls, s4.epochs_per_fit, s5.fit_calls, s5.epochs_per_fit) == (1, 100, 10, 10)
+    # a unit is all 100 epochs: the steps of 100 epochs of S1's data
+    assert s4.steps(64) == s5.steps(64) == 100 * scenarios()["S1"].steps(64)
+    assert s4.runs("nnkit jax fused") and s4.runs("jax_optax_scan")
+    assert not s4.runs("nnkit numpy batched") and not s4.runs("torch")
+    _, planned, _ = _matrix("--scenarios", "S4,S5")
+    assert {p.label for p in planned} <= {"nnkit jax fused", "jax_optax_scan"}
+
+
+@pytest.mark.skipif("jax" not in backends.available(), reason="jax not installed")
+def test_a_fit_call_unit_makes_its_fit_calls(monkeypatch):
+    monkeypatch.setenv(SMOKE_ENV, "1")
+    s5 = scenarios()["S5"]
+    c = command.build(command.Planned("S5", "float32", 8, "nnkit", "jax", "fused"))
+    calls = []
+    original = Trainer.fit
+
+    def counting(self, *a, **k):
+        calls.append(k["epochs"])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "fit", counting)
+    c.run()
+    assert calls == [s5.epochs_per_fit] * s5.fit_calls
+    assert c.steps == s5.epoch_steps(8) * s5.epochs

@@ -190,3 +190,25 @@ def test_epoch_end_callbacks_and_the_progress_bar_see_every_epoch(capsys):
     assert seen == [1, 2, 3, 4, 5, 6]
     _assert_same_run(plain, watched, h_plain, h_watched)
     assert "epoch 6" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", backends.available())
+def test_arrays_held_before_a_fit_stay_valid_and_unchanged(name):
+    """Whole-fit programs leave their inputs alone (nothing to copy); a step that updates in
+    place (NumPy) or consumes its input (JAX donation) works on a copy: whatever the caller
+    held before each fit, the default program, a mid-epoch continuation step by step, and
+    fused=False, still reads as it did."""
+    X, y = _data()
+    trainer = Trainer(Sequential([Dense(6, 8), Sigmoid(), Dense(8, 3)]), CrossEntropy(),
+                      Adam(1e-2), backend=name, seed=1)  # fmt: skip
+    be = trainer.backend
+    held = []
+    for kwargs in ({"epochs": 1}, {"steps": 3}, {"epochs": 2}, {"steps": 5, "fused": False}):
+        state = (trainer.params, trainer.opt_state[1:])  # Adam: (count, m, v)
+        leaves = nnkit.tree.tree_leaves(state)
+        held.append((leaves, [np.array(be.to_numpy(a)) for a in leaves]))
+        trainer.fit(X, y, batch_size=16, **kwargs)
+    for leaves, copies in held:
+        for a, c in zip(leaves, copies):
+            np.testing.assert_array_equal(be.to_numpy(a), c)
+    assert trainer.steps_done == 4 + 3 + 8 + 5

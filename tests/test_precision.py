@@ -142,11 +142,9 @@ def test_fit_compiles_once_per_batch_shape_and_never_again(fused, dtype, tmp_pat
     """200 samples in minibatches of 64: full batches of 64 and a last one of 8. Unfused:
     one step per shape (2 programs, no loop). Fused: the whole fit as one program (a loop
     over epochs of loops over (3, 64, 64) slices, the last 8 rows inside). Later fit calls
-    of the same length compile nothing at all (once the optimizer's step count, a Python int
-    before the first step, has become an array: a whole-fit program takes no snapshot, so
-    the second fit's copy of the state meets that array first); a fused fit of another
-    number of epochs compiles one program more (its length is the loop's), an unfused one
-    nothing."""
+    of the same length, from the second on, compile nothing at all (the optimizer state
+    starts on the device, as the programs return it); a fused fit of another number of
+    epochs compiles one program more (its length is the loop's), an unfused one nothing."""
     X, y, _, _ = nnkit.datasets.digits()
     model = nnkit.Sequential([Dense(64, 16), Sigmoid(), Dense(16, 10), Sigmoid()])
     trainer = nnkit.Trainer(model, MSE(), Adam(0.01), backend="jax", dtype=dtype)
@@ -155,9 +153,8 @@ def test_fit_compiles_once_per_batch_shape_and_never_again(fused, dtype, tmp_pat
     assert len(first.programs) == len(first.names)  # the dump saw every compilation
     expected = [("scan", [(3, 64)])] if fused else [("step", [8]), ("step", [64])]
     assert sorted(_describe(p) for p in first.training()) == expected
-    trainer.fit(X[:200], y[:200], epochs=3, batch_size=64, fused=fused)
     with compilations(tmp_path / "later") as later:
-        for _ in range(3):
+        for _ in range(4):
             trainer.fit(X[:200], y[:200], epochs=3, batch_size=64, fused=fused)
     assert trainer.steps_done == 5 * 3 * 4
     assert later.names == [] and len(later.programs) == 0

@@ -98,7 +98,9 @@ def nnkit_contender(
     fused, shuffle = strategy == "fused", scenario.digits
 
     def run() -> None:
-        trainer.fit(X, T, epochs=1, batch_size=batch_size, shuffle=shuffle, fused=fused)
+        for _ in range(scenario.fit_calls):
+            trainer.fit(X, T, epochs=scenario.epochs_per_fit, batch_size=batch_size,
+                        shuffle=shuffle, fused=fused)  # fmt: skip
         be.sync(trainer.params)
 
     return Contender(

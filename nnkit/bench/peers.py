@@ -96,7 +96,7 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
     """``peer`` on ``scenario``; raises PeerUnavailable when it cannot run (see ``check``)."""
     check(peer, dtype)
     X, y = scenario.data(batch_size)
-    steps = -(-X.shape[0] // batch_size)
+    steps = -(-X.shape[0] // batch_size) * scenario.epochs
     build = {
         "torch": _torch,
         "torch_cuda": _torch,
@@ -104,7 +104,12 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         "jax_optax_scan": _jax,
         "sklearn": _sklearn,
     }[peer]
-    device, run = build(scenario, X, y, batch_size, dtype, peer)
+    device, epoch = build(scenario, X, y, batch_size, dtype, peer)
+
+    def run() -> None:  # a peer's epochs follow one another in its own loop
+        for _ in range(scenario.epochs):
+            epoch()
+
     return Contender(
         scenario.name,
         peer,
@@ -313,32 +318,27 @@ def _step_epoch(jax: Any, step: Callable, batch_size: int) -> Callable:
 
 
 def _scan_epoch(jax: Any, step: Callable, batch_size: int) -> Callable:
-    """jax_optax_scan's epoch: the full minibatches in one jitted ``lax.scan``, then the
-    smaller last minibatch, as nnkit's fused epoch does."""
+    """jax_optax_scan's epoch, one jitted call: the full minibatches in one ``lax.scan``, then
+    the smaller last minibatch, as nnkit's fused epoch does (slicing, reshape and loss sum
+    compiled in, nothing eager between epochs)."""
 
     def body(carry, batch):
         p, s, loss = step(*carry, *batch)
         return (p, s), loss
 
-    def scan(p, s, Xs, ys):
-        (p, s), losses = jax.lax.scan(body, (p, s), (Xs, ys))
-        return p, s, losses
-
-    jscan = jax.jit(scan, donate_argnums=(0, 1))
-    tail = jax.jit(step)
-
     def epoch(p, s, X, y):
         full = X.shape[0] // batch_size
         m = full * batch_size
-        Xs, ys = X[:m].reshape(full, batch_size, -1), y[:m].reshape(full, batch_size)
-        p, s, losses = jscan(p, s, Xs, ys)
+        Xs = X[:m].reshape(full, batch_size, *X.shape[1:])
+        ys = y[:m].reshape(full, batch_size, *y.shape[1:])
+        (p, s), losses = jax.lax.scan(body, (p, s), (Xs, ys))
         total = losses.sum() * batch_size
         if m < X.shape[0]:
-            p, s, loss = tail(p, s, X[m:], y[m:])
+            p, s, loss = step(p, s, X[m:], y[m:])
             total = total + loss * (X.shape[0] - m)
         return p, s, total
 
-    return epoch
+    return jax.jit(epoch, donate_argnums=(0, 1))
 
 
 # -- scikit-learn ----------------------------------------------------------------

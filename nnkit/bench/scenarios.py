@@ -2,8 +2,8 @@
 or, with ``NNKIT_BENCH_SMOKE`` set, on tiny shapes; which of their cells the quick run of
 ``nnkit bench`` (no arguments) times, and the sizes of its matmul peaks.
 
-A scenario's *unit* of work is ``steps`` minibatch updates of ``batch_size`` samples (one
-epoch over a fixed data set).
+A scenario's *unit* of work is ``steps`` minibatch updates of ``batch_size`` samples: one
+epoch over a fixed data set, or (S4, S5) ``fit_calls`` calls of ``epochs_per_fit`` epochs.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Scenario:
     digits: bool = False  # S3: the real digits training set, shuffled, one epoch
     quick_batch_sizes: tuple[int, ...] = ()  # the quick run's cells; () = not in the quick run
     quick_unit_samples: int | None = None  # the quick run's unit of work (None: unit_samples)
+    fit_calls: int = 1  # a unit: this many fit calls (peers: their epochs in one go) ...
+    epochs_per_fit: int = 1  # ... of this many epochs each
+    only: tuple[str, ...] = ()  # the row labels that run it ("nnkit jax fused", a peer); (): all
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -79,17 +82,30 @@ class Scenario:
         a, b = self.shapes[0]
         return self.flops_per_step(batch_size) - 2 * batch_size * a * b
 
-    def steps(self, batch_size: int) -> int:
-        """Minibatch updates in one unit of work."""
+    @property
+    def epochs(self) -> int:
+        """Epochs in one unit of work."""
+        return self.fit_calls * self.epochs_per_fit
+
+    def epoch_steps(self, batch_size: int) -> int:
+        """Minibatch updates in one epoch over ``data``."""
         if self.digits:
             return math.ceil(self.data(batch_size)[0].shape[0] / batch_size)
         return max(1, self.unit_samples // batch_size)
 
+    def steps(self, batch_size: int) -> int:
+        """Minibatch updates in one unit of work."""
+        return self.epoch_steps(batch_size) * self.epochs
+
+    def runs(self, label: str) -> bool:
+        """Whether the row called ``label`` runs this scenario."""
+        return not self.only or label in self.only
+
     def data(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Host X (n, in) float64 and integer labels y (n,) for one unit of work."""
+        """Host X (n, in) float64 and integer labels y (n,): the data of one epoch."""
         if self.digits:
             return _digits_train()
-        n = self.steps(batch_size) * batch_size
+        n = self.epoch_steps(batch_size) * batch_size
         rng = np.random.default_rng(0)
         return rng.random((n, self.sizes[0])), rng.integers(0, self.sizes[-1], size=n)
 
@@ -111,6 +127,7 @@ def _scenarios(smoke: bool) -> dict[str, Scenario]:
                            "adam", 1e-3, (8,), 16, quick_batch_sizes=(8,)),
             "S3": Scenario("S3", "digits epoch (smoke)", (64, 16, 10), "sigmoid", "mse", "sgd",
                            0.1, (256,), 0, digits=True),
+            **_fit_calls((8, 16, 8, 4), 16, (8,), ((1, 4), (2, 2))),
         }  # fmt: skip
     return {
         "S1": Scenario("S1", "lecture MLP 64-128-64-10, sigmoid, MSE, SGD", (64, 128, 64, 10),
@@ -121,7 +138,25 @@ def _scenarios(smoke: bool) -> dict[str, Scenario]:
                        (256, 1024), 512, quick_batch_sizes=(256,), quick_unit_samples=256),
         "S3": Scenario("S3", "one digits epoch (1437 samples, shuffled), lecture MLP",
                        (64, 128, 64, 10), "sigmoid", "mse", "sgd", 0.1, (64,), 0, digits=True),
+        **_fit_calls((64, 128, 64, 10), 2048, (64,), ((1, 100), (10, 10))),
     }  # fmt: skip
+
+
+# the rows of S4 and S5: JAX's default fit (one compiled program per call) beside the
+# hand-written per-epoch scan; other contenders pay no per-call cost worth timing there
+FIT_CALL_ROWS = ("nnkit jax fused", "jax_optax_scan")
+
+
+def _fit_calls(sizes: tuple[int, ...], unit: int, batches: tuple[int, ...],
+               calls: tuple[tuple[int, int], ...]) -> dict[str, Scenario]:  # fmt: skip
+    """S4 and S5: S1 trained by (fit calls, epochs each) of ``calls``, the unit all of it."""
+    found = {}
+    for name, (k, e) in zip(("S4", "S5"), calls, strict=True):
+        title = f"S1 for {k * e} epochs: " + ("one fit call" if k == 1 else f"{k} fit calls of {e}")
+        found[name] = Scenario(name, title, sizes, "sigmoid", "mse", "sgd", 0.1, batches, unit,
+                               quick_batch_sizes=batches, fit_calls=k, epochs_per_fit=e,
+                               only=FIT_CALL_ROWS)  # fmt: skip
+    return found
 
 
 def smoke_mode() -> bool:

@@ -5,7 +5,10 @@ minibatches: each epoch's order is gathered on the device from orders sent once,
 partial minibatch runs inside, and the epoch's summed loss, its finite check and the
 validation metrics come back as arrays. ``FusedEpoch``: the full minibatches of part of an
 epoch in one scan (for the stretches between host checks). Parameters and optimizer state
-are donated (consumed). Backends without ``can_scan`` (NumPy, CuPy) have neither.
+epoch in one scan (for the stretches between host checks): it donates (consumes) the
+parameters and optimizer state it is given. ``FusedFit`` does not: its inputs stay valid
+and its outputs are new, so a fit that runs only programs never copies the parameters.
+Backends without ``can_scan`` (NumPy, CuPy) have neither.
 """
 
 from __future__ import annotations
@@ -132,7 +135,7 @@ class FusedFit:
                 )
             return params, state, records
 
-        return backend.jit(fused_fit, donate_argnums=(0, 1))
+        return backend.jit(fused_fit)
 
     def __call__(self, params: Any, state: Any, X: Any, T: Any, orders: Any, epochs: int,
                  batch_size: int, val: tuple[Any, Any, bool] | None, tail: int = 0):  # fmt: skip

@@ -56,6 +56,10 @@ class Loop:
         self.trainer, self.run, self.guard = trainer, run, guard
         self.remaining = run.steps
         self.good: Snapshot | None = None  # the last state that passed the NaN guard
+        # whether trainer.params/opt_state are this fit's own arrays, not shared with the
+        # caller or a snapshot: the steps update them in place (NumPy) or consume them (JAX
+        # donation); the whole-fit program does neither and needs no copy
+        self.owned = False
         self.start = time.perf_counter()
         self.bar: Any = None
         self.interrupted: Callable[[], bool] = bool
@@ -66,10 +70,8 @@ class Loop:
         trainer, run = self.trainer, self.run
         history = trainer.history = History()
         trainer.stop_training = False
-        # fit works on its own copy: the step may update it in place (NumPy) or donate
-        # (consume) it (JAX); the originals, untouched from here on, are the first snapshot
+        # the originals, never changed by the fit, are the first snapshot
         self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
-        trainer.params, trainer.opt_state = self.guard.copy((trainer.params, trainer.opt_state))
         with progress_bar(progress, run.steps) as self.bar, sigint_deferred() as self.interrupted:
             for cb in run.callbacks:
                 cb.on_fit_start(trainer)
@@ -164,8 +166,10 @@ class Loop:
         steps = epochs * per_epoch + tail
         self.remaining -= steps
         self.bar.advance(first + len(samples), steps)
-        if self.remaining:
-            self.good = self.guard.snapshot(trainer)
+        # the program's outputs are new arrays that nothing else changes: the snapshot holds
+        # them as they are, and a step that follows works on a copy
+        self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
+        self.owned = False
         return records
 
     def _validated_epoch(self) -> dict[str, Any]:
@@ -211,6 +215,9 @@ class Loop:
         Returns (k, the row after them, their loss summed over rows)."""
         trainer, run, size, n = self.trainer, self.run, self.run.batch_size, X.shape[0]
         k = min(self.remaining, (n - offset) // size, self._steps_to_next_check())
+        if not self.owned:
+            trainer.params, trainer.opt_state = self.guard.copy((trainer.params, trainer.opt_state))
+            self.owned = True
         if run.fused is None or k == 0:
             stop = min(offset + size, n)
             trainer.params, trainer.opt_state, loss = run.step(

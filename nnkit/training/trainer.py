@@ -41,9 +41,10 @@ class Trainer:
     offset) where the next ``fit`` step starts), ``history`` (the last fit's History) and
     ``stop_training`` (set by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep it all.
 
-    ``fit`` trains a copy of ``params`` and ``opt_state`` that it owns: arrays held before a
-    fit never change. During a fit the steps update that copy in place on backends with
-    ``inplace`` (NumPy) and consume it on JAX (donation), so a callback that keeps params
+    Arrays held before a ``fit`` never change: the compiled whole-fit program (JAX) returns
+    new arrays, and before the first step that updates in place (backends with ``inplace``,
+    NumPy) or consumes its input (JAX donation) the fit copies ``params`` and ``opt_state``
+    once. During a fit those steps go on updating that copy, so a callback that keeps params
     across steps keeps a copy (``nnkit.tree.tree_copy``).
     """
 
@@ -69,7 +70,7 @@ class Trainer:
         self.policy = precision.policy(dtype, self.backend)
         self.strategy, self.seed, self.dtype = strategy, seed, dtype
         self.params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
-        self.opt_state = optimizer.init(self.params)
+        self.opt_state = self.backend.place(optimizer.init(self.params))
         self.steps_done = 0
         self.position = (0, 0)
         self.history = History()
