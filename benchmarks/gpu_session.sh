@@ -1,70 +1,171 @@
 #!/usr/bin/env bash
-# Issue 6's GPU session in one command (about 10 minutes expected on an H100/H200; the
-# steps' time limits add up to 22 minutes). On the device,
-# from the project root, after `source .whl/gpu-env.sh`:
-#     bash benchmarks/gpu_session.sh
-# It runs the GPU tests, the backend-parametrised tests on the device's backends, `nnkit
-# bench` (S1+S3 and S2, float32 and bfloat16, nnkit CuPy/JAX batched+fused beside the
-# PyTorch CUDA / CPU and JAX+Optax peers) and the lecture's full run (40,000 minibatches
-# of 64), and leaves in $OUT: session.log and gpu-session.tgz (JSON, PNG, markdown).
+# The GPU session (issue 13) in one command, sized for the device's 15-minute loan (its 1-3
+# minutes of start-up included): about 5-6 minutes expected on an H100/H200, and never more
+# than its budget: the steps' time limits add up to 500 s (of the 540 s a run may take;
+# the rest is for `source .whl/gpu-env.sh`); NNKIT_SESSION_BUDGET_S=N caps the session lower
+# (a step's limit is cut to what is left, and a step is skipped with under 10 s left).
+# On the device, from the project root, with the run's timeout_s >= 540:
+#     source .whl/gpu-env.sh && bash benchmarks/gpu_session.sh
+# The steps, most valuable first (limit in s). Each one's files land in $OUT as it ends (the
+# lecture runs rewrite theirs after each combination), so a run stopped at any point keeps
+# what it measured; a failing or slow step never stops the session.
+#   nvidia-smi        10  the card
+#   info              30  `nnkit info`; the GPU backends: backends.available() less numpy
+#                         and array_api_strict (cupy, jax, torch: whichever load here), the
+#                         compiled ones (can_scan: jax) and the eager ones  -> backends.txt
+#   gpu-tests         80  pytest -m gpu (-v: a cut run still logs each result)
+#   lecture-compiled  60  the lecture's 40,000 minibatches of 64 end to end on JAX: fused,
+#                         then batched, float32 and bfloat16, cold and warm
+#                                                                 -> lecture-compiled.json
+#   bench-s1          60  S1 at batch 64 and 1024, float32: every GPU backend batched and fused
+#                         beside torch_cuda (PyTorch CUDA eager) and jax_optax_scan, 20 rounds
+#                                                                            -> s1.json/png/md
+#   lecture-eager     60  the lecture run on CuPy and torch, batched float32, the cold pass
+#                         only (no compile to amortise)                   -> lecture-eager.json
+#   bench-s2          75  S2 at batch 4096 and 8192 (matmul-bound), float32 (TF32 off) and
+#                         bfloat16, held against the n x n matmul peaks of the same run
+#                         (n = 4096, 8192; CuPy's, JAX's and torch's: cuBLAS), 10 rounds
+#                                                                            -> s2.json/png/md
+#   bench-s4-s5       30  S4 and S5 at batch 64 (S1 for 100 epochs: one fit call, ten of ten
+#                         epochs): JAX's default fit vs the JAX+Optax scan -> s4-s5.json/png/md
+#   bench-crossover   60  S1 at batch 1, 8, 64, 256, 1024 on NumPy (the CPU) and every GPU
+#                         backend: the crossover batch size and the batch-1 step overhead
+#                                                                     -> crossover.json/png/md
+#   device-tests      35  the backend-parametrised tests, the GPU backends' cases (-k), -v
+# $OUT (default ./gpu-session-out) also gets session.log, appended line by line. Commit the
+# files under benchmarks/results/ with the device in their names.
 #     bash benchmarks/gpu_session.sh --dry-run
-# runs the same steps on tiny shapes on whatever backends exist (a CPU check, ~1 minute).
-# TF32 stays off (NNKIT_TF32 unset); set NNKIT_TF32=1 to measure TF32 instead.
+# runs the same steps on the CPU (CI: tests/test_gpu_session.py; a minute or two): tiny
+# shapes (NNKIT_BENCH_SMOKE), whatever backends exist, one batch size a bench step, one
+# timed round, 50 lecture steps (fused only on JAX), pytest --collect-only, limits x3.
+# TF32 stays off (NNKIT_TF32 unset; CUPY_TF32 is unset too); NNKIT_TF32=1 measures TF32.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 dry=0
 [[ "${1:-}" == "--dry-run" ]] && dry=1
 out=${OUT:-$PWD/gpu-session-out}
-work=$(mktemp -d)
 mkdir -p "$out"
 log="$out/session.log"
 py=${PYTHON:-python3}
+budget=${NNKIT_SESSION_BUDGET_S:-500}
+scale=1  # the dry run: 3, for a small CPU that compiles slower than the device's host
 export PYTHONUNBUFFERED=1 CI=1
 unset NNKIT_BENCH_SMOKE
+[[ "${NNKIT_TF32:-}" == 1 ]] || unset CUPY_TF32
+ran=0 skipped=0 limits=0 start=$SECONDS
 
-step() {  # step SECONDS NAME COMMAND...: run with a time limit, log, never stop the session
-  local limit=$1 name=$2
+say() { echo "$*" | tee -a "$log"; }
+
+step() {  # step SECONDS NAME COMMAND...: run under a time limit, logged; never stops the session
+  local limit=$1 name=$2 left rc
   shift 2
-  echo "=== $name ($(date -u +%T), limit ${limit}s): $*" | tee -a "$log"
-  timeout "$limit" "$@" 2>&1 | tee -a "$log"
-  echo "=== $name: exit ${PIPESTATUS[0]}" | tee -a "$log"
+  limit=$((limit * scale))
+  left=$((budget - (SECONDS - start) - 5))  # 5 s for timeout's kill after the limit
+  if ((left < 10)); then
+    skip "$name" "$((budget - (SECONDS - start))) s of the session's $budget s left"
+    return
+  fi
+  ((limit > left)) && limit=$left
+  ran=$((ran + 1)) limits=$((limits + limit))
+  say "=== $name ($(date -u +%T), limit ${limit}s): $*"
+  timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$log"
+  rc=${PIPESTATUS[0]}
+  say "=== $name: exit $rc ($((SECONDS - start)) s into the session)"
 }
 
-finish() {
-  tar czf "$out/gpu-session.tgz" -C "$work" . && echo "wrote $out/gpu-session.tgz" | tee -a "$log"
-  rm -rf "$work"
+skip() {  # skip NAME WHY
+  skipped=$((skipped + 1))
+  say "=== $1: skipped ($2)"
 }
-trap finish EXIT
 
-if (( dry )); then
+dv() { if ((dry)); then echo "$2"; else echo "$1"; fi; }  # dv DEVICE DRY: this run's value
+collect=()
+if ((dry)); then
   export NNKIT_BENCH_SMOKE=1
-  gpu=$($py -c "from nnkit import backends; print(','.join(b for b in backends.available()
-    if b not in ('numpy', 'array_api_strict')))")
-  s1="S1"; s1_batches=8; s1_strategies=batched,fused; s2_batches=8; steps=50; repeats=1
-  mm=64; peers=none
-else
-  gpu=cupy,jax
-  s1="S1,S3"; s1_batches=1,8,64,256,1024; s1_strategies=per_sample,batched,fused
-  s2_batches=256,1024,4096,8192; steps=40000; repeats=5; mm=8192
-  peers=torch,torch_cuda,jax_optax_step,jax_optax_scan
+  collect=(--collect-only -q) scale=3 budget=$((budget * 3))
 fi
-bench=($py -m nnkit bench --repeats "$repeats" --matmul-size "$mm" --peers "$peers")
+mode=device
+((dry)) && mode="dry run, CPU"
+say "=== gpu session ($mode): budget ${budget}s, results in $out, TF32 ${NNKIT_TF32:-off}"
 
-nvidia-smi 2>&1 | tee -a "$log" || true
-step 60 info $py -m nnkit info
-if (( ! dry )); then
-  step 240 gpu-tests $py -m pytest -m gpu -q -rs
-  step 240 device-tests $py -m pytest -q -m "not gpu" tests/test_precision.py \
-    tests/test_cross_backend.py tests/test_fused.py tests/test_gradients.py tests/test_fit.py \
-    tests/test_io.py tests/test_strategies.py
+# the info step also writes the backend lists the later steps use
+pick='
+import sys
+from nnkit import backends
+from nnkit.cli import main
+rc = main(["info"])
+gpu = [b for b in backends.available() if b not in ("numpy", "array_api_strict")]
+scan = [b for b in gpu if backends.get(b).can_scan]
+eager = [b for b in gpu if b not in scan]
+with open(sys.argv[1], "w") as f:
+    for key, names in (("gpu", gpu), ("scan", scan), ("eager", eager)):
+        f.write(key + "=" + ",".join(names) + "\n")
+print(f"GPU backends: {gpu} (compiled: {scan}, eager: {eager})")
+sys.exit(rc)'
+gpu="" scan="" eager=""
+rm -f "$out/backends.txt"  # never a stale list from an earlier run into the same $OUT
+step 10 nvidia-smi bash -c 'if command -v nvidia-smi >/dev/null; then nvidia-smi
+  else echo "no nvidia-smi here"; fi'
+step 30 info "$py" -c "$pick" "$out/backends.txt"
+if [[ -f "$out/backends.txt" ]]; then
+  while IFS="=" read -r key value; do
+    case $key in gpu) gpu=$value ;; scan) scan=$value ;; eager) eager=$value ;; esac
+  done <"$out/backends.txt"
 fi
-# S1 (lecture MLP) and S3 (digits epoch): CPU numpy too, for the GPU-vs-CPU crossover
-step 420 bench-s1-s3 "${bench[@]}" --backends "numpy,$gpu" --scenarios "$s1" \
-  --batch-sizes "$s1_batches" --dtype float32,bfloat16 --strategies "$s1_strategies" \
-  --out "$work/s1-s3.json" --plot "$work/s1-s3.png" --markdown "$work/s1-s3.md"
-# S2 (wide MLP) at 4096+: matmul-bound, held against the matmul peak of the same run
-step 240 bench-s2 "${bench[@]}" --backends "numpy,$gpu" --scenarios S2 \
-  --batch-sizes "$s2_batches" --dtype float32,bfloat16 --strategies batched,fused \
-  --out "$work/s2.json" --plot "$work/s2.png" --markdown "$work/s2.md"
-step 180 lecture-run $py benchmarks/lecture_run.py --backends "$gpu" \
-  --dtypes float32,bfloat16 --modes batched,fused --steps "$steps" --out "$work/lecture.json"
+[[ -n $gpu ]] || say "=== no GPU backend: the lecture and bench steps are skipped"
+bench=("$py" -m nnkit bench)
+peers=torch_cuda,jax_optax_scan  # PyTorch CUDA eager and the JAX+Optax scan; each skipped
+                                 # by the bench where it cannot run (no CUDA, not installed)
+
+step 80 gpu-tests "$py" -m pytest -m gpu -v -rfEs "${collect[@]}"
+
+if [[ -n $scan ]]; then
+  step 60 lecture-compiled "$py" benchmarks/lecture_run.py --backends "$scan" \
+    --dtypes float32,bfloat16 --modes "$(dv fused,batched fused)" --steps "$(dv 40000 50)" \
+    --out "$out/lecture-compiled.json"
+else skip lecture-compiled "no GPU backend compiles a scan"; fi
+
+if [[ -n $gpu ]]; then
+  step 60 bench-s1 "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 64,1024 64)" --dtype float32 \
+    --backends "$gpu" --strategies batched,fused --peers "$peers" --repeats "$(dv 20 1)" \
+    --matmul-size "$(dv 2048 32)" --out "$out/s1.json" --plot "$out/s1.png" \
+    --markdown "$out/s1.md"
+else skip bench-s1 "no GPU backend"; fi
+
+if [[ -n $eager ]]; then
+  step 60 lecture-eager "$py" benchmarks/lecture_run.py --backends "$eager" \
+    --dtypes float32 --modes batched --steps "$(dv 40000 50)" --no-warm \
+    --out "$out/lecture-eager.json"
+else skip lecture-eager "no eager GPU backend"; fi
+
+# S2 at 4096+: matmul-bound, held against the best n x n matmul of the same run
+if [[ -n $gpu ]]; then
+  step 75 bench-s2 "${bench[@]}" --scenarios S2 --batch-sizes "$(dv 4096,8192 4096)" \
+    --dtype float32,bfloat16 --backends "$gpu" --strategies batched,fused --peers "$peers" \
+    --repeats "$(dv 10 1)" --matmul-size "$(dv 4096,8192 32,64)" --out "$out/s2.json" \
+    --plot "$out/s2.png" --markdown "$out/s2.md"
+else skip bench-s2 "no GPU backend"; fi
+
+if [[ ,$scan, == *,jax,* ]]; then
+  step 30 bench-s4-s5 "${bench[@]}" --scenarios S4,S5 --batch-sizes 64 --dtype float32 \
+    --backends jax --strategies fused --peers jax_optax_scan --repeats "$(dv 5 1)" \
+    --matmul-size "$(dv 1024 32)" --out "$out/s4-s5.json" --plot "$out/s4-s5.png" \
+    --markdown "$out/s4-s5.md"
+else skip bench-s4-s5 "no JAX backend"; fi
+
+if [[ -n $gpu ]]; then
+  step 60 bench-crossover "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 1,8,64,256,1024 1,8)" \
+    --dtype float32 --backends "numpy,$gpu" --strategies batched,fused --peers none \
+    --repeats "$(dv 3 1)" --matmul-size "$(dv 1024 32)" --out "$out/crossover.json" \
+    --plot "$out/crossover.png" --markdown "$out/crossover.md"
+else skip bench-crossover "no GPU backend"; fi
+
+if [[ -n $gpu ]]; then
+  step 35 device-tests "$py" -m pytest -v -rfEs "${collect[@]}" -m "not gpu" \
+    -k "${gpu//,/ or }" tests/test_cross_backend.py tests/test_gradients.py \
+    tests/test_fused.py tests/test_precision.py tests/test_strategies.py tests/test_fit.py \
+    tests/test_io.py
+else skip device-tests "no GPU backend"; fi
+
+say "=== session: $ran steps run, $skipped skipped, limits ${limits}s of the ${budget}s budget," \
+  "took $((SECONDS - start)) s"

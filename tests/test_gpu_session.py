@@ -1,11 +1,14 @@
-"""The GPU session's tools on the CPU: benchmarks/gpu_session.sh --dry-run end to end, the
-lecture full-run script, and the bfloat16 / CUDA choices of the bench peers."""
+"""The GPU session's tools on the CPU: benchmarks/gpu_session.sh (its time box, its step
+order, and its --dry-run end to end), the lecture full-run script, and the bfloat16 / CUDA
+choices of the bench peers."""
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
-import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -14,19 +17,203 @@ import nnkit
 from nnkit import backends
 from nnkit.bench import peers
 from nnkit.bench import report as bench_report
+from nnkit.bench.contenders import strategies_for
 from nnkit.bench.scenarios import scenarios
 from nnkit.layers import Dense, Sigmoid
 from nnkit.losses import MSE
 from nnkit.optim import SGD
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_jax = pytest.mark.skipif("jax" not in backends.available(), reason="needs jax")
+SESSION = ROOT / "benchmarks" / "gpu_session.sh"
+LECTURE_RUN = ROOT / "benchmarks" / "lecture_run.py"
+
+# the device is lent for 15 minutes, start-up included: a run of at most 540 s
+DEVICE_RUN_S = 540
+# the steps, most valuable first (issue 13, "The time box")
+ORDER = ["nvidia-smi", "info", "gpu-tests", "lecture-compiled", "bench-s1", "lecture-eager",
+         "bench-s2", "bench-s4-s5", "bench-crossover", "device-tests"]  # fmt: skip
+DRY_SCALE = 3  # the dry run's limits: the device's x3
+STEP = re.compile(r"^\s*step (\d+) ([\w-]+) ", re.M)
+STARTED = re.compile(r"^=== ([\w-]+) \(\d\d:\d\d:\d\d, limit (\d+)s\): ", re.M)
+# the files each step leaves in $OUT
+OUTPUTS = {
+    "info": ["backends.txt"],
+    "lecture-compiled": ["lecture-compiled.json"],
+    "lecture-eager": ["lecture-eager.json"],
+    **{f"bench-{n}": [f"{n}.{e}" for e in ("json", "png", "md")]
+       for n in ("s1", "s2", "s4-s5", "crossover")},
+}  # fmt: skip
+SESSION_PEERS = ("torch_cuda", "jax_optax_scan")
+
+
+def script_steps() -> list[tuple[str, int]]:
+    """(name, limit in s) of every step the session script can run, in its order."""
+    return [(name, int(limit)) for limit, name in STEP.findall(SESSION.read_text())]
+
+
+def gpu_plan() -> tuple[list[str], list[str], list[str]]:
+    """The session's GPU backends here: every available one but numpy and array_api_strict;
+    those that compile a scan; the others (eager)."""
+    gpu = [b for b in backends.available() if b not in ("numpy", "array_api_strict")]
+    scan = [b for b in gpu if backends.get(b).can_scan]
+    return gpu, scan, [b for b in gpu if b not in scan]
+
+
+def steps_that_run(gpu: list[str], scan: list[str], eager: list[str]) -> list[str]:
+    needs = {"lecture-compiled": scan, "lecture-eager": eager,
+             "bench-s4-s5": ["jax"] if "jax" in scan else []}  # fmt: skip
+    always = ("nvidia-smi", "info", "gpu-tests")
+    return [n for n in ORDER if n in always or needs.get(n, gpu)]
+
+
+def runnable_peers(dtype: str) -> list[str]:
+    """The session's peers that can run ``dtype`` here (the others are skipped by name)."""
+    found = []
+    for peer in SESSION_PEERS:
+        try:
+            peers.check(peer, dtype)
+        except peers.PeerUnavailable:
+            continue
+        found.append(peer)
+    return found
+
+
+def nnkit_labels(names: list[str], dtype: str) -> set[str]:
+    return {f"nnkit {b} {s}" for b in names for s in strategies_for(b, ("batched", "fused"))
+            if dtype == "float32" or backends.get(b).bfloat16}  # fmt: skip
+
+
+def test_gpu_session_fits_the_device_time_box():
+    """The steps' limits add up to at most the device run's 540 s, in the order of value;
+    the script's header and docs/gpu.md state the total and each step's limit as the code
+    has them."""
+    steps = script_steps()
+    assert [name for name, _ in steps] == ORDER
+    total = sum(limit for _, limit in steps)
+    assert total <= DEVICE_RUN_S
+    text = SESSION.read_text()
+    budget = re.search(r"NNKIT_SESSION_BUDGET_S:-(\d+)", text)
+    assert budget and total <= int(budget.group(1)) <= DEVICE_RUN_S
+    header = " ".join(line.lstrip("#").strip() for line in text.splitlines()
+                      if line.startswith("#"))  # fmt: skip
+    assert f"limits add up to {total} s" in header
+    for name, limit in steps:
+        assert re.search(rf"^#\s+{re.escape(name)}\s+{limit}\s", text, re.M), name
+    # docs/gpu.md's table of the steps, and its total, as the script has them
+    docs = (ROOT / "docs" / "gpu.md").read_text().split("### The GPU session")[1].split("###")[0]
+    table = [(n, int(t)) for n, t in re.findall(r"^\| ([\w-]+) \| (\d+) \|", docs, re.M)]
+    assert table == steps
+    assert f"limits add up to {total} s" in " ".join(docs.split())
+
+
+def test_gpu_session_dry_run_writes_each_step_s_files_as_it_ends(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
+    env.pop("NNKIT_SESSION_BUDGET_S", None)
+    gpu, scan, eager = gpu_plan()
+    expected = steps_that_run(gpu, scan, eager)
+    log_path = out / "session.log"
+    # the files in $OUT when the S1 bench step has just ended: its own and the earlier ones
+    early: set[str] | None = None
+    with open(tmp_path / "stdout.txt", "w") as stdout:
+        proc = subprocess.Popen(["bash", str(SESSION), "--dry-run"], env=env, stdout=stdout,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline:
+            if early is None and log_path.exists() and "=== bench-s1: exit" in log_path.read_text():
+                early = {p.name for p in out.iterdir()}
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    log = log_path.read_text()
+    assert proc.returncode == 0, log[-3000:]
+
+    # every step that can run here ran, in order, under its device limit x3, and passed
+    steps = dict(script_steps())
+    started = [(name, int(limit)) for name, limit in STARTED.findall(log)]
+    assert started == [(name, steps[name] * DRY_SCALE) for name in expected], log
+    for name in expected:
+        assert f"=== {name}: exit 0 " in log, log
+    skipped = [name for name in ORDER if name not in expected]
+    for name in skipped:
+        assert f"=== {name}: skipped (" in log, log
+    total = sum(steps[name] for name in expected) * DRY_SCALE
+    assert f"=== session: {len(expected)} steps run, {len(skipped)} skipped, limits {total}s" in log
+
+    # each step's files are in $OUT itself (no archive), written when the step ended
+    made = {f for name in expected for f in OUTPUTS.get(name, [])}
+    assert {p.name for p in out.iterdir()} == made | {"session.log"}
+    if "bench-s1" in expected:
+        before = {f for name in expected[: expected.index("bench-s1") + 1]
+                  for f in OUTPUTS.get(name, [])}  # fmt: skip
+        assert early is not None and before <= early, early
+    lists = {"gpu": gpu, "scan": scan, "eager": eager}
+    assert (out / "backends.txt").read_text() == "".join(
+        f"{key}={','.join(names)}\n" for key, names in lists.items())  # fmt: skip
+    for name in ("gpu-tests", "device-tests"):  # dry: collected, not run
+        if name in expected:
+            section = log.split(f"=== {name} (")[1].split(f"=== {name}: exit")[0]
+            assert re.search(r"\d+ tests? collected", section), section
+
+    if scan:  # JAX: fused (the dry run's one mode), float32 and bfloat16, cold and warm
+        rows = json.loads((out / "lecture-compiled.json").read_text())["rows"]
+        assert [(r["backend"], r["dtype"], r["mode"], r["steps"]) for r in rows] == [
+            (b, d, "fused", 50) for b in scan for d in ("float32", "bfloat16")
+            if d == "float32" or backends.get(b).bfloat16]  # fmt: skip
+        assert all(r["cold_s"] > 0 and r["warm_s"] > 0 for r in rows)
+    if eager:  # CuPy, torch: batched float32, the cold pass only
+        rows = json.loads((out / "lecture-eager.json").read_text())["rows"]
+        assert [(r["backend"], r["dtype"], r["mode"], r["steps"]) for r in rows] == [
+            (b, "float32", "batched", 50) for b in eager]  # fmt: skip
+        assert all(r["cold_s"] > 0 and r["warm_s"] is None for r in rows)
+    if not gpu:
+        return
+
+    s1 = json.loads((out / "s1.json").read_text())
+    assert {(r["label"], r["batch_size"], r["dtype"]) for r in s1["results"]} == {
+        (label, 64, "float32") for label in nnkit_labels(gpu, "float32")
+        | set(runnable_peers("float32"))}  # fmt: skip
+
+    s2 = json.loads((out / "s2.json").read_text())
+    dtypes = ("float32", "bfloat16")
+    assert {(r["label"], r["batch_size"], r["dtype"]) for r in s2["results"]} == {
+        (label, 4096, d) for d in dtypes for label in nnkit_labels(gpu, d)
+        | set(runnable_peers(d))}  # fmt: skip
+    for b in gpu:
+        assert backends.get(b).bfloat16 or f"backend {b!r} has no bfloat16" in s2["skipped"]
+    if "torch_cuda" not in runnable_peers("float32"):
+        assert any(s.startswith("peer 'torch_cuda' needs") for s in s2["skipped"]), s2["skipped"]
+    # the peaks: each nnkit backend's and each peer's library, in each dtype it ran
+    own = {(b, d) for d in dtypes for b in gpu if d == "float32" or backends.get(b).bfloat16}
+    of_peers = {(peers.peak_library(p, None), d) for d in dtypes for p in runnable_peers(d)}
+    assert {(p["library"], p["dtype"]) for p in s2["matmul_peak"]} == own | of_peers
+
+    if "bench-s4-s5" in expected:  # JAX's default fit vs the Optax scan, one fit call or ten
+        s45 = json.loads((out / "s4-s5.json").read_text())
+        labels = {"nnkit jax fused"} | {p for p in runnable_peers("float32") if p.startswith("jax")}
+        assert {(r["scenario"], r["label"]) for r in s45["results"]} == {
+            (s, label) for s in ("S4", "S5") for label in labels}  # fmt: skip
+
+    cross = json.loads((out / "crossover.json").read_text())
+    labels = nnkit_labels(["numpy", *gpu], "float32")
+    assert {(r["label"], r["batch_size"]) for r in cross["results"]} == {
+        (label, b) for label in labels for b in (1, 8)}  # fmt: skip
+    assert "S1 float32" in cross["crossover"]
+    assert set(cross["overhead_batch1"]) == {f"S1 float32 {label}" for label in labels}
+
+
+def _lecture_module():
+    spec = importlib.util.spec_from_file_location("lecture_run", LECTURE_RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_lecture_run_times_each_combination_and_skips_the_impossible(tmp_path):
     out = tmp_path / "lecture.json"
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "lecture_run.py"), "--backends", "numpy",
+        [sys.executable, str(LECTURE_RUN), "--backends", "numpy",
          "--dtypes", "float32,bfloat16", "--modes", "batched,fused", "--steps", "30",
          "--out", str(out)],
         check=True, capture_output=True, text=True,
@@ -53,25 +240,36 @@ def test_lecture_run_times_each_combination_and_skips_the_impossible(tmp_path):
     assert warm > row["accuracy"] > 0.1  # it learns: better than chance, better with more steps
 
 
-@needs_jax
-def test_gpu_session_dry_run_writes_every_report(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_session.sh"), "--dry-run"],
-                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    log = (tmp_path / "session.log").read_text()
-    for name in ("info", "bench-s1-s3", "bench-s2", "lecture-run"):
-        assert f"=== {name}: exit 0" in log, log
-    with tarfile.open(tmp_path / "gpu-session.tgz") as tar:
-        names = {Path(n).name for n in tar.getnames()}
-        s2 = json.load(tar.extractfile("./s2.json"))
-    assert {f"{s}.{e}" for s in ("s1-s3", "s2") for e in ("json", "png", "md")} < names
-    assert "lecture.json" in names
-    dtypes = {(r["backend"], r["strategy"], r["dtype"]) for r in s2["results"]}
-    assert ("jax", "fused", "bfloat16") in dtypes and ("numpy", "batched", "float32") in dtypes
-    assert "backend 'numpy' has no bfloat16" in s2["skipped"]
-    assert {(p["library"], p["dtype"]) for p in s2["matmul_peak"]} == {
-        ("numpy", "float32"), ("jax", "float32"), ("jax", "bfloat16")}  # fmt: skip
+def test_lecture_run_without_the_warm_pass_trains_once(tmp_path):
+    lecture = _lecture_module()
+    out = tmp_path / "lecture.json"
+    assert lecture.main(["--backends", "numpy", "--modes", "batched", "--steps", "30",
+                         "--no-warm", "--out", str(out)]) == 0  # fmt: skip
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["warm_s"] is None and row["warm_accuracy_after_2x_steps"] is None
+    assert row["cold_s"] > 0 and row["accuracy"] > 0.1
+
+
+def test_lecture_run_stopped_early_keeps_the_rows_it_finished(tmp_path, monkeypatch):
+    """--out is rewritten after each combination: a run stopped in the second keeps the first."""
+    lecture = _lecture_module()
+    done = []
+
+    def run(backend, dtype, mode, steps, data, warm_pass=True):
+        if done:
+            raise KeyboardInterrupt  # stopped from outside, in the second combination
+        done.append(mode)
+        return {"backend": backend, "device": "cpu", "dtype": dtype, "mode": mode,
+                "steps": steps, "cold_s": 1.0, "accuracy": 0.5, "warm_s": None,
+                "warm_accuracy_after_2x_steps": None}  # fmt: skip
+
+    monkeypatch.setattr(lecture, "run", run)
+    out = tmp_path / "lecture.json"
+    with pytest.raises(KeyboardInterrupt):
+        lecture.main(["--backends", "numpy,numpy", "--modes", "batched", "--steps", "5",
+                      "--out", str(out)])  # fmt: skip
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["backend"], r["mode"]) for r in rows] == [("numpy", "batched")]
 
 
 def test_peers_without_cuda_or_bfloat16_are_unavailable_by_name():
