@@ -1,9 +1,11 @@
-"""The ``nnkit`` command: ``info``, ``train``, ``evaluate`` and ``predict``."""
+"""The ``nnkit`` command: ``info``, ``train``, ``evaluate`` and ``predict`` (``bench`` lives in
+nnkit.bench). Training data is a built-in dataset or a data file (read by nnkit.datafiles)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,10 +15,11 @@ from typing import Any
 
 import numpy as np  # host-side: datasets and .npy files
 
-from . import backends, datasets
+from . import backends, datafiles, datasets
 from ._version import __version__
 from .checks import check_choice, check_positive_int
 from .data import train_val_split
+from .datafiles import DataSpec
 from .errors import InvalidValueError
 from .io import load_checkpoint, require_safetensors
 from .layers import ACTIVATIONS, Dense, Identity, Sigmoid
@@ -69,6 +72,18 @@ DEFAULTS = {
         "batch_size": 32,
     },
 }
+# for a data file: the loss follows the task (cross_entropy for classes, mse for regression)
+FILE_DEFAULTS = {
+    "layers": "64,64",
+    "activation": "relu",
+    "loss": None,
+    "optimizer": "adam",
+    "lr": (0.1, 1e-3),
+    "steps": 5_000,  # or 200 epochs where that is fewer
+    "epochs": 200,
+    "batch_size": 64,
+}
+FILE_ONLY = ("target", "targets", "task", "test_fraction")  # flags for data files alone
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -94,6 +109,67 @@ def load_dataset(name: str, seed: int = 0, val_fraction: float = 0.1) -> dict[st
         X, Y, X_val, Y_val = train_val_split(X, Y, val_fraction, seed=seed)
         val = (X_val, Y_val)
     return {"train": (X, Y), "val": val, "test": (X_test, Y_test), "classes": classes}
+
+
+def builtin_spec(name: str, n_in: int) -> DataSpec:
+    """The DataSpec of a built-in dataset: features x0, x1, ...; classes 0..9 (digits), 0/1
+    (xor) or a regression (sine)."""
+    features = [f"x{j}" for j in range(n_in)]
+    classes = {"digits": 10, "xor": 2}.get(name)
+    if classes is None:
+        return DataSpec("regression", features, "y")
+    return DataSpec("classification", features, "y", [str(c) for c in range(classes)], "int")
+
+
+def load_file(args: argparse.Namespace) -> dict[str, Any]:
+    """The data file ``args.dataset`` as load_dataset gives a dataset, plus ``spec`` and
+    ``n_out``: a test split of ``--test-fraction`` (0: none) and validation carved from the
+    rest. Sets ``args.loss`` when not given: cross_entropy for classes, else mse."""
+    path = args.dataset
+    table = datafiles.read(path, target=args.target, targets=args.targets)
+    spec = datafiles.describe(table, args.task)
+    k = spec.n_classes
+    if args.loss is None:
+        args.loss = "mse" if k is None else "cross_entropy"
+    n_out = spec.outputs if k is None else (k if args.loss == "cross_entropy" or k > 2 else 1)
+    data = {"train": (table.X, spec.encode(table, n_out)), "val": None, "test": None}
+    try:
+        for part, fraction in (("test", args.test_fraction), ("val", args.val_fraction)):
+            if fraction:
+                X, Y, *held_out = train_val_split(*data["train"], fraction, seed=args.seed)
+                data["train"], data[part] = (X, Y), tuple(held_out)
+    except InvalidValueError as e:
+        raise datafiles.DataFileError(f"{path}: too few rows to split: {e}") from None
+    sizes = [f"{len(data[p][0])} {p}" for p in ("train", "val", "test") if data[p] is not None]
+    about = f"{k} classes ({', '.join((spec.classes or [])[:10])})" if k else "regression"
+    print(
+        f"data {path}: {table.X.shape[0]} rows, {table.X.shape[1]} features, target "
+        f"{table.target}: {about}; {', '.join(sizes)}"
+    )
+    return {**data, "classes": k, "spec": spec, "n_out": n_out}
+
+
+def load_data(args: argparse.Namespace) -> dict[str, Any]:
+    """The built-in dataset or data file that ``args.dataset`` names, standardised when
+    asked (by default for files): statistics from the training rows, kept in ``spec``."""
+    if args.dataset in DEFAULTS:
+        given = [f"--{f.replace('_', '-')}" for f in FILE_ONLY if getattr(args, f) is not None]
+        if given:
+            raise InvalidValueError(f"{', '.join(given)}: for a data file, not {args.dataset}")
+        data = load_dataset(args.dataset, args.seed, args.val_fraction)
+        data["spec"] = builtin_spec(args.dataset, data["train"][0].shape[1])
+        data["n_out"] = 1 if data["classes"] in (None, 2) else data["classes"]
+    else:
+        args.test_fraction = 0.2 if args.test_fraction is None else args.test_fraction
+        if not 0 <= args.test_fraction < 1:
+            raise InvalidValueError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+        data = load_file(args)
+    if args.standardize if args.standardize is not None else args.dataset not in DEFAULTS:
+        spec = data["spec"] = data["spec"].standardized(data["train"][0])
+        for part in ("train", "val", "test"):
+            if data[part] is not None:
+                data[part] = (spec.transform(data[part][0]), data[part][1])
+    return data
 
 
 def build_model(
@@ -133,6 +209,16 @@ def build_schedule(name: str, lr: float, total_steps: int) -> Any:
     return SCHEDULES[name](lr, *SCHEDULE_ARGS[name](total_steps))
 
 
+def dataset_name(text: str) -> str:
+    """A built-in dataset's name, or a path ending in .csv, .npz or .npy."""
+    if text in DEFAULTS or datafiles.is_data_file(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from {', '.join(sorted(DEFAULTS))}, "
+        "or a .csv, .npz or .npy file)"
+    )
+
+
 def parse_layers(text: str) -> list[int]:
     try:
         widths = [int(w) for w in text.split(",") if w.strip()]
@@ -143,25 +229,49 @@ def parse_layers(text: str) -> list[int]:
     return widths
 
 
-def trainer_from_file(path: str, backend: str | None):
-    """A Trainer holding the saved model: the whole saved trainer when the file has one,
-    else the model and parameters with an MSE loss."""
+def trainer_from_file(
+    path: str, backend: str | None
+) -> tuple[Trainer, DataSpec | None, dict[str, Any]]:
+    """A Trainer holding the saved model (the whole saved trainer when the file has one,
+    else the model and parameters with an MSE loss); the model's DataSpec: saved with it,
+    else that of the built-in dataset it names, else None; and the file's extra metadata."""
 
     ckpt = load_checkpoint(path, backend)
     if "trainer" in ckpt.extra:
-        return from_checkpoint(Trainer, ckpt, path, backend), ckpt.extra
-    trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
-    trainer.params = ckpt.params
-    return trainer, ckpt.extra
+        trainer = from_checkpoint(Trainer, ckpt, path, backend)
+    else:
+        trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
+        trainer.params = ckpt.params
+    extra, spec = ckpt.extra, None
+    if "data" in extra:
+        spec = DataSpec.from_json(extra["data"], path)
+    elif extra.get("dataset") in DEFAULTS:
+        spec = builtin_spec(extra["dataset"], ckpt.model.in_features)
+    return trainer, spec, extra
+
+
+def spec_for(trainer: Trainer, spec: DataSpec | None, table: datafiles.Table) -> DataSpec:
+    """``spec``, or for a model saved without one: its outputs as they are (integer labels
+    in ``table`` are output indices, as Trainer.evaluate takes them)."""
+    if spec is not None:
+        return spec
+    width = trainer.model.out_features or 1
+    features = [f"x{j}" for j in range(trainer.model.in_features or table.X.shape[1])]
+    if table.y is not None and table.y.dtype.kind in "iU":
+        classes = [str(c) for c in range(max(width, 2))]
+        return DataSpec("classification", features, table.target, classes, "int")
+    return DataSpec("regression", features, table.target, outputs=width)
 
 
 def print_metrics(label: str, result: dict[str, float]) -> None:
     print(f"{label}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
 
 
-def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -> Any:
-    """Print the test metrics and, for classification, the confusion matrix; return it.
-    One sigmoid output (xor) counts as class 1 above 0.5."""
+def report_test(
+    label: str, trainer: Any, X: Any, Y: Any, classes: int | None, names: Any = None
+) -> Any:
+    """Print the test metrics and, for classification, the confusion matrix (classes named
+    ``names``); return it. One sigmoid output (xor) counts as class 1 above 0.5."""
 
     result = trainer.evaluate(X, Y)
     if classes is None:
@@ -174,7 +284,7 @@ def report_test(label: str, trainer: Any, X: Any, Y: Any, classes: int | None) -
     counts = confusion_matrix(labels_of(pred), Y.astype(np.int64), k=classes)
     result["accuracy"] = float(np.trace(counts) / counts.sum())
     print_metrics(label, result)
-    print(format_confusion_matrix(counts))
+    print(format_confusion_matrix(counts, names))
     return counts
 
 
@@ -221,7 +331,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     for path in (args.save, args.plot):
         if path and not Path(path).resolve().parent.is_dir():
             raise FileNotFoundError(f"cannot write {path}: its folder does not exist")
-    d = DEFAULTS[args.dataset]
+    d = DEFAULTS.get(args.dataset, FILE_DEFAULTS)
+    for flag in ("steps", "epochs", "batch_size"):
+        if getattr(args, flag) is not None:
+            check_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
+    data = load_data(args)  # sets args.loss for a file
     for key in ("activation", "loss", "optimizer", "batch_size"):
         if getattr(args, key) is None:
             setattr(args, key, d[key])
@@ -231,16 +345,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.lr = {"sgd": sgd_lr, "momentum": sgd_lr / 10, "nesterov": sgd_lr / 10}.get(
             args.optimizer, adaptive_lr
         )
-    for flag in ("steps", "epochs", "batch_size"):
-        if getattr(args, flag) is not None:
-            check_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
-    data = load_dataset(args.dataset, args.seed, args.val_fraction)
     X, Y = data["train"]
-    n_out = 1 if data["classes"] in (None, 2) else data["classes"]
+    n_out, spec = data["n_out"], data["spec"]
     model = build_model(X.shape[1], n_out, hidden, args.activation, args.loss, data["classes"])
-    steps = args.steps or d["steps"]
+    per_epoch = math.ceil(X.shape[0] / args.batch_size)
+    steps = args.steps or min(d["steps"], d.get("epochs", math.inf) * per_epoch)
     if args.epochs is not None:
-        steps = args.epochs * math.ceil(X.shape[0] / args.batch_size)
+        steps = args.epochs * per_epoch
     lr = build_schedule(args.schedule, args.lr, steps)
     trainer = Trainer(
         model,
@@ -252,11 +363,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     widths = "-".join(str(w) for w in [X.shape[1], *hidden, n_out])
+    scaled = ", standardized" if spec.mean is not None else ""
     print(
         f"nnkit train {args.dataset}: {widths} {args.activation}, loss {args.loss}, "
         f"{args.optimizer} lr {args.lr:g} ({args.schedule}), batch {args.batch_size}, "
         f"{args.dtype}, {args.strategy} on {trainer.backend.name} "
-        f"({trainer.backend.device_name()})"
+        f"({trainer.backend.device_name()}){scaled}"
     )
     start = time.perf_counter()
     history = trainer.fit(
@@ -265,7 +377,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=steps,
         batch_size=args.batch_size,
         validation_data=data["val"],
-        progress=args.progress,
+        progress=args.progress is not False,  # a bar on a terminal, plain lines in a log
     )
     elapsed = time.perf_counter() - start
     samples = sum(r["samples_per_s"] * r["time_s"] for r in history.records)
@@ -275,9 +387,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     last = history.records[-1]
     print_metrics("final epoch", {k: v for k, v in last.items() if "loss" in k or "acc" in k})
-    counts = report_test("test", trainer, *data["test"], data["classes"])
+    counts = None
+    if data["test"] is not None:
+        counts = report_test("test", trainer, *data["test"], data["classes"], spec.classes)
     if args.save:
-        save_trainer(args.save, trainer, extra={"dataset": args.dataset})
+        save_trainer(args.save, trainer, extra={"dataset": args.dataset, "data": spec.to_json()})
         print(f"saved model to {args.save}")
     if args.plot:
         title = f"{args.dataset}: {widths} {args.activation}, {args.optimizer}"
@@ -287,27 +401,56 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    trainer, extra = trainer_from_file(args.model, args.backend)
+    trainer, spec, extra = trainer_from_file(args.model, args.backend)
+    if args.file:
+        table = datafiles.read(
+            args.file,
+            target=args.target,
+            targets=args.targets,
+            features=None if spec is None else spec.features,
+            default_target=None if spec is None else spec.target,
+        )
+        spec = spec_for(trainer, spec, table)
+        Y = spec.encode(table, trainer.model.out_features or 1)
+        report_test(args.file, trainer, spec.features_of(table), Y, spec.n_classes, spec.classes)
+        return 0
     dataset = args.dataset or extra.get("dataset")
     if dataset not in DEFAULTS:
-        print("nnkit: error: give --dataset (the file does not name one)", file=sys.stderr)
-        return 2
+        raise InvalidValueError("give a data file or --dataset (the model names no built-in one)")
     data = load_dataset(dataset, args.seed, 0)
-    report_test(f"{dataset} test", trainer, *data["test"], data["classes"])
+    X, Y = data["test"]
+    if spec is not None:
+        X = spec.transform(X)
+    report_test(f"{dataset} test", trainer, X, Y, data["classes"])
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    trainer, _ = trainer_from_file(args.model, args.backend)
-    X = np.load(args.input, allow_pickle=False)
-    pred = trainer.backend.to_numpy(trainer.predict(X))
-    if args.output:
-        np.save(args.output, pred, allow_pickle=False)
-        print(f"wrote predictions {pred.shape} {pred.dtype} to {args.output}")
+    source = args.file or args.input
+    if source is None:
+        raise InvalidValueError("give the data file: nnkit predict --model M FILE")
+    if args.out:
+        if Path(args.out).suffix.lower() not in (".csv", ".npy"):
+            raise InvalidValueError(f"{args.out}: predictions go to a .csv or .npy file")
+        if not Path(args.out).resolve().parent.is_dir():
+            raise FileNotFoundError(f"cannot write {args.out}: its folder does not exist")
+    trainer, spec, _ = trainer_from_file(args.model, args.backend)
+    table = datafiles.read(
+        source, with_target=False, features=None if spec is None else spec.features
+    )
+    spec = spec_for(trainer, spec, table)
+    outputs = trainer.backend.to_numpy(trainer.predict(spec.features_of(table)))
+    name, width = spec.target or "y", outputs.shape[1]
+    if spec.classes is not None and args.raw:  # a score per class (one: the second class's)
+        values, header = outputs, [f"{name}={c}" for c in spec.classes[-width:]]
     else:
-        print(np.array2string(pred, precision=4, threshold=200))
-    if pred.shape[1] > 1:
-        print("classes:", np.array2string(pred.argmax(axis=1), threshold=200))
+        values = spec.decode(outputs) if spec.classes is not None or width == 1 else outputs
+        header = [name] if values.ndim == 1 else [f"{name}{j}" for j in range(width)]
+    if args.out:
+        datafiles.write_predictions(args.out, values, header)
+        print(f"wrote {values.shape[0]} predictions to {args.out}")
+    else:
+        sys.stdout.write(datafiles.predictions_csv(values, header))
     return 0
 
 
@@ -328,14 +471,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train a network on digits, xor or sine; print metrics (and confusion matrix)",
+        help="train a network on digits, xor, sine or a data file; print metrics (and "
+        "confusion matrix)",
         description="Trains a Dense network and prints the final training and validation "
         "metrics, the test metrics and, for classification, the confusion matrix. "
         "Defaults per dataset: digits = the lecture's 64-128-64-10 sigmoid net, MSE on "
         "one-hot targets, SGD lr 0.5, 20000 steps of 64; xor = 2-8-1 tanh, BCE, SGD lr 0.5, "
-        "2000 steps of 4; sine = 1-32-32-1 tanh, MSE, Adam lr 0.01, 3000 steps of 32.",
+        "2000 steps of 4; sine = 1-32-32-1 tanh, MSE, Adam lr 0.01, 3000 steps of 32; "
+        "a data file = 64-64 relu hidden layers, cross_entropy (softmax) for classes or MSE "
+        "for regression, Adam lr 0.001, 200 epochs (at most 5000 steps) of 64, standardized "
+        "features, a 20%% test split. Integer or string targets mean classification, floats "
+        "regression.",
     )
-    train.add_argument("dataset", choices=sorted(DEFAULTS))
+    train.add_argument(
+        "dataset",
+        type=dataset_name,
+        metavar="DATA",
+        help="digits, xor, sine, or a data file: .csv (a header row), .npz (arrays X and y) "
+        "or .npy (features; targets from --targets)",
+    )
+    train.add_argument(
+        "--target", metavar="COLUMN", help="a CSV's target column (default: the last)"
+    )
+    train.add_argument("--targets", metavar="Y.npy", help="the targets of a .npy of features")
+    train.add_argument(
+        "--task",
+        choices=datafiles.TASKS,
+        default=None,
+        help="default: classification for integer or string targets, regression for floats",
+    )
+    train.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale features to mean 0, variance 1 (statistics of the training rows, saved "
+        "with the model and applied by evaluate and predict; default: on for a data file, "
+        "off for the built-in datasets)",
+    )
+    train.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="a data file's share held out for the test metrics (default 0.2; 0: none)",
+    )
     train.add_argument("--backend", default=None, help="numpy, jax, cupy, ... (default: numpy)")
     train.add_argument("--strategy", choices=list(STRATEGIES), default="batched")
     train.add_argument(
@@ -388,14 +566,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress bar (default: on when stdout is a terminal)",
+        help="progress: a bar on a terminal, else (a log, a pipe, nohup) a plain line about "
+        "every 10%% of the run (default: on)",
     )
     train.add_argument("--save", metavar="PATH", help="save the trained model (safetensors)")
     train.add_argument("--plot", metavar="PATH", help="write training curves as a PNG")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="metrics of a saved model on a dataset's test split")
+    evaluate = sub.add_parser(
+        "evaluate", help="metrics of a saved model on a data file or a dataset's test split"
+    )
     evaluate.add_argument("--model", required=True, metavar="PATH")
+    evaluate.add_argument(
+        "file", nargs="?", metavar="FILE", help="a data file with targets, as train reads"
+    )
+    evaluate.add_argument(
+        "--target", metavar="COLUMN", help="a CSV's target column (default: the model's)"
+    )
+    evaluate.add_argument("--targets", metavar="Y.npy", help="the targets of a .npy of features")
     evaluate.add_argument(
         "--dataset",
         choices=sorted(DEFAULTS),
@@ -406,10 +594,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="sine: test set from seed + 1")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="run a saved model on the rows of a .npy file")
+    predict = sub.add_parser(
+        "predict", help="a saved model's predictions (class names for a classifier) on a file"
+    )
     predict.add_argument("--model", required=True, metavar="PATH")
-    predict.add_argument("--input", required=True, metavar="X.npy", help="(n, features) array")
-    predict.add_argument("--output", metavar="Y.npy", help="write outputs here (default: print)")
+    predict.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help=".csv (a header row; the model's feature columns are picked by name when all "
+        "there, a target column is ignored), .npz (array X) or .npy (features)",
+    )
+    predict.add_argument("--input", help=argparse.SUPPRESS)  # the old spelling of FILE
+    predict.add_argument(
+        "--out",
+        "--output",
+        metavar="PATH",
+        help="write the predictions to a .csv (a header row) or .npy (default: CSV on stdout)",
+    )
+    predict.add_argument(
+        "--raw",
+        action="store_true",
+        help="a classifier's scores per class (its output layer) instead of class names",
+    )
     predict.add_argument("--backend", default=None)
     predict.set_defaults(func=cmd_predict)
 
@@ -437,6 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.rest = rest
     try:
         return args.func(args)
+    except BrokenPipeError:  # stdout's reader went away (nnkit ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (backends.BackendUnavailable, ValueError, TypeError, ImportError, OSError) as e:
         print(f"nnkit: error: {e}", file=sys.stderr)
         return 2
