@@ -1,6 +1,6 @@
 """The backend registry: which array libraries can run here, and which one is the default.
 
-CuPy and JAX are imported the first time their backend is asked for, never on
+CuPy, JAX and torch are imported the first time their backend is asked for, never on
 ``import nnkit``. The default backend is the one set by :func:`use` or
 :func:`set_default`, else the ``NNKIT_BACKEND`` environment variable, else ``"numpy"``.
 """
@@ -32,12 +32,14 @@ __all__ = [
     "to_host",
     "host",
     "is_host_data",
+    "convert",
 ]
 
 _MODULES = {
     "numpy": "numpy_backend",
     "cupy": "cupy_backend",
     "jax": "jax_backend",
+    "torch": "torch_backend",
     "array_api_strict": "strict_backend",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
@@ -145,7 +147,7 @@ def to_host(x: Any) -> Any:
 def name_of(x: Any) -> str | None:
     """The name of the backend whose library made ``x``; None if ``x`` is not such an array.
 
-    Looks only at libraries already imported, so it never imports CuPy or JAX.
+    Looks only at libraries already imported, so it never imports CuPy, JAX or torch.
     """
     import array_api_compat as compat
 
@@ -155,8 +157,94 @@ def name_of(x: Any) -> str | None:
         return "cupy"
     if compat.is_jax_array(x):
         return "jax"
+    if compat.is_torch_array(x):
+        return "torch"
     if compat.is_array_api_obj(x) and compat.is_array_api_strict_namespace(
         compat.array_namespace(x)
     ):
         return "array_api_strict"
     return None
+
+
+# DLPack device types (``__dlpack_device__()[0]``) of host memory and of a CUDA device
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2
+_dlpack_devices: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+
+def _dlpack_device(x: Any) -> tuple[int, int] | None:
+    """``(device type, device id)`` of ``x`` as DLPack names it; None where it has none."""
+    try:
+        kind, index = x.__dlpack_device__()
+    except (AttributeError, BufferError, TypeError, ValueError, RuntimeError):
+        return None
+    return int(kind), int(index)
+
+
+def _backend_dlpack_device(backend: Backend) -> tuple[int, int] | None:
+    """Where ``backend``'s arrays live, as DLPack names it (asked once per backend and device)."""
+    key = (backend.name, repr(backend.device))
+    if key not in _dlpack_devices:
+        import numpy as np
+
+        _dlpack_devices[key] = _dlpack_device(backend.asarray(np.zeros(1, np.float32)))
+    return _dlpack_devices[key]
+
+
+def _dtype_name(x: Any) -> str:
+    """``x.dtype``'s name without the library's prefix: "float64" for ``torch.float64``."""
+    return getattr(x.dtype, "name", None) or str(x.dtype).rpartition(".")[2]
+
+
+def convert(x: Any, backend: str | Backend) -> Any:
+    """``x``, an array of any backend, as an array of ``backend`` (a name or a Backend) on
+    that backend's device, with the same shape, dtype and values.
+
+    Through DLPack (``backend.xp.from_dlpack``) without a copy where ``x`` already lives on
+    the target's device (host memory: NumPy, torch CPU, JAX CPU; one CUDA device: CuPy,
+    torch CUDA, JAX GPU), so the result may share memory with ``x``: writes into one show in
+    the other. Where sharing would be unsound it copies on that device instead: an immutable
+    (JAX) or read-only source never becomes writable memory (into torch, say), and a mutable
+    source never backs an immutable (JAX) result. Through a NumPy copy on the host otherwise.
+    Raises TypeError when ``x`` is not an array of a known backend.
+    """
+    target = get(backend)
+    owner = name_of(x)
+    if owner is None:
+        raise TypeError(
+            f"convert() needs an array of one of the backends {list(NAMES)}, got "
+            f"{type(x).__name__}; for host data (lists, scalars) use "
+            f"nnkit.backends.get({target.name!r}).asarray(x)"
+        )
+    name = _dtype_name(x)
+    if hasattr(target.xp, name):
+        target.dtype(name)  # JAX: asking for float64 turns x64 on, so float64 stays float64
+    if owner == target.name:
+        return target.asarray(x)  # the array itself where it is on the target's device
+    source = get(owner)
+    where = _dlpack_device(x)
+    if where is not None and where[0] in (_DLPACK_CPU, _DLPACK_CUDA):
+        if where == _backend_dlpack_device(target):
+            out = _through_dlpack(x, source, target)
+            if out is not None:
+                return target.asarray(out)
+    data = source.to_numpy(x)  # a view where x is in host memory, a copy otherwise
+    if target.immutable and where is not None and where[0] == _DLPACK_CPU and source.writeable(x):
+        data = data.copy()  # JAX may keep host memory as it is: not memory that x can change
+    return target.asarray(data)
+
+
+def _through_dlpack(x: Any, source: Backend, target: Backend) -> Any:
+    """``x`` imported by ``target`` through DLPack on the device they share: no copy, or one
+    on that device where sharing would be unsound; None where the two cannot exchange it."""
+    x = source.exportable(x)
+    writeable = source.writeable(x)
+    if target.immutable and writeable:  # later writes into x must not change the result: a
+        # copy that no one else holds (JAX 0.10's from_dlpack(copy=True) aliases on the CPU)
+        x, writeable = source.xp.asarray(x, copy=True), False
+    try:
+        out = target.xp.from_dlpack(x)
+    except (BufferError, TypeError, ValueError, RuntimeError):
+        return None  # a dtype, layout or flag the two cannot exchange: through the host
+    if not writeable and target.writeable(out):  # read-only memory must stay unwritten
+        out = target.xp.asarray(out, copy=True)
+    return out

@@ -51,6 +51,8 @@ class Backend:
     inplace: bool = False  # True where ``inplace_ops`` writes into existing arrays (NumPy)
     immutable: bool = False  # True where arrays never change once made (JAX): checks of an
     # array's values may then be remembered by the array's identity
+    can_shard: bool = False  # True where ``on(devices)`` trains data-parallel (JAX)
+    device_count: int = 1  # the devices each minibatch is split over
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp
@@ -72,6 +74,33 @@ class Backend:
         dtype = None if dtype is None else self.dtype(dtype)
         return self.xp.asarray(x, dtype=dtype, device=self.device)
 
+    def on(self, devices: Any) -> Backend:
+        """This backend data-parallel over ``devices``: None or 1 is this backend itself;
+        only backends with ``can_shard`` (JAX) take more (an int N, "all", or a sequence of
+        devices) and return a backend whose arrays live on a mesh of them."""
+        if devices is None or (type(devices) is int and devices == 1):
+            return self
+        raise ValueError(
+            f"devices={devices!r}: backend {self.name!r} trains on one device; data-parallel "
+            "training over several devices needs the 'jax' backend (backend='jax')"
+        )
+
+    def shard_rows(self, x: Any) -> Any:
+        """Inside compiled code: ``x`` (rows, ...) split by rows over this backend's devices
+        where they divide the rows evenly, else whole on each; ``x`` itself on one device."""
+        return x
+
+    def replicate(self, tree: Any) -> Any:
+        """Inside compiled code: every leaf of ``tree`` whole on each of this backend's
+        devices; ``tree`` itself on one device."""
+        return tree
+
+    def is_here(self, x: Any) -> bool:
+        """Whether ``x``, an array of this backend's library, is on this backend's device(s)."""
+        import array_api_compat
+
+        return array_api_compat.device(x) == self.device
+
     def place(self, tree: Any) -> Any:
         """``tree`` (a pytree of this backend's arrays and Python numbers) as a compiled call
         returns such a tree: on a compiling backend every leaf an array on the device, so
@@ -84,6 +113,20 @@ class Backend:
         import numpy as np
 
         return np.asarray(x)
+
+    def exportable(self, x: Any) -> Any:
+        """``x`` as an array that any DLPack importer can take: a copy on its device where
+        ``x.strides`` has a negative one (NumPy, CuPy: torch cannot import those), detached
+        from the autograd graph (torch); ``x`` itself otherwise."""
+        strides = getattr(x, "strides", None)
+        if strides is not None and any(s < 0 for s in strides):
+            return self.xp.asarray(x, copy=True)
+        return x
+
+    def writeable(self, x: Any) -> bool:
+        """False where ``x`` must not be written in place: every array of an immutable
+        backend (JAX), read-only NumPy arrays."""
+        return not self.immutable and bool(getattr(getattr(x, "flags", None), "writeable", True))
 
     def sync(self, x: Any = None) -> Any:
         """Block until the computation behind ``x`` has finished; returns ``x``."""
@@ -101,6 +144,16 @@ class Backend:
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled scan")
 
+    def loop(self, fn: Callable, carry: Any, count: Any, length: int) -> tuple[Any, Any]:
+        """``carry, ys = loop(fn, carry, count, length)``: ``fn(carry, i) -> (carry, y)`` for
+        i = 0 .. count - 1, ``count`` a value known only when the compiled code runs (at most
+        ``length``), as one compiled loop; each leaf of ``ys`` is (length, ...), row i holding
+        step i's y and the rows from ``count`` on zeros. One compilation serves every count.
+
+        Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
+        """
+        raise NotImplementedError(f"backend {self.name!r} has no compiled loop")
+
     def inplace_ops(self) -> Any:
         """A fresh ``backends.inplace.InplaceOps`` (element-wise arithmetic into ``out``) with
         its own scratch buffers, for optimizer updates in place.
@@ -112,6 +165,10 @@ class Backend:
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""
         return str(self.device)
+
+    def device_names(self) -> list[str]:
+        """Every device this backend can train on here (``on(devices)`` picks among them)."""
+        return [self.device_name()]
 
     def memory_bytes(self) -> int | None:
         """Total memory of an accelerator device in bytes; None for host memory or unknown."""

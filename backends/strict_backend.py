@@ -17,6 +17,14 @@ class StrictBackend(Backend):
 
         return np.from_dlpack(x)
 
+    def exportable(self, x):
+        if any(s < 0 for s in self.to_numpy(x).strides):  # the NumPy array inside, a view
+            return self.xp.asarray(x, copy=True)
+        return x
+
+    def writeable(self, x):
+        return bool(self.to_numpy(x).flags.writeable)
+
 
 def load() -> StrictBackend:
     xp = require("array_api_strict", "array_api_strict", INSTALL)

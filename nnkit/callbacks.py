@@ -1,7 +1,14 @@
-"""The callbacks of ``Trainer.fit`` (early stopping, checkpoints, hooks), importable as
+"""The callbacks of ``Trainer.fit`` (early stopping, checkpoints, a CSV log, hooks), importable as
 ``nnkit.callbacks``; they are defined with the rest of training, in
 ``nnkit.training.callbacks``."""
 
-from .training.callbacks import Callback, Checkpoint, EarlyStopping, LambdaCallback, as_callback
+from .training.callbacks import (
+    Callback,
+    Checkpoint,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    as_callback,
+)
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "LambdaCallback", "as_callback"]
+__all__ = ["Callback", "Checkpoint", "CSVLogger", "EarlyStopping", "LambdaCallback", "as_callback"]

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np  # host-side: datasets and .npy files
 
@@ -298,6 +298,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "numpy",
         "array-api-compat",
         "jax",
+        "torch",
         "cupy-cuda12x",
         "cupy-cuda13x",
         "safetensors",
@@ -319,11 +320,34 @@ def cmd_info(args: argparse.Namespace) -> int:
             memory = be.memory_bytes()
             size = "" if memory is None else f", {memory / 2**30:.1f} GiB"
             print(f"  {name:<17} available, device {be.device_name()}{size}")
+            print(f"  {'':<17} devices: {', '.join(be.device_names())}")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def parse_devices(text: str) -> int | str:
+    """--devices: "all" or a positive int."""
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int or 'all', got {text!r}")
+    return value
 
+
+def join_processes(args: argparse.Namespace) -> None:
+    """--coordinator/--num-processes/--process-id or --distributed: join the run."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if args.distributed or any(v is not None for v in given):
+        from . import distributed
+
+        distributed.initialize(*given)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    join_processes(args)  # first: before anything computes on JAX
     if args.plot:  # fail before training, not after
         require_matplotlib()
     if args.save:
@@ -361,6 +385,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         seed=args.seed,
         dtype=args.dtype,
+        devices=args.devices,
     )
     widths = "-".join(str(w) for w in [X.shape[1], *hidden, n_out])
     scaled = ", standardized" if spec.mean is not None else ""
@@ -457,8 +482,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (and exit code 2), no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="nnkit",
         description="Neural networks with hand-written backprop on NumPy, CuPy or JAX.",
     )
@@ -515,6 +547,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a data file's share held out for the test metrics (default 0.2; 0: none)",
     )
     train.add_argument("--backend", default=None, help="numpy, jax, cupy, ... (default: numpy)")
+    train.add_argument(
+        "--devices",
+        type=parse_devices,
+        default=None,
+        help="N or all: train data-parallel over that many devices (--backend jax; each "
+        "minibatch split evenly, so --batch-size a multiple of N)",
+    )
+    train.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="join a multi-process run whose process 0 listens there (with --num-processes "
+        "and --process-id; each process gets the same data; --devices all spans them)",
+    )
+    train.add_argument("--num-processes", type=int, default=None)
+    train.add_argument("--process-id", type=int, default=None)
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run described by the environment (Slurm, Open MPI)",
+    )
     train.add_argument("--strategy", choices=list(STRATEGIES), default="batched")
     train.add_argument(
         "--layers", type=parse_layers, default=None, help="hidden widths, e.g. 128,64"

@@ -32,14 +32,16 @@ def backend(request):
 
 
 JAX_GPU = "jax" in AVAILABLE and backends.get("jax").device.platform == "gpu"
+TORCH_GPU = "torch" in AVAILABLE and getattr(backends.get("torch").device, "type", "") == "cuda"
 
 
 def pytest_collection_modifyitems(config, items):
-    """GPU tests skip cleanly where no CUDA backend answers (neither CuPy nor JAX on a GPU);
+    """GPU tests skip cleanly where no CUDA backend answers (neither CuPy, JAX nor torch on
+    a GPU);
     tests/test_gpu.py skips each test whose own library has no GPU."""
-    if "cupy" in AVAILABLE or JAX_GPU:
+    if "cupy" in AVAILABLE or JAX_GPU or TORCH_GPU:
         return
-    skip = pytest.mark.skip(reason="no CUDA device: neither cupy nor jax on a GPU")
+    skip = pytest.mark.skip(reason="no CUDA device: neither cupy, jax nor torch on a GPU")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -175,3 +175,15 @@ def test_is_host_exactly_for_numpy(backend):
 
 def test_cupy_is_not_host():
     assert CupyBackend.is_host is False  # a GPU backend, even where CuPy is not installed
+
+
+def test_an_immutable_backends_arrays_never_share_host_memory(backend):
+    """JAX arrays never change once made: one made from a NumPy array (device_put on the
+    CPU would share its buffer) keeps its values when the NumPy array is written to."""
+    if not backend.immutable:
+        pytest.skip(f"{backend.name} arrays are mutable")
+    for dtype in ("float32", None):
+        x = np.arange(4, dtype=np.float32)
+        a = backend.asarray(x, dtype=dtype)
+        x[0] = 7
+        np.testing.assert_array_equal(backend.to_numpy(a), [0, 1, 2, 3])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nnkit
+from nnkit import backends
 from nnkit.callbacks import Callback, Checkpoint, EarlyStopping, as_callback
 from nnkit.datasets import sine
 from nnkit.errors import InvalidTypeError, InvalidValueError
@@ -195,3 +196,33 @@ def test_callbacks_must_be_callbacks_or_functions():
         Checkpoint("x", every=0)
     with pytest.raises(InvalidValueError, match="patience"):
         EarlyStopping(patience=0)
+
+
+@pytest.mark.parametrize("name", backends.available())
+def test_csv_logger_writes_a_row_per_epoch_as_keras_does(tmp_path, name):
+    import csv
+
+    from nnkit.callbacks import CSVLogger
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, size=40)
+    trainer = nnkit.Trainer(nnkit.Sequential([Dense(3, 2)]), nnkit.losses.CrossEntropy(),
+                            SGD(0.1), backend=name)  # fmt: skip
+    path = tmp_path / "log.csv"
+    history = trainer.fit(X, y, epochs=3, batch_size=16, validation_data=(X, y),
+                          callbacks=[CSVLogger(path)])  # fmt: skip
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    assert header[0] == "epoch" and header[1:] == sorted(header[1:])
+    assert {"loss", "val_loss", "val_accuracy", "step"} <= set(header)
+    assert [int(r[0]) for r in body] == [1, 2, 3]
+    for key in ("loss", "val_loss", "val_accuracy"):
+        column = [float(r[header.index(key)]) for r in body]
+        assert column == pytest.approx(history[key], rel=1e-12)
+    trainer.fit(X, y, epochs=2, batch_size=16, callbacks=[CSVLogger(path, append=True)])
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == header and [r[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]
+    with pytest.raises(ValueError, match="separator must be one character, got ';;'"):
+        CSVLogger(path, separator=";;")

@@ -21,7 +21,7 @@ TIERS = [
     ["nnkit.model"],
     ["nnkit.io"],
     ["nnkit.training", "nnkit.callbacks"],
-    ["nnkit.distributed", "nnkit.datasets", "nnkit.plot", "nnkit.estimators"],
+    ["nnkit.distributed", "nnkit.datasets", "nnkit.datafiles", "nnkit.plot", "nnkit.estimators"],
     ["nnkit.bench"],
     ["nnkit.cli", "nnkit.__main__"],
     ["nnkit"],
@@ -135,15 +135,19 @@ def test_the_graph_sees_lazy_and_relative_imports():
 CHILD = """
 import sys
 from nnkit.cli import main
-assert main(["info"]) == 0
+heavy = ("optax", "threadpoolctl", "pytest_benchmark", "sklearn")
+def loaded(*also):
+    return sorted(m for m in sys.modules
+                  if m.startswith("nnkit.bench") or m.split(".")[0] in heavy + also)
 assert main(["train", "xor", "--steps", "20", "--no-progress"]) == 0
-heavy = ("torch", "optax", "threadpoolctl", "pytest_benchmark", "sklearn")
-print("LOADED", sorted(m for m in sys.modules
-                       if m.startswith("nnkit.bench") or m.split(".")[0] in heavy))
+print("TRAIN", loaded("torch", "jax"))  # a NumPy run loads no other backend's library
+assert main(["info"]) == 0  # asks every backend, torch and JAX included, for its device
+print("LOADED", loaded())
 """
 
 
 def test_info_and_train_import_no_bench_or_peer_module():
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
                          timeout=300, check=True).stdout  # fmt: skip
-    assert out.splitlines()[-1] == "LOADED []"
+    lines = out.splitlines()
+    assert "TRAIN []" in lines and lines[-1] == "LOADED []", lines

@@ -380,3 +380,10 @@ def test_a_foreign_safetensors_file_is_refused(tmp_path):
 def test_load_trainer_needs_trainer_state(tmp_path):
     with pytest.raises(CorruptFileError, match="trainer state"):
         nnkit.Trainer.load(_saved(tmp_path))
+
+
+def test_a_saved_trainer_keeps_its_l2_penalty(tmp_path):
+    trainer = nnkit.Trainer(nnkit.Sequential([Dense(3, 2)]), nnkit.losses.MSE(), Adam(0.1),
+                            l2=0.25)  # fmt: skip
+    trainer.save(tmp_path / "t.safetensors")
+    assert nnkit.Trainer.load(tmp_path / "t.safetensors").l2 == 0.25

@@ -1,5 +1,6 @@
 """The wheel ships every package: pyproject's explicit list matches the source tree."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -15,3 +16,37 @@ def test_every_package_folder_is_listed_in_pyproject():
     }
     assert listed == found
     assert mapping["nnkit.backends"] == "backends"
+
+
+def extras() -> dict[str, list[str]]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def test_no_extra_pins_an_exact_version():
+    exact = [
+        (extra, req)
+        for extra, reqs in extras().items()
+        for req in reqs
+        if re.search(r"===?\s*[\w.]", req)
+    ]
+    assert exact == [], "pin exact versions in constraints.txt, not in the extras"
+
+
+def test_torch_extra_and_dev_installs_every_cpu_backend():
+    assert extras()["torch"] == ["torch>=2.3"]
+    dev = next(r for r in extras()["dev"] if r.startswith("nnkit["))
+    assert {"jax", "torch", "test"} <= set(dev[len("nnkit[") : -1].split(","))
+
+
+def test_constraints_pin_the_cpu_torch_and_ci_and_readme_use_them():
+    pins = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert "torch==2.13.0" in pins
+    install = 'pip install -e ".[dev]" -c constraints.txt'
+    assert install in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(install) >= 3  # the two commands and the install table
+    assert not re.search(r'pip install -e "\.\[dev\]"(?! -c constraints\.txt)', readme)

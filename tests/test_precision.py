@@ -164,6 +164,21 @@ def test_fit_compiles_once_per_batch_shape_and_never_again(fused, dtype, tmp_pat
     assert sorted(_describe(p) for p in longer.training()) == expected
 
 
+@needs_jax
+def test_a_fit_cut_into_stretches_for_its_progress_compiles_one_program(tmp_path, capsys):
+    """A progress display that needs the host about twice a second cuts the fit into
+    stretches whose length follows the measured time: one compiled program runs them all
+    (the number of epochs is a value of the call, not of the program)."""
+    X, y, _, _ = nnkit.datasets.digits()
+    model = nnkit.Sequential([Dense(64, 16), Sigmoid(), Dense(16, 10), Sigmoid()])
+    trainer = nnkit.Trainer(model, MSE(), SGD(0.5), backend="jax")
+    with compilations(tmp_path / "fit") as seen:
+        history = trainer.fit(X[:256], y[:256], epochs=60, batch_size=64, progress=True)
+    assert history["epoch"] == list(range(1, 61))
+    assert len(seen.training()) == 1
+    assert "epoch 60 | step 240/240 (100%)" in capsys.readouterr().out
+
+
 # -- mixed precision ------------------------------------------------------------------------
 
 

@@ -136,11 +136,18 @@ def test_array_of_another_backend_names_both(owner, trainer_backend):
         assert tr.predict(foreign).shape == (N, OUT)
         assert tr.predict(X).shape == (N, OUT)
         return
-    match = rf"X is a {owner} array.*backend '{trainer_backend}'.*numpy.asarray\(X\)"
+    match = (
+        rf"X is a {owner} array.*backend '{trainer_backend}'.*"
+        rf"nnkit\.backends\.convert\(X, '{trainer_backend}'\).*numpy.asarray\(X\)"
+    )
     err = rejects(tr, lambda: tr.predict(foreign), errors.BackendMismatchError, match)
     assert isinstance(err, TypeError)
     foreign_y = backends.get(owner).asarray(TARGETS["mse"])
-    rejects(tr, lambda: tr.fit(X, foreign_y, steps=1), errors.BackendMismatchError, r"Y is a")
+    match_y = rf"Y is a {owner} array.*convert\(Y, '{trainer_backend}'\)"
+    rejects(tr, lambda: tr.fit(X, foreign_y, steps=1), errors.BackendMismatchError, match_y)
+    # the suggested conversion is accepted and gives what the NumPy data gives
+    converted = tr.predict(backends.convert(foreign, trainer_backend))
+    np.testing.assert_array_equal(backends.to_host(converted), backends.to_host(tr.predict(X)))
 
 
 @pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
@@ -158,14 +165,19 @@ def test_array_on_another_device_names_both():
         except nnkit.errors.BackendMismatchError as e:
             print(e)
         assert before == [np.asarray(a).tobytes() for p in tr.params for a in p.values()]
-        assert tr.predict(np.asarray(x)).shape == (3, 1)  # the suggested conversion works
+        assert tr.predict(np.asarray(x)).shape == (3, 1)  # the suggested conversions work
+        assert tr.predict(nnkit.backends.convert(x, "jax")).shape == (3, 1)
         """
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     ).stdout
-    assert re.search(r"X is on device cpu:1 but this trainer runs on cpu:0; move it", out), out
+    assert re.search(
+        r"X is on device cpu:1 but this trainer runs on cpu:0 \(cpu\); move it.*"
+        r"nnkit\.backends\.convert\(X, 'jax'\)",
+        out,
+    ), out
 
 
 def test_value_checks_run_once_per_fit_not_per_step(monkeypatch):

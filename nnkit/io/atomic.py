@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash or error leaves either the old file or the new one, whole."""
+"""Atomic file writes: a crash or error leaves either the old file or the new one, whole.
+In a run of several processes (``nnkit.distributed``) only process 0 writes."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..backends import processes
+
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync, os.replace.
 
     The bytes go out with ``os.write`` on the temporary file's descriptor (short writes are
     continued); the new file gets the usual permissions (0666 less the umask). On any error
-    the temporary file is removed and ``path`` keeps its previous content.
+    the temporary file is removed and ``path`` keeps its previous content. Processes other
+    than 0 of a multi-process run write nothing: they hold the same data.
     """
+    if processes.index() != 0:
+        return
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -1,4 +1,5 @@
-"""Callbacks for ``Trainer.fit``: early stopping, periodic checkpoints, user hooks.
+"""Callbacks for ``Trainer.fit``: early stopping, periodic checkpoints, a CSV log of the
+epochs, user hooks.
 
 ``fit`` calls, on each callback: ``on_fit_start(trainer)``; ``on_step(trainer)`` every
 ``callback.every`` steps (``None``: never), after the NaN guard has checked the step;
@@ -9,10 +10,13 @@ after the current step.
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
+from ..backends import processes
 from ..errors import InvalidTypeError, InvalidValueError
 from ..tree import tree_copy
 
@@ -126,3 +130,42 @@ class Checkpoint(Callback):
         path = self.path.format(step=trainer.steps_done)
         trainer.save(path)
         self.saved.append(path)
+
+
+class CSVLogger(Callback):
+    """One CSV row per epoch, as Keras's ``CSVLogger`` writes them: a header ``epoch`` then
+    the record's other keys sorted (``loss``, ``val_loss`` ...), then the History record of
+    each epoch (``epoch`` as nnkit counts it, from 1), flushed as it ends, so a run stopped
+    or killed keeps its rows. ``append``: add to an existing file (no second header).
+    In a run of several processes only process 0 writes."""
+
+    def __init__(self, path: str | os.PathLike, separator: str = ",", append: bool = False):
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise InvalidValueError(f"separator must be one character, got {separator!r}")
+        self.path, self.separator, self.append = os.fspath(path), separator, bool(append)
+        self._file: Any = None
+        self._writer: Any = None
+
+    def on_fit_start(self, trainer):
+        if processes.index() != 0:
+            return
+        header = not (self.append and os.path.exists(self.path) and os.path.getsize(self.path))
+        self._file = open(self.path, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._writer, self._header = None, header
+
+    def on_epoch_end(self, trainer, record):
+        if self._file is None:
+            return
+        if self._writer is None:
+            keys = ["epoch", *sorted(k for k in record if k != "epoch")]
+            self._writer = csv.DictWriter(self._file, keys, delimiter=self.separator,
+                                          extrasaction="ignore", restval="")  # fmt: skip
+            if self._header:
+                self._writer.writeheader()
+        self._writer.writerow(record)
+        self._file.flush()
+
+    def on_fit_end(self, trainer, history):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

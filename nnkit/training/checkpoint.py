@@ -26,6 +26,7 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
         "strategy": trainer.strategy,
         "seed": trainer.seed,
         "dtype": trainer.dtype,
+        "l2": trainer.l2,
         "steps_done": trainer.steps_done,
         "position": list(trainer.position),
     }
@@ -59,6 +60,7 @@ def from_checkpoint(cls: type, ckpt: Checkpoint, path: Any, backend: Any = None)
             strategy=state["strategy"],
             seed=state["seed"],
             dtype=state["dtype"],
+            l2=state.get("l2", 0.0),  # files written before the penalty existed have none
         )
         epoch, offset = state["position"]
         steps_done = state["steps_done"]
@@ -66,7 +68,7 @@ def from_checkpoint(cls: type, ckpt: Checkpoint, path: Any, backend: Any = None)
         raise CorruptFileError(f"{path}: no complete trainer state ({e!r})") from None
     if ckpt.opt_state is None:
         raise CorruptFileError(f"{path}: the trainer's optimizer state is missing")
-    trainer.params, trainer.opt_state = ckpt.params, ckpt.opt_state
+    trainer.params, trainer.opt_state = trainer.backend.place((ckpt.params, ckpt.opt_state))
     trainer.steps_done, trainer.position = int(steps_done), (int(epoch), int(offset))
     return trainer
 

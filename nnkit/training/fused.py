@@ -1,9 +1,10 @@
 """Compiled runs of many steps (``Backend.scan``, JAX): the only loops that leave Python.
 
-``FusedFit``: whole epochs in one compiled program, a scan over epochs of scans over
-minibatches: each epoch's order is gathered on the device from orders sent once, the last
-partial minibatch runs inside, and the epoch's summed loss, its finite check and the
-validation metrics come back as arrays. ``FusedEpoch``: the full minibatches of part of an
+``FusedFit``: whole epochs in one compiled program, a loop over epochs (as many as the
+call asks, one compilation for all counts) of scans over minibatches: each epoch's order is
+gathered on the device from orders sent once per fit, the last partial minibatch runs
+inside, and the epoch's summed loss, its finite check and the validation metrics come back
+as arrays. ``FusedEpoch``: the full minibatches of part of an
 epoch in one scan (for the stretches between host checks). Parameters and optimizer state
 epoch in one scan (for the stretches between host checks): it donates (consumes) the
 parameters and optimizer state it is given. ``FusedFit`` does not: its inputs stay valid
@@ -23,6 +24,11 @@ from ..values import all_finite
 from .steps import metrics_fn
 
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
+
+
+def xp_full_nan(like: Any) -> Any:
+    """A 0-d NaN of ``like``'s dtype."""
+    return namespace(like).full((), float("nan"), dtype=like.dtype)
 
 
 def check_fusable(backend: backends.Backend, strategy: str) -> None:
@@ -78,69 +84,99 @@ class FusedEpoch:
 
 
 class FusedFit:
-    """``fit(params, state, X, T, orders, epochs, batch_size, val, tail) -> (params, state,
-    records)``: ``epochs`` whole epochs, then the first ``tail`` minibatches of one more, in
-    one compiled program.
+    """``fit(params, state, X, T, orders, first, count, capacity, batch_size, val, tail) ->
+    (params, state, records)``: ``count`` whole epochs, then the first ``tail`` minibatches of
+    one more, in one compiled program; ``first``, ``count`` and ``tail`` are values of the
+    call, not of the program, so a fit cut into stretches of any length (for a live
+    progress bar), its end mid-epoch included, compiles once.
 
-    Epoch i visits the rows of X (n, in), T (n, ...) in ``orders[i]`` (an (epochs + 1 if
-    tail else epochs, n) int array; None: the data order, no gather), in minibatches of
-    ``batch_size``, the smaller last one included. ``val``: None, or (X_val, T_val,
-    classes) to evaluate at each epoch's end (see ``steps.metrics_fn``). ``records``: per
-    epoch (the tail last), the loss summed over its rows, whether it and the parameters
-    are finite, and the validation loss and accuracy (NaN where not computed), as arrays.
-    One compiled function per (epochs, tail, batch_size, shuffled, validation kind).
+    Epoch i of the call visits the rows of X (n, in), T (n, ...) in ``orders[first + i]``
+    (``orders``: an int array (rows, n) of epoch orders, sent once per fit; None: the data
+    order, no gather), in minibatches of ``batch_size``, the smaller last one included;
+    ``count`` <= ``capacity``; ``tail`` full minibatches of the next epoch (fewer than an
+    epoch has) follow, also a value of the call. ``val``: None, or (X_val, T_val, classes)
+    to evaluate at each epoch's end (see ``steps.metrics_fn``). ``records``: per epoch
+    (rows 0 .. count - 1 of ``capacity``; the tail's in row ``capacity``, meaningful where
+    ``tail`` > 0), the loss summed over its rows, whether it and the parameters are finite,
+    and the validation loss and accuracy (NaN where not computed), as arrays. One compiled
+    function per (capacity, batch_size, shuffled, validation kind).
     """
 
     def __init__(self, step: Step, predict: Callable, loss: Any, backend: backends.Backend):
         self._step, self._predict, self._loss, self._backend = step, predict, loss, backend
         self._compiled: dict[tuple, Callable] = {}
 
-    def _program(self, epochs: int, tail: int, batch_size: int, shuffled: bool,
+    def _program(self, capacity: int, batch_size: int, shuffled: bool,
                  classes: bool | None) -> Callable:  # fmt: skip
         step, backend = self._step, self._backend
         metrics = None if classes is None else metrics_fn(self._predict, self._loss, classes)
 
-        def run(params, state, X, T, order, X_val, T_val, steps):
-            """``steps`` minibatches from the start of the epoch ``order`` (None: data order),
-            the smaller last one where ``steps`` covers it; then that epoch's record."""
+        def record(params, loss_sum, X_val, T_val):
+            """An epoch's record: its summed loss, whether it and the parameters are finite,
+            the validation loss and accuracy (NaN where not computed)."""
+            nan = xp_full_nan(loss_sum)
+            val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, X_val, T_val)
+            return loss_sum, all_finite(loss_sum, params), val_loss, val_acc
+
+        def whole_epoch(params, state, X, T, order, X_val, T_val):
+            """Every minibatch of the epoch ``order`` (None: data order), the smaller last
+            one included; then the epoch's record."""
             xp, n = namespace(X), X.shape[0]
             Xe, Te = (xp.take(X, order, axis=0), xp.take(T, order, axis=0)) if shuffled else (X, T)
-            full = min(steps, n // batch_size)
+            full = n // batch_size
             params, state, loss_sum = scan_minibatches(
                 step, backend, params, state, Xe, Te, batch_size, full
             )
-            if steps > full:  # the last, smaller minibatch
+            if n > full * batch_size:  # the last, smaller minibatch
                 rest = slice(full * batch_size, n)
                 params, state, loss = step(params, state, Xe[rest, ...], Te[rest, ...])
                 loss_sum = loss_sum + loss * (n - full * batch_size)
-            nan = xp.full((), float("nan"), dtype=X.dtype)
-            val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, X_val, T_val)
-            record = (loss_sum, all_finite(loss_sum, params), val_loss, val_acc)
-            return (params, state), record
+            return (params, state), record(params, loss_sum, X_val, T_val)
 
-        def fused_fit(params, state, X, T, orders, X_val, T_val):
+        def order_of(orders, epoch):
+            """Row ``epoch`` (a value of the running program) of ``orders``; None unshuffled."""
+            if not shuffled:
+                return None
+            xp = namespace(orders)
+            return xp.take(orders, xp.reshape(epoch, (1,)), axis=0)[0, ...]
+
+        def tail_steps(params, state, X, T, order, X_val, T_val, steps):
+            """The first ``steps`` (a value of the running program, below the epoch's
+            minibatch count, so all full) minibatches of the epoch ``order``; its record."""
             xp = namespace(X)
             per_epoch = -(-X.shape[0] // batch_size)
 
-            def epoch(carry, order):
-                return run(*carry, X, T, order if shuffled else None, X_val, T_val, per_epoch)
+            def minibatch(carry, i):  # only its own rows are gathered
+                rows = i * batch_size + xp.arange(batch_size)
+                rows = xp.take(order, rows) if shuffled else rows
+                params, state, loss = step(*carry, xp.take(X, rows, axis=0),
+                                           xp.take(T, rows, axis=0))  # fmt: skip
+                return (params, state), loss
 
-            xs = orders[:epochs, ...] if shuffled else xp.arange(epochs)
-            (params, state), records = backend.scan(epoch, (params, state), xs)
-            if tail:
-                last = orders[epochs, ...] if shuffled else None
-                (params, state), rec = run(params, state, X, T, last, X_val, T_val, tail)
-                records = tuple(
-                    xp.concat([r, xp.reshape(x, (1,))]) for r, x in zip(records, rec, strict=True)
-                )
+            (params, state), losses = backend.loop(minibatch, (params, state), steps, per_epoch)
+            return (params, state), record(params, xp.sum(losses) * batch_size, X_val, T_val)
+
+        def fused_fit(params, state, X, T, orders, first, count, tail, X_val, T_val):
+            xp = namespace(X)
+
+            def epoch(carry, i):
+                return whole_epoch(*carry, X, T, order_of(orders, first + i), X_val, T_val)
+
+            (params, state), records = backend.loop(epoch, (params, state), count, capacity)
+            last = order_of(orders, first + count)
+            (params, state), rec = tail_steps(params, state, X, T, last, X_val, T_val, tail)
+            records = tuple(
+                xp.concat([r, xp.reshape(x, (1,))]) for r, x in zip(records, rec, strict=True)
+            )
             return params, state, records
 
         return backend.jit(fused_fit)
 
-    def __call__(self, params: Any, state: Any, X: Any, T: Any, orders: Any, epochs: int,
-                 batch_size: int, val: tuple[Any, Any, bool] | None, tail: int = 0):  # fmt: skip
+    def __call__(self, params: Any, state: Any, X: Any, T: Any, orders: Any, first: int,
+                 count: int, capacity: int, batch_size: int,
+                 val: tuple[Any, Any, bool] | None, tail: int = 0):  # fmt: skip
         X_val, T_val, classes = (None, None, None) if val is None else val
-        key = (epochs, tail, batch_size, orders is not None, classes)
+        key = (capacity, batch_size, orders is not None, classes)
         if key not in self._compiled:
             self._compiled[key] = self._program(*key)
-        return self._compiled[key](params, state, X, T, orders, X_val, T_val)
+        return self._compiled[key](params, state, X, T, orders, first, count, tail, X_val, T_val)

@@ -36,16 +36,17 @@ def to_backend(backend: backends.Backend, x: Any, name: str, dtype: Any = None) 
     elif owner != backend.name and not backends.get(owner).is_host:
         raise BackendMismatchError(
             f"{name} is a {owner} array but this trainer runs on backend {backend.name!r}; "
-            f"convert it first, e.g. numpy.asarray({name}) (moved for you) or "
-            f"nnkit.backends.get({backend.name!r}).asarray(numpy.asarray({name}))"
+            f"convert it first: nnkit.backends.convert({name}, {backend.name!r}) (without a "
+            f"copy where the two share a device), or numpy.asarray({name}) (moved for you)"
         )
     elif owner == backend.name and not backend.is_host:
-        where = array_api_compat.device(x)
-        if where != backend.device:
+        if not backend.is_here(x):
+            where = array_api_compat.device(x)
             raise BackendMismatchError(
-                f"{name} is on device {where} but this trainer runs on {backend.device}; "
-                f"move it first, e.g. nnkit.backends.get({backend.name!r}).asarray("
-                f"numpy.asarray({name}))"
+                f"{name} is on device {where} but this trainer runs on "
+                f"{backend.device_name()}; "
+                f"move it first, e.g. nnkit.backends.convert({name}, {backend.name!r}) or "
+                f"numpy.asarray({name}) (moved for you)"
             )
     if not array_api_compat.array_namespace(x).isdtype(
         x.dtype, ("bool", "integral", "real floating")

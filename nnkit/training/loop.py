@@ -64,7 +64,8 @@ class Loop:
         self.bar: Any = None
         self.interrupted: Callable[[], bool] = bool
         self.epochs_per_call = 1  # with a live progress bar: about half a second of epochs
-        self._compiled_for: set[tuple[int, int]] = set()  # programs run (compiled) already
+        self._measured = False  # whether a program ran (compiled) already in this fit
+        self.plan: tuple[int, int, Any] | None = None  # made by the fit's first program
 
     def __call__(self, progress: bool | None) -> History:
         trainer, run = self.trainer, self.run
@@ -120,21 +121,19 @@ class Loop:
         n, size = run.X.shape[0], run.batch_size
         per_epoch = math.ceil(n / size)
         first = next_position(trainer.position, n)[0]
-        orders = None
-        if run.shuffle:
-            count = epochs + (1 if tail else 0)
-            host = [epoch_order(trainer.seed, e, n) for e in range(first, first + count)]
-            orders = backend.asarray(np.stack(host))
+        if self.plan is None:
+            self.plan = self._plan(first)
+        start_epoch, capacity, orders = self.plan
         start = time.perf_counter()
         trainer.params, trainer.opt_state, out = run.program(
-            trainer.params, trainer.opt_state, run.X, run.T, orders, epochs, size, run.val,
-            tail,
+            trainer.params, trainer.opt_state, run.X, run.T, orders, first - start_epoch,
+            epochs, capacity, size, run.val, tail,
         )  # fmt: skip
         loss_sums, finite, val_loss, val_acc = (backend.to_numpy(a) for a in out)
         seconds = time.perf_counter() - start
-        if self.bar.live and (epochs, tail) in self._compiled_for:
+        if self.bar.live and self._measured:
             self.epochs_per_call = max(1, int(epochs * 0.5 / seconds))
-        self._compiled_for.add((epochs, tail))
+        self._measured = True  # from the second call on: the first one compiles
         samples = [n] * epochs + ([tail * size] if tail else [])
         per_sample_s = seconds / sum(samples)
         records, done = [], 0
@@ -142,7 +141,8 @@ class Loop:
             trainer.steps_done += per_epoch if i < epochs else tail
             trainer.position = (first + i, rows)
             done += rows
-            if not finite[i]:
+            row = i if i < epochs else capacity  # where the program put the epoch's record
+            if not finite[row]:
                 for record in records:
                     trainer.history.append(record)
                 raise self.guard.replay(
@@ -151,15 +151,15 @@ class Loop:
             record = {
                 "epoch": first + i + 1,
                 "step": trainer.steps_done,
-                "loss": float(loss_sums[i]) / rows,
+                "loss": float(loss_sums[row]) / rows,
                 "samples_per_s": 1 / per_sample_s,
                 "time_s": rows * per_sample_s,
                 "elapsed_s": start - self.start + done * per_sample_s,
             }
             if run.val is not None:
-                record["val_loss"] = float(val_loss[i])
+                record["val_loss"] = float(val_loss[row])
                 if run.val[2]:
-                    record["val_accuracy"] = float(val_acc[i])
+                    record["val_accuracy"] = float(val_acc[row])
             if i == epochs:
                 record["partial"] = True
             records.append(record)
@@ -171,6 +171,23 @@ class Loop:
         self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
         self.owned = False
         return records
+
+    def _plan(self, first: int) -> tuple[int, int, Any]:
+        """At the fit's first program: (its first epoch, the programs' capacity: the whole
+        epochs left rounded up to a power of two, so that fits of similar length share one
+        program; the orders of every epoch left, one host-to-device transfer, or None)."""
+        trainer, run = self.trainer, self.run
+        n = run.X.shape[0]
+        per_epoch = math.ceil(n / run.batch_size)
+        whole, rest = divmod(self.remaining, per_epoch)
+        capacity = 1 << max(whole - 1, 0).bit_length()
+        orders = None
+        if run.shuffle:
+            host = np.zeros((capacity + 1, n), dtype=np.int64)  # unused rows stay 0
+            for j in range(whole + (1 if rest else 0)):
+                host[j] = epoch_order(trainer.seed, first + j, n)
+            orders = trainer.backend.asarray(host)
+        return first, capacity, orders
 
     def _validated_epoch(self) -> dict[str, Any]:
         """One epoch (or what remains of it) step by step, with validation on the host."""

@@ -11,6 +11,10 @@ loss and optimizer maths run in the backend's in-place ops (``Backend.inplace_op
 intermediate in a buffer of its role reused from step to step, bitwise equal to the pure
 step. Only that step uses them: it owns its intermediates and gradients and returns none of
 them; ``grads`` and ``predict`` return new arrays.
+
+``l2 > 0`` adds scikit-learn's L2 penalty to every minibatch of n rows: ``0.5 * l2 *
+sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
+their gradients (per-sample: once, to the averaged rows). ``l2 == 0`` traces nothing more.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from .._ns import namespace
 from ..backends import Backend
 from ..functional import PURE, takes_ops
+from ..layers import Dense
 from ..losses import Loss
 from ..metrics import hit_rate
 from ..model import Sequential
@@ -35,11 +40,14 @@ STRATEGIES = ("batched", "per_sample")
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
 
-def grads_fn(model: Sequential, loss: Loss, policy: Policy, ops: Any = PURE) -> Callable:
+def grads_fn(
+    model: Sequential, loss: Loss, policy: Policy, ops: Any = PURE, l2: float = 0.0
+) -> Callable:
     """``(params, X, T) -> (grads, loss)`` in the array operations ``ops`` (in-place ops: the
     grads are buffers that the next call overwrites). The first layer's input gradient is
-    not computed: nothing uses it."""
+    not computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
     loss_takes_ops = takes_ops(loss.unchecked_grad)
+    penalty = l2_fn(model, l2, ops)
 
     def grads(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
         # one scope per minibatch shape (the last few): the in-place ops find each buffer by
@@ -50,9 +58,36 @@ def grads_fn(model: Sequential, loss: Loss, policy: Policy, ops: Any = PURE) -> 
         Y = policy.to_param(Y)
         dY = loss.unchecked_grad(Y, T, *((scope.scope("loss"),) if loss_takes_ops else ()))
         _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False, ops=scope)
-        return policy.to_param(g), loss.unchecked(Y, T)
+        if penalty is None:
+            return policy.to_param(g), loss.unchecked(Y, T)
+        return penalty(params, policy.to_param(g), loss.unchecked(Y, T), X.shape[0], scope)
 
     return grads
+
+
+def l2_fn(model: Sequential, l2: float, ops: Any = PURE) -> Callable | None:
+    """``(params, grads, loss, n, ops) -> (grads, loss)`` with scikit-learn's L2 penalty on
+    the Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 * W / n`` and ``loss +
+    0.5 * l2 * sum(W**2) / n``, in the parameter dtype (in-place ops: into the grads' own
+    buffers). None when ``l2 == 0``: nothing to add."""
+    if not l2:
+        return None
+    dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
+
+    def penalty(params: Any, grads: Any, value: Any, n: int, ops: Any = ops) -> tuple[Any, Any]:
+        xp, grads = namespace(value), [dict(g) for g in grads]
+        total = None
+        for i in dense:
+            W, scope = params[i]["W"], ops.scope(("l2", i))
+            scaled = scope.mul(W, l2 / n, out="l2*W/n")
+            grads[i]["W"] = scope.add(grads[i]["W"], scaled, out=grads[i]["W"])
+            square = xp.sum(W * W)
+            total = square if total is None else total + square
+        if total is not None:
+            value = value + xp.astype(total * (0.5 * l2 / n), value.dtype)
+        return grads, value
+
+    return penalty
 
 
 def predict_fn(model: Sequential, policy: Policy) -> Callable:
@@ -103,6 +138,20 @@ def per_sample_grads(grads: Callable, params: Any, X: Any, T: Any) -> tuple[Any,
     return tree_map(lambda a: a / n, total_g), total / n
 
 
+def data_parallel(step: Step, backend: Backend) -> Step:
+    """``step`` with each minibatch's rows split over the backend's devices and the updated
+    parameters and state whole on each (``Backend.shard_rows``, ``Backend.replicate``): the
+    compiler sums the shards' gradients. On one device both are the identity."""
+
+    def sharded(params: Any, opt_state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
+        X, T = backend.shard_rows(X), backend.shard_rows(T)
+        params, opt_state, value = step(params, opt_state, X, T)
+        params, opt_state = backend.replicate((params, opt_state))
+        return params, opt_state, value
+
+    return sharded
+
+
 @dataclasses.dataclass(frozen=True)
 class Steps:
     """The compiled functions of one Trainer.
@@ -129,29 +178,39 @@ def build(
     policy: Policy,
     backend: Backend,
     strategy: str,
+    l2: float = 0.0,
 ) -> Steps:
     """The Steps of a Trainer: compiled with ``backend.jit``, the optimizer update in place
-    where the backend can (the Trainer's fit owns the arrays it updates)."""
+    where the backend can (the Trainer's fit owns the arrays it updates); ``l2``: the L2
+    penalty of ``l2_fn``."""
     jit = backend.jit
-    update, one = optimizer.step, grads_fn(model, loss, policy)
+    update, one = optimizer.step, grads_fn(model, loss, policy, l2=l2)
     lean = one
     if backend.inplace:
         ops = backend.inplace_ops()
         update = functools.partial(optimizer.step_inplace, ops=ops)
-        lean = grads_fn(model, loss, policy, ops)
-    batched = batched_fn(lean, update)
-    pure_predict = predict_fn(model, policy)
+        lean = grads_fn(model, loss, policy, ops, l2=l2)
+    batched = data_parallel(batched_fn(lean, update), backend)
+    plain_predict = predict_fn(model, policy)
+
+    def pure_predict(params: Any, X: Any) -> Any:  # rows split, the output whole everywhere
+        return backend.replicate(plain_predict(params, backend.shard_rows(X)))
+
     predict = jit(pure_predict)
     metrics = {c: jit(metrics_fn(pure_predict, loss, c)) for c in (False, True)}
     if strategy == "batched":
         return Steps(jit(batched, donate_argnums=(0, 1)), jit(one), predict, metrics, batched)
-    one = jit(one)
+    row = jit(grads_fn(model, loss, policy))  # one row's gradients: the penalty comes after
+    penalty = l2_fn(model, l2)
     apply = jit(update, donate_argnums=(0, 2))
 
+    def per_sample(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
+        g, value = per_sample_grads(row, params, X, T)
+        return (g, value) if penalty is None else penalty(params, g, value, X.shape[0])
+
     def per_sample_step(params: Any, opt_state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
-        g, value = per_sample_grads(one, params, X, T)
+        g, value = per_sample(params, X, T)
         params, opt_state = apply(params, g, opt_state)
         return params, opt_state, value
 
-    per_sample = functools.partial(per_sample_grads, one)
     return Steps(per_sample_step, per_sample, predict, metrics, batched)

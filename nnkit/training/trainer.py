@@ -37,6 +37,11 @@ class Trainer:
     (float32 master weights and optimizer state, bfloat16 forward/backward; JAX only):
     ``policy`` holds the two dtypes (see ``nnkit.training.precision``).
 
+    ``l2``: an L2 penalty as scikit-learn's MLPs apply it (their ``alpha``): each minibatch
+    of n rows adds ``0.5 * l2 * sum(W**2) / n`` over the Dense weights "W" (not biases) to
+    the training loss (the History's "loss") and ``l2 * W / n`` to their gradients;
+    ``evaluate`` and validation report the loss without it. 0 (the default): no penalty.
+
     State: ``params``, ``opt_state``, ``steps_done``, ``position`` (the (epoch, sample
     offset) where the next ``fit`` step starts), ``history`` (the last fit's History) and
     ``stop_training`` (set by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep it all.
@@ -58,6 +63,8 @@ class Trainer:
         strategy: str = "batched",
         seed: int = 0,
         dtype: str = "float32",
+        devices: Any = None,
+        l2: float = 0.0,
     ):
         checks.check_instance("model", model, Sequential)
         checks.check_instance("loss", loss, Loss)
@@ -65,8 +72,14 @@ class Trainer:
         checks.check_choice("strategy", strategy, step_fns.STRATEGIES)
         checks.check_choice("dtype", dtype, precision.DTYPES)
         checks.check_seed(seed)
+        self.l2 = checks.check_nonnegative("l2", l2)
         self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.backend = backends.get(backend)
+        self.backend = backends.get(backend).on(devices)
+        if self.backend.device_count > 1 and strategy != "batched":
+            raise InvalidValueError(
+                f"devices={devices!r} trains the 'batched' strategy data-parallel; got "
+                f"strategy {strategy!r}"
+            )
         self.policy = precision.policy(dtype, self.backend)
         self.strategy, self.seed, self.dtype = strategy, seed, dtype
         self.params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
@@ -75,7 +88,9 @@ class Trainer:
         self.position = (0, 0)
         self.history = History()
         self.stop_training = False
-        self._steps = step_fns.build(model, loss, optimizer, self.policy, self.backend, strategy)
+        self._steps = step_fns.build(
+            model, loss, optimizer, self.policy, self.backend, strategy, self.l2
+        )
         self._inputs = Inputs(self.backend, model, loss, self.policy.param)
         self._guard = Guard(self.backend)
         self._fused: tuple[FusedEpoch, FusedFit] | None = None  # built by the first fused fit
@@ -104,7 +119,9 @@ class Trainer:
         the next one.
 
         ``validation_data=(X_val, Y_val)`` adds ``val_loss`` (and ``val_accuracy``) to each
-        record. ``progress``: a rich progress bar (None: on when stdout is a terminal).
+        record. ``progress``: None (default): a rich bar when stdout is a terminal, else
+        nothing; True: the rich bar where it can draw (a terminal, Jupyter), else a plain
+        flushed line every tenth of the run (logs, pipes, nohup); False: nothing.
         ``callbacks``: Callback objects or functions ``fn(trainer, record)`` called after
         each epoch (see ``nnkit.callbacks``).
 
@@ -117,9 +134,10 @@ class Trainer:
 
         ``fused``: None (the default) compiles as much of the fit as one program as the
         backend allows: on JAX with strategy "batched", every whole epoch of the fit in
-        one compiled call (a scan over epochs of scans over minibatches, validation
-        included), or the longest stretches that callbacks, ``check_every`` and a live
-        progress bar (about two updates a second) leave, and runs of full minibatches in
+        one compiled call (a loop over epochs of scans over minibatches, validation
+        included; one compilation however the fit is cut), or the longest stretches that
+        callbacks, ``check_every`` and a live progress display (about two updates a
+        second) leave, and runs of full minibatches in
         one scan where an epoch is split; elsewhere one step at a time. ``fused=True`` asks
         for that and is refused where the backend has no compiled scan; ``fused=False``
         dispatches one step at a time. All give the same updates in the same order.
@@ -131,6 +149,13 @@ class Trainer:
         if epochs is not None and steps is not None:
             raise InvalidValueError("give epochs or steps, not both")
         batch_size = checks.check_positive_int("batch_size", batch_size)
+        if batch_size % self.backend.device_count:
+            n = self.backend.device_count
+            raise InvalidValueError(
+                f"batch_size {batch_size} does not split evenly over the {n} devices; expected "
+                f"a multiple of {n} (e.g. {batch_size - batch_size % n or n} or "
+                f"{batch_size + n - batch_size % n})"
+            )
         if check_every is not None:
             check_every = checks.check_positive_int("check_every", check_every)
         hooks = [as_callback(c) for c in callbacks]
@@ -181,6 +206,12 @@ class Trainer:
         checkpoint.save_trainer(path, self)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | backends.Backend | None = None):
-        """The trainer written by ``save``, on ``backend`` (default: the default backend)."""
-        return checkpoint.load_trainer(cls, path, backend)
+    def load(
+        cls,
+        path: str | os.PathLike,
+        backend: str | backends.Backend | None = None,
+        devices: Any = None,
+    ):
+        """The trainer written by ``save``, on ``backend`` (default: the default backend) and
+        ``devices`` (as the constructor takes them)."""
+        return checkpoint.load_trainer(cls, path, backends.get(backend).on(devices))

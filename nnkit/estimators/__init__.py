@@ -1,0 +1,22 @@
+"""scikit-learn estimators trained by nnkit: ``MLPClassifier`` and ``MLPRegressor``.
+
+Drop-in replacements for ``sklearn.neural_network``'s classes of the same names (the same
+parameters, defaults, attributes and methods), plus ``backend``, ``strategy``, ``dtype`` and
+``devices``. ``expected_failed_checks(estimator)`` names the scikit-learn estimator checks
+expected to fail (see docs/estimators.md). Needs scikit-learn >= 1.6.
+"""
+
+from __future__ import annotations
+
+try:
+    import sklearn
+    from sklearn.utils.validation import validate_data  # noqa: F401  (new in 1.6)
+except ImportError as e:
+    raise ImportError(
+        f"nnkit.estimators needs scikit-learn >= 1.6: pip install 'nnkit[sklearn]' (found: {e})"
+    ) from e
+
+from ._checks import expected_failed_checks
+from ._mlp import MLPClassifier, MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "sklearn"]

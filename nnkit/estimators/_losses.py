@@ -1,0 +1,74 @@
+"""scikit-learn's MLP losses as nnkit losses: the value its ``loss_curve_`` reports and the
+output-layer gradient its backprop steps with (``delta = output - target``, over the rows).
+
+Every loss here takes the raw output z of the last Dense layer (the logits, or the log-mean
+for Poisson); the estimators apply the output activation (softmax, logistic, exp) when they
+predict. Multiclass training uses ``nnkit.losses.CrossEntropy`` itself (sklearn's log_loss).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import functional as F
+from .. import values
+from .._ns import namespace
+from ..functional import PURE
+from ..losses import BinaryCrossEntropy, Loss
+
+
+def _delta(ops: Any, out: Any, target: Any, n: int) -> Any:
+    """(out - target) / n into the "grad" buffer: sklearn's output delta over n rows."""
+    g = ops.sub(out, target, out="grad")
+    return ops.div(g, n, out=g)
+
+
+class HalfSquaredError(Loss):
+    """0.5 * mean over all elements of (pred - target)**2 (sklearn's ``squared_loss``).
+
+    grad = (pred - target) / n_rows: sklearn's delta. For one output it is this loss's own
+    gradient; for K outputs sklearn steps K times it, and so does this loss.
+    """
+
+    def unchecked(self, pred, target):
+        d = pred - target
+        return 0.5 * namespace(pred).mean(d * d)
+
+    def unchecked_grad(self, pred, target, ops=PURE):
+        return _delta(ops, pred, target, pred.shape[0])
+
+
+class SummedBinaryCrossEntropy(BinaryCrossEntropy):
+    """Binary cross-entropy of logits z (n, K), summed over the K outputs and averaged over
+    the rows (sklearn's ``binary_log_loss`` behind a logistic output: binary and multilabel
+    classification); grad = (sigmoid(z) - target) / n_rows."""
+
+    def __init__(self):
+        super().__init__(from_logits=True)
+
+    def unchecked(self, pred, target):
+        return super().unchecked(pred, target) * pred.shape[1]
+
+    def unchecked_grad(self, pred, target, ops=PURE):
+        return _delta(ops, F.sigmoid(namespace(pred), pred, ops), target, pred.shape[0])
+
+    def config(self):
+        return {}
+
+
+class HalfPoissonDeviance(Loss):
+    """Half Poisson deviance of log-means z (n, K) (sklearn's ``poisson_loss`` behind an exp
+    output): sum over outputs, mean over rows, of ``y log(y / exp(z)) - y + exp(z)``;
+    grad = (exp(z) - y) / n_rows. Targets must be >= 0."""
+
+    def check_values(self, pred_shape, target):
+        values.check_range(target, 0, float("inf"), "Poisson target", closed_high=True)
+
+    def unchecked(self, pred, target):
+        xp = namespace(pred)
+        positive = target > 0
+        ylogy = xp.where(positive, target * xp.log(xp.where(positive, target, 1.0)), 0.0)
+        return xp.sum(ylogy - target * pred - target + xp.exp(pred)) / pred.shape[0]
+
+    def unchecked_grad(self, pred, target, ops=PURE):
+        return _delta(ops, ops.exp(pred, out="exp"), target, pred.shape[0])
