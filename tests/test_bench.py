@@ -455,3 +455,20 @@ def test_a_fit_call_unit_makes_its_fit_calls(monkeypatch):
     c.run()
     assert calls == [s5.epochs_per_fit] * s5.fit_calls
     assert c.steps == s5.epoch_steps(8) * s5.epochs
+
+
+def test_each_cell_is_written_as_it_ends(monkeypatch):
+    """A run stopped midway keeps what it measured: after each cell the report so far
+    (rows of the cells done, "complete": False), at the end the whole one."""
+    monkeypatch.setenv(SMOKE_ENV, "1")
+    args = command.build_parser().parse_args(
+        ["--backends", "numpy", "--peers", "none", "--scenarios", "S1", "--repeats", "1",
+         "--matmul-size", "32"])  # fmt: skip
+    partials = []
+    final = command.run(args, on_cell=partials.append)
+    cells = sorted({(r["scenario"], r["batch_size"]) for r in final["results"]})
+    assert len(partials) == len(cells) == 2
+    for i, partial in enumerate(partials):
+        assert partial["complete"] is False
+        assert len({(r["scenario"], r["batch_size"]) for r in partial["results"]}) == i + 1
+    assert final["complete"] is True and final["matmul_peak"]

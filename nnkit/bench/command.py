@@ -191,10 +191,15 @@ def _validate(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}")
 
 
-def run(args: argparse.Namespace, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
-    """Measure the matrix in ``args``; the report as a JSON-ready dict. ``say`` gets the
-    progress lines: one per cell as it starts, one per contender as its timing ends, one per
-    matmul peak."""
+def run(
+    args: argparse.Namespace,
+    say: Callable[[str], None] = lambda line: None,
+    on_cell: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Measure the matrix in ``args``; the report as a JSON-ready dict ("complete": True).
+    ``say`` gets the progress lines: one per cell as it starts, one per contender as its
+    timing ends, one per matmul peak. ``on_cell`` gets the report so far after each cell
+    ("complete": False, no peaks yet), so that a run stopped midway leaves what it measured."""
     args = resolve(args)
     _validate(args)
     peers.pin(args.threads)
@@ -218,13 +223,16 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = lambda line: None
                              warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS)  # fmt: skip
         results += [{**c.info(), "label": c.label, "times_s": t}
                     for c, t in zip(group, times, strict=True)]  # fmt: skip
+        if on_cell is not None:
+            report = bench_report.summarise([dict(r) for r in results], [], skipped, _machine())
+            on_cell({"mode": mode, "complete": False, **report})
     sources = peak_sources(results)
     calls = max(MIN_ROUNDS, args.repeats)
     say(f"matmul peaks of {len(sources)} libraries: n={','.join(map(str, args.matmul_size))}, "
         f"the fastest of {calls} or more calls each")  # fmt: skip
     peaks = matmul_peaks(sources, args.matmul_size, calls, say)
     report = bench_report.summarise(results, peaks, skipped, _machine())
-    return {"mode": mode, "matmul_sizes": list(args.matmul_size), **report}
+    return {"mode": mode, "complete": True, "matmul_sizes": list(args.matmul_size), **report}
 
 
 class _Progress:
@@ -263,16 +271,21 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     say = (lambda line: None) if args.quiet else _stderr
     start = time.perf_counter()
-    report = run(args, say)
+    report = run(args, say, on_cell=lambda partial: _write(args, partial, plot=False))
     say(f"nnkit bench: measured in {time.perf_counter() - start:.0f} s")
     bench_report.print_tables(report)
+    _write(args, report, plot=True)
+    return 0
+
+
+def _write(args: argparse.Namespace, report: dict[str, Any], plot: bool) -> None:
+    """--out and --markdown (and, with ``plot``, --plot) from ``report``, atomically."""
     if args.out:
         atomic_write(args.out, bench_report.to_json(report).encode())
-    if args.plot:
+    if plot and args.plot:
         atomic_write(args.plot, bench_report.plot_png(report))
     if args.markdown:
         atomic_write(args.markdown, bench_report.markdown(report).encode())
-    return 0
 
 
 def _stderr(line: str) -> None:
