@@ -1,4 +1,5 @@
-"""S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch): every available backend x strategy,
+"""S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch), S4 and S5 (S1 over repeated fit
+calls; JAX's default fit and the JAX+Optax scan only): every available backend x strategy,
 and every peer library that is installed (the others skip).
 
 One benchmark round is one unit: an epoch of ``steps_per_unit`` minibatch updates,
@@ -15,7 +16,7 @@ DTYPES = {"S1": ("float32", "float64"), "S2": ("float32",), "S3": ("float32",)}
 CASES = [
     (s, dtype, batch)
     for s, scenario in scenarios().items()
-    for dtype in DTYPES[s]
+    for dtype in DTYPES.get(s, ("float32",))
     for batch in scenario.batch_sizes
 ]
 
@@ -38,6 +39,8 @@ def _measure(benchmark, contender):
 )
 def test_nnkit(benchmark, case, backend, strategy):
     scenario, dtype, batch = case
+    if not scenarios()[scenario].runs(f"nnkit {backend} {strategy}"):
+        pytest.skip(f"{scenario} times JAX's default fit and the JAX+Optax scan only")
     _measure(benchmark, nnkit_contender(scenarios()[scenario], backend, strategy, batch, dtype))
 
 
@@ -45,6 +48,8 @@ def test_nnkit(benchmark, case, backend, strategy):
 @pytest.mark.parametrize("peer", peers.PEERS)
 def test_peer(benchmark, case, peer):
     scenario, dtype, batch = case
+    if not scenarios()[scenario].runs(peer):
+        pytest.skip(f"{scenario} times JAX's default fit and the JAX+Optax scan only")
     try:
         contender = peers.contender(peer, scenarios()[scenario], batch, dtype)
     except peers.PeerUnavailable as e:

@@ -77,14 +77,14 @@ X, y, Xv, yv = nnkit.datasets.digits(normalize=True)  # 1437 rows: 22 x 64 and 2
 OPTIMIZERS = {"sgd": lambda: SGD(0.1), "momentum": lambda: SGD(0.05, momentum=0.9),
               "adam": lambda: Adam(1e-2)}
 out = {}
-for dtype in ("float32", "float64"):
+for dtype in sys.argv[1:]:
     for name, make in OPTIMIZERS.items():
         runs = {}
         for devices, fused in ((None, None), (4, None), (4, False)):
             t = nnkit.Trainer(nnkit.Sequential([Dense(64, 32), Tanh(), Dense(32, 10)]),
                               nnkit.losses.CrossEntropy(), make(), backend="jax",
                               dtype=dtype, devices=devices, seed=1)
-            h = t.fit(X, y, epochs=2, batch_size=64, fused=fused, validation_data=(Xv, yv))
+            h = t.fit(X, y, epochs=1, batch_size=64, fused=fused, validation_data=(Xv, yv))
             leaves = [t.backend.to_numpy(a) for a in nnkit.tree.tree_leaves(t.params)]
             runs[(devices, fused)] = (leaves, h["loss"], h["val_loss"],
                                       t.backend.to_numpy(t.predict(Xv)),
@@ -104,17 +104,26 @@ print(json.dumps(out))
 
 @needs_jax
 def test_four_devices_train_the_same_run_as_one():
-    """SGD, momentum and Adam, float32 and float64, the whole-fit program and fused=False:
+    """SGD, momentum and Adam, float32 and float64, the whole-fit program and fused=False, one
+    digits epoch:
     the parameters, losses, validation metrics and predictions of 4 devices equal one
     device's (float32 rtol 1e-5, float64 rtol 1e-10, normwise), the last minibatch of 29
     rows (not a multiple of 4) included; the parameters end replicated on all 4. (A smooth
     activation: with ReLU a unit whose input sits at 0 may flip on float32 roundoff and
     the runs part by more; float64 agrees to 1e-15 either way.)"""
-    proc = subprocess.Popen([sys.executable, "-c", SAME_RUN], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    code, out, err = _finish(proc)
-    assert code == 0, err[-3000:]
-    results = json.loads(out.splitlines()[-1])
+    procs = [subprocess.Popen([sys.executable, "-c", SAME_RUN, dtype], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+             for dtype in ("float32", "float64")]  # side by side: one core each
+    results = {}
+    try:
+        for proc in procs:
+            code, out, err = _finish(proc)
+            assert code == 0, err[-3000:]
+            results.update(json.loads(out.splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
     assert len(results) == 2 * 3 * 3
     for name, (rel, hist, replicated, count) in results.items():
         tol = 1e-5 if name.startswith("float32") else 1e-10
