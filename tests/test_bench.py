@@ -304,15 +304,21 @@ def test_resolving_twice_changes_nothing(full_size):
 class FakeClock:
     def __init__(self):
         self.now = 0.0
+        self.events: list = []  # ("sleep", seconds) as timing pauses
 
     def __call__(self):
         return self.now
+
+    def sleep(self, seconds):
+        self.events.append(("sleep", seconds))
+        self.now += seconds
 
 
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
     monkeypatch.setattr(timing, "perf_counter", fake)
+    monkeypatch.setattr(timing, "sleep", fake.sleep)
     return fake
 
 
@@ -394,6 +400,33 @@ def test_median_times_rounds_within_a_budget_and_reports_each_unit_once(clock):
                                     budget_s=budget)  # fmt: skip
         assert [len(t) for t in times] == [rounds] * 3
         assert sorted(done) == [(0, rounds), (1, rounds), (2, rounds)]
+
+
+def test_median_times_calls_a_librarys_units_together_and_settles_between_libraries(clock):
+    """A round calls one library's units back to back, pauses before another library's, and
+    the pause is in no unit's time."""
+
+    def unit(name, seconds):
+        def run():
+            clock.events.append(name)
+            clock.now += seconds
+
+        return run
+
+    names, libs = ["np1", "jx1", "np2", "tc1"], ["numpy", "jax", "numpy", "torch"]
+    seconds = [0.001, 0.002, 0.003, 0.004]
+    times = timing.median_times([unit(n, s) for n, s in zip(names, seconds)], 3,
+                                warmups=1, libraries=libs, settle_s=0.5)  # fmt: skip
+    assert times == [pytest.approx([s] * 3) for s in seconds]
+    S = ("sleep", 0.5)
+    assert clock.events[4:] == [  # after the warm-ups, one call each
+        S, "np1", "np2", S, "jx1", S, "tc1",  # round 0: numpy first
+        S, "jx1", S, "tc1", S, "np2", "np1",  # round 1: jax first, numpy's units rotated
+        S, "tc1", S, "np1", "np2", S, "jx1",  # round 2: torch first
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="2 libraries for 4 units"):
+        timing.median_times([unit(n, s) for n, s in zip(names, seconds)], 1,
+                            libraries=["numpy", "jax"])  # fmt: skip
 
 
 def test_rows_are_held_against_their_own_librarys_peak_by_executed_flops():

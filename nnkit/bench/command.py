@@ -220,7 +220,9 @@ def run(
         times = median_times([c.run for c in group], args.repeats,
                              lambda i, t, group=group: progress.timed(group[i], t),
                              budget_s=args.budget_s,
-                             warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS)  # fmt: skip
+                             warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS,
+                             libraries=[peers.peak_library(c.library, c.backend)
+                                        for c in group])  # fmt: skip
         results += [{**c.info(), "label": c.label, "times_s": t}
                     for c, t in zip(group, times, strict=True)]  # fmt: skip
         if on_cell is not None:

@@ -4,7 +4,7 @@ each library and dtype measured in the same run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from time import perf_counter
+from time import perf_counter, sleep
 from typing import Any
 
 import numpy as np  # host-side: the peak matmuls' random operands are drawn on the host
@@ -20,6 +20,11 @@ MAX_PEAK_CALL_S = 3.0
 # get more chances at a quiet moment)
 MIN_PEAK_ROUND_S = 0.05
 MIN_ROUNDS = 3  # the fewest timed rounds a time budget may leave a cell (a median of three)
+# the pause before a timed call that follows another library's: a library's worker threads
+# spin for a while after its last call (OpenBLAS's for about 0.1 s), and on a machine with
+# few cores they would take the next library's cores: PyTorch on 2 cores ran 2-3x slower
+# right after a NumPy unit than alone
+SETTLE_S = 0.15
 
 
 def median_times(
@@ -28,28 +33,47 @@ def median_times(
     done: Callable[[int, list[float]], None] | None = None,
     budget_s: float | None = None,
     warmups: int = 2,
+    libraries: Sequence[str] | None = None,
+    settle_s: float = SETTLE_S,
 ) -> list[list[float]]:
     """Seconds per call of each unit: ``warmups`` calls each first (two by default: a JAX
     step may compile again once the optimizer's step count is an array), then ``repeats``
     rounds that call every unit once (rotating who goes first), so drift hits all of them
-    alike. With ``budget_s``, as many rounds as the first round's time says fit in it, at
-    least ``MIN_ROUNDS`` and at most ``repeats``. ``done(i, times)`` is called as unit i
-    finishes its last round."""
+    alike. ``libraries`` names each unit's array library: a round calls one library's units
+    together (rotating which library goes first) and pauses ``settle_s`` before a timed call
+    that follows another library's call, so that no library is timed while another's idle
+    threads still spin. With ``budget_s``, as many rounds as the first round's time (its
+    pauses included) says fit in it, at least ``MIN_ROUNDS`` and at most ``repeats``.
+    ``done(i, times)`` is called as unit i finishes its last round."""
+    libs = list(libraries) if libraries is not None else [""] * len(units)
+    if len(libs) != len(units):
+        raise ValueError(f"got {len(libs)} libraries for {len(units)} units; expected one each")
     for unit in units:
         for _ in range(warmups):
             unit()
+    names = list(dict.fromkeys(libs))  # each library once, in the order of its first unit
     times: list[list[float]] = [[] for _ in units]
-    rounds = repeats
+    rounds, last, start = repeats, libs[-1] if libs else "", perf_counter()
     for r in range(repeats):
-        if r == 1 and budget_s is not None:  # round 0 is never the last one it cuts
-            rounds = _rounds(budget_s, sum(t[0] for t in times), repeats)
+        if r == 1 and budget_s is not None:  # round 0 (pauses too) is never the last one it cuts
+            rounds = _rounds(budget_s, perf_counter() - start, repeats)
         if r == rounds:
             break
-        for i in [(r + j) % len(units) for j in range(len(units))]:
-            times[i].append(_timed(units[i]))
-            if done is not None and r == rounds - 1:
-                done(i, times[i])
+        for name in _rotated(names, r):
+            for i in _rotated([i for i, lib in enumerate(libs) if lib == name], r):
+                if libs[i] != last:
+                    sleep(settle_s)
+                    last = libs[i]
+                times[i].append(_timed(units[i]))
+                if done is not None and r == rounds - 1:
+                    done(i, times[i])
     return times
+
+
+def _rotated(items: list, k: int) -> list:
+    """``items`` from its ``k``-th (modulo its length) on, then the ones before."""
+    k %= len(items)
+    return items[k:] + items[:k]
 
 
 def _rounds(budget_s: float, round_s: float, repeats: int) -> int:
@@ -80,6 +104,7 @@ def time_matmuls(
     repeats: int,
     max_call_s: float = MAX_PEAK_CALL_S,
     min_round_s: float = MIN_PEAK_ROUND_S,
+    settle_s: float = SETTLE_S,
 ) -> list[tuple[dict[int, list[float]], list[str]]]:
     """Call times of ``make(n)()`` (a synchronised n x n matmul) for each maker and each n of
     ``sizes``, and notes on the sizes left out. First each maker's sizes, smallest first: a
@@ -87,12 +112,15 @@ def time_matmuls(
     ``max_call_s`` (estimated from the size before it as n**3), or whose operands do not fit
     in memory, is left out with the larger ones. Then ``repeats - 1`` rounds that call every
     (maker, size) in turn, so that a quiet moment of a busy machine can come to each of
-    them; a fast one is called again within a round until ``min_round_s`` is spent."""
+    them; a fast one is called again within a round until ``min_round_s`` is spent. Each
+    maker is one library: ``settle_s`` passes before a maker's first call of a round (see
+    ``median_times``)."""
     out: list[tuple[dict[int, list[float]], list[str]]] = []
-    units: list[tuple[list[float], Callable[[], Any]]] = []
-    for make in makers:
+    units: list[tuple[int, list[float], Callable[[], Any]]] = []
+    for m, make in enumerate(makers):
         times: dict[int, list[float]] = {}
         notes: list[str] = []
+        sleep(settle_s)
         for n in sorted(set(sizes)):
             last = max(times, default=0)
             if last and times[last][0] * (n / last) ** 3 > max_call_s:
@@ -105,10 +133,14 @@ def time_matmuls(
                 notes.append(f"n>={n}: {type(e).__name__}: {str(e).splitlines()[0][:80]}")
                 break
             times[n] = [_timed(unit)]
-            units.append((times[n], unit))
+            units.append((m, times[n], unit))
         out.append((times, notes))
     for _ in range(repeats - 1):
-        for calls, unit in units:
+        last = None
+        for m, calls, unit in units:
+            if m != last:
+                sleep(settle_s)
+                last = m
             for _ in range(max(1, int(min_round_s / max(min(calls), 1e-6)))):
                 calls.append(_timed(unit))
     return out
