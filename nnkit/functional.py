@@ -68,7 +68,7 @@ class PureOps:
     def tanh(self, x: Any, out: Any = None) -> Any:
         return namespace(x).tanh(x)
 
-    def sum(self, x: Any, axis: int, keepdims: bool = False, out: Any = None) -> Any:
+    def sum(self, x: Any, axis: int | None, keepdims: bool = False, out: Any = None) -> Any:
         return namespace(x).sum(x, axis=axis, keepdims=keepdims)
 
     def max(self, x: Any, axis: int, keepdims: bool = False, out: Any = None) -> Any:

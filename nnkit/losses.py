@@ -9,9 +9,9 @@ batched training strategies rely on this).
 (label range, BCE targets in [0, 1]) only on eagerly readable arrays.
 ``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, for
 training steps whose data the Trainer has already checked once per ``fit``.
-``unchecked_grad`` takes ``ops`` (see ``nnkit.functional``): ``PURE`` by default, a
-backend's in-place ops in the Trainer's NumPy step, where the gradient lands in a reused
-buffer.
+``unchecked_grad`` (and MSE's ``unchecked``) take ``ops`` (see ``nnkit.functional``):
+``PURE`` by default, a backend's in-place ops in the Trainer's NumPy step, where the
+gradient (and the loss) land in a reused buffer.
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def _is_integer(x: Any) -> bool:
 class MSE(Loss):
     """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size."""
 
-    def unchecked(self, pred, target):
-        d = pred - target
-        return namespace(pred).mean(d * d)
+    def unchecked(self, pred, target, ops=PURE):
+        d = ops.sub(pred, target, out="d")
+        total = ops.sum(ops.mul(d, d, out=d), axis=None, out="sum")  # as mean: sum, then / size
+        return ops.div(total, _size(pred), out="value")
 
     def unchecked_grad(self, pred, target, ops=PURE):
         d = ops.sub(pred, target, out="grad")

@@ -19,11 +19,19 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 def tree_leaves(tree: Any) -> list[Any]:
     """The leaves of ``tree`` in a fixed order (dict keys in insertion order)."""
+    leaves: list[Any] = []
+    _collect(tree, leaves.append)
+    return leaves
+
+
+def _collect(tree: Any, add: Callable[[Any], None]) -> None:
     if isinstance(tree, dict):
-        return [leaf for v in tree.values() for leaf in tree_leaves(v)]
-    if isinstance(tree, (list, tuple)):
-        return [leaf for v in tree for leaf in tree_leaves(v)]
-    return [tree]
+        tree = tree.values()
+    elif not isinstance(tree, (list, tuple)):
+        add(tree)
+        return
+    for v in tree:
+        _collect(v, add)
 
 
 def tree_unflatten(like: Any, leaves: list[Any]) -> Any:

@@ -233,3 +233,108 @@ def test_losses_without_ops_still_train_with_their_own_gradient():
     half = fit_both(layers, HalfMSE(), lambda: SGD(0.2), X, Y)
     full = fit_both(layers, MSE(), lambda: SGD(0.1), X, Y)
     assert_bitwise(half.params, full.params)  # lr * g / 2 == (lr / 2) * g: exact halvings
+
+
+def _affine(ops, calls, scale=lambda: 1.0):
+    """(params, X) -> (X @ W + b, sum of it) in ``ops``, counting its Python runs in
+    ``calls``; ``scale()`` a number it multiplies by."""
+
+    def f(params, X):
+        calls.append(1)
+        s = ops.scope(X.shape)  # a role's buffer has one shape
+        y = s.add(s.matmul(X, params["W"], out="y"), params["b"], out="y")
+        y = s.mul(y, scale(), out=y)
+        total = s.sum(s.matmul(X.T, y, out="xty"), axis=None, out="total")  # a view of X
+        return {"y": y}, total
+
+    return f
+
+
+def _pure_affine(params, X, scale=1.0):
+    y = (X @ params["W"] + params["b"]) * scale
+    return y, np.sum(X.T @ y)
+
+
+def test_replayed_function_runs_its_python_twice_and_stays_exact():
+    """Once warm, a function of the in-place ops runs as the calls it recorded: its
+    Python no more, its results bitwise those of the pure maths for every new X and for
+    parameters updated in place; the arrays passed in are left as they were."""
+    rng = np.random.default_rng(11)
+    ops = backends.get("numpy").inplace_ops()
+    params = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=(3,))}
+    calls: list = []
+    f = ops.replayed(_affine(ops, calls), tree_leaves, copied=(1,))
+    for _ in range(8):
+        X = rng.normal(size=(5, 4))
+        before = X.copy()
+        got, total = f(params, X)
+        y, expected_total = _pure_affine(params, X)
+        assert got["y"].tobytes() == y.tobytes() and total.tobytes() == expected_total.tobytes()
+        assert X.tobytes() == before.tobytes()
+        params["W"] += 0.5  # in place: the replay reads the new values
+    assert len(calls) == 2  # two recordings that agreed
+    # other parameter arrays, or another shape of X: recorded anew, still exact
+    fresh = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=(3,))}
+    for p, X in [(fresh, rng.normal(size=(5, 4))), (fresh, rng.normal(size=(2, 4)))]:
+        got, total = f(p, X)
+        assert got["y"].tobytes() == _pure_affine(p, X)[0].tobytes()
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("kind", ["allocates", "changing number"])
+def test_functions_that_cannot_be_replayed_are_called_every_time(kind):
+    """A function that makes a new array, or takes a number that changes between calls,
+    is not replayed: it runs every time, and every result is right."""
+    rng = np.random.default_rng(12)
+    ops = backends.get("numpy").inplace_ops()
+    params = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=(3,))}
+    calls: list = []
+    if kind == "allocates":
+        inner = _affine(ops, calls)
+
+        def f(params, X):
+            out, total = inner(params, X)
+            return out, np.mean(out["y"])  # a new array each call
+
+        def expected(params, X, i):
+            y, _ = _pure_affine(params, X)
+            return y, np.mean(y)
+    else:
+        f = _affine(ops, calls, scale=lambda: float(len(calls)))
+
+        def expected(params, X, i):
+            return _pure_affine(params, X, float(i + 1))
+
+    replayed = ops.replayed(f, tree_leaves, copied=(1,))
+    for i in range(7):
+        X = rng.normal(size=(5, 4))
+        got, value = replayed(params, X)
+        y, total = expected(params, X, i)
+        assert got["y"].tobytes() == y.tobytes() and np.asarray(value).tobytes() == total.tobytes()
+    assert len(calls) == 7
+
+
+def test_blas_one_thread_then_restore():
+    """``one_thread`` puts every BLAS library NumPy loaded on one thread; ``restore`` puts
+    the counts back. A replayed step (small matmuls: one thread) leaves them as they were."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from nnkit.backends import blas
+
+    def counts():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]  # fmt: skip
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = counts()
+        assert before and all(n == 2 for n in before)
+        saved = blas.one_thread()
+        assert all(n == 1 for n in counts())
+        blas.restore(saved)
+        assert counts() == before
+        ops = backends.get("numpy").inplace_ops()
+        rng = np.random.default_rng(13)
+        params = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=(3,))}
+        f = ops.replayed(_affine(ops, []), tree_leaves, copied=(1,))
+        for _ in range(5):
+            f(params, rng.normal(size=(5, 4)))
+        assert counts() == before

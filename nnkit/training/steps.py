@@ -9,8 +9,10 @@ the update. Both return ``(params, opt_state, loss)`` and give the same gradient
 On a backend with ``inplace`` (NumPy) the batched training step is lean: the same layer,
 loss and optimizer maths run in the backend's in-place ops (``Backend.inplace_ops``), every
 intermediate in a buffer of its role reused from step to step, bitwise equal to the pure
-step. Only that step uses them: it owns its intermediates and gradients and returns none of
-them; ``grads`` and ``predict`` return new arrays.
+step; once warm, its forward and backward run as the list of ufunc calls they made
+(``backends.replay``), without the layers' Python. Only that step uses them: it owns its
+intermediates and gradients and returns none of them but the loss (a buffer the next step
+overwrites); ``grads`` and ``predict`` return new arrays.
 
 ``l2 > 0`` adds scikit-learn's L2 penalty to every minibatch of n rows: ``0.5 * l2 *
 sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
@@ -32,7 +34,7 @@ from ..losses import Loss
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
-from ..tree import tree_map
+from ..tree import tree_leaves, tree_map
 from .precision import Policy
 
 STRATEGIES = ("batched", "per_sample")
@@ -46,7 +48,7 @@ def grads_fn(
     """``(params, X, T) -> (grads, loss)`` in the array operations ``ops`` (in-place ops: the
     grads are buffers that the next call overwrites). The first layer's input gradient is
     not computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
-    loss_takes_ops = takes_ops(loss.unchecked_grad)
+    grad_takes_ops, value_takes_ops = takes_ops(loss.unchecked_grad), takes_ops(loss.unchecked)
     penalty = l2_fn(model, l2, ops)
 
     def grads(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
@@ -56,11 +58,12 @@ def grads_fn(
         low = policy.to_compute(params)
         Y, cache = model.forward(low, policy.to_compute(X), scope)
         Y = policy.to_param(Y)
-        dY = loss.unchecked_grad(Y, T, *((scope.scope("loss"),) if loss_takes_ops else ()))
+        dY = loss.unchecked_grad(Y, T, *((scope.scope("loss"),) if grad_takes_ops else ()))
+        value = loss.unchecked(Y, T, *((scope.scope("loss value"),) if value_takes_ops else ()))
         _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False, ops=scope)
         if penalty is None:
-            return policy.to_param(g), loss.unchecked(Y, T)
-        return penalty(params, policy.to_param(g), loss.unchecked(Y, T), X.shape[0], scope)
+            return policy.to_param(g), value
+        return penalty(params, policy.to_param(g), value, X.shape[0], scope)
 
     return grads
 
@@ -189,7 +192,8 @@ def build(
     if backend.inplace:
         ops = backend.inplace_ops()
         update = functools.partial(optimizer.step_inplace, ops=ops)
-        lean = grads_fn(model, loss, policy, ops, l2=l2)
+        # forward and backward made again as their ufunc calls once warm (X and T copied in)
+        lean = ops.replayed(grads_fn(model, loss, policy, ops, l2=l2), tree_leaves, copied=(1, 2))
     batched = data_parallel(batched_fn(lean, update), backend)
     plain_predict = predict_fn(model, policy)
 
