@@ -9,8 +9,9 @@ as the arithmetic.
 
 Arguments are of two kinds. Those at the positions ``copied`` (the minibatch X, T) are
 copied into arrays of the Replay's own, and ``fn`` always runs on those copies. The others
-are held (the parameters): their arrays are read in place, and a call with other objects
-than the recorded ones (another fit's copy) records again.
+are held (the parameters): their arrays are read in place, and a call whose held leaves
+are other arrays than the recorded ones (another fit's copy, a weight replaced in its
+dict) records again.
 
 For each combination of the copied arguments' shapes and dtypes, and of the held
 arguments, the first two calls run ``fn`` recording (the first one also makes the ops'
@@ -44,8 +45,9 @@ KEEP = 4  # recordings kept (the minibatch shapes of a fit: full and last partia
 class _Entry:
     """The state of one combination of shapes and held arguments."""
 
-    def __init__(self, held: tuple, inputs: list):
-        self.held, self.inputs = held, inputs  # inputs: the arrays copied arguments go into
+    def __init__(self, held: list, inputs: list):
+        self.held = held  # the leaves of the held arguments
+        self.inputs = inputs  # the arrays the copied arguments go into
         self.first: tuple[list, Any] | None = None  # the first call's (tape, result)
         self.tape: list | None = None  # kept: replay it
         self.serial = False  # replay it with the BLAS on one thread
@@ -65,9 +67,10 @@ class Replay:
     def __call__(self, *args: Any) -> Any:
         copied = self.copied
         key = tuple((args[i].shape, args[i].dtype) for i in copied)
-        held = tuple(a for i, a in enumerate(args) if i not in copied)
+        held = [leaf for i, a in enumerate(args) if i not in copied for leaf in self.leaves(a)]
         entry = self._entries.get(key)
-        if entry is None or any(a is not b for a, b in zip(held, entry.held, strict=True)):
+        if (entry is None or len(held) != len(entry.held)
+                or any(a is not b for a, b in zip(held, entry.held, strict=True))):  # fmt: skip
             entry = self._new(key, held, args)
         copyto = self.ops.xp.copyto
         for i, buffer in zip(copied, entry.inputs, strict=True):
@@ -99,7 +102,7 @@ class Replay:
             entry.first = None
         return result
 
-    def _new(self, key: tuple, held: tuple, args: tuple) -> _Entry:
+    def _new(self, key: tuple, held: list, args: tuple) -> _Entry:
         empty = self.ops.xp.empty_like
         entry = self._entries[key] = _Entry(held, [empty(args[i]) for i in self.copied])
         while len(self._entries) > KEEP:
@@ -118,7 +121,7 @@ class Replay:
         with the same numbers, and give the same known arrays as results."""
         (tape1, result1), (tape2, result2) = first, second
         array = self.ops.xp.ndarray
-        known = {id(_root(a)) for h in entry.held for a in self.leaves(h) if isinstance(a, array)}
+        known = {id(_root(a)) for a in entry.held if isinstance(a, array)}
         known |= {id(_root(a)) for a in entry.inputs}
         known |= {id(_root(keywords["out"])) for *_, keywords in tape2}
         if len(tape1) != len(tape2):

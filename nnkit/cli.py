@@ -305,6 +305,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "rich",
         "matplotlib",
         "scikit-learn",
+        "threadpoolctl",
     ):
         try:
             print(f"  {pkg:<17} {metadata.version(pkg)}")

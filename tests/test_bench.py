@@ -304,13 +304,13 @@ def test_resolving_twice_changes_nothing(full_size):
 class FakeClock:
     def __init__(self):
         self.now = 0.0
-        self.events: list = []  # ("sleep", seconds) as timing pauses
+        self.events: list = []  # ("pause", seconds) as timing pauses
 
     def __call__(self):
         return self.now
 
-    def sleep(self, seconds):
-        self.events.append(("sleep", seconds))
+    def pause(self, seconds):
+        self.events.append(("pause", seconds))
         self.now += seconds
 
 
@@ -318,7 +318,7 @@ class FakeClock:
 def clock(monkeypatch):
     fake = FakeClock()
     monkeypatch.setattr(timing, "perf_counter", fake)
-    monkeypatch.setattr(timing, "sleep", fake.sleep)
+    monkeypatch.setattr(timing, "pause", fake.pause)
     return fake
 
 
@@ -418,7 +418,7 @@ def test_median_times_calls_a_librarys_units_together_and_settles_between_librar
     times = timing.median_times([unit(n, s) for n, s in zip(names, seconds)], 3,
                                 warmups=1, libraries=libs, settle_s=0.5)  # fmt: skip
     assert times == [pytest.approx([s] * 3) for s in seconds]
-    S = ("sleep", 0.5)
+    S = ("pause", 0.5)
     assert clock.events[4:] == [  # after the warm-ups, one call each
         S, "np1", "np2", S, "jx1", S, "tc1",  # round 0: numpy first
         S, "jx1", S, "tc1", S, "np2", "np1",  # round 1: jax first, numpy's units rotated

@@ -338,3 +338,18 @@ def test_blas_one_thread_then_restore():
         for _ in range(5):
             f(params, rng.normal(size=(5, 4)))
         assert counts() == before
+
+
+def test_a_parameter_replaced_in_its_dict_is_read_by_the_next_replay():
+    """The same dict with a new weight array in it: the replay records again and uses it."""
+    rng = np.random.default_rng(14)
+    ops = backends.get("numpy").inplace_ops()
+    params = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=(3,))}
+    f = ops.replayed(_affine(ops, []), tree_leaves, copied=(1,))
+    for _ in range(4):
+        f(params, rng.normal(size=(5, 4)))
+    params["W"] = rng.normal(size=(4, 3))
+    for _ in range(4):
+        X = rng.normal(size=(5, 4))
+        got, _total = f(params, X)
+        assert got["y"].tobytes() == _pure_affine(params, X)[0].tobytes()

@@ -4,7 +4,7 @@ each library and dtype measured in the same run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from time import perf_counter, sleep
+from time import perf_counter
 from typing import Any
 
 import numpy as np  # host-side: the peak matmuls' random operands are drawn on the host
@@ -20,10 +20,10 @@ MAX_PEAK_CALL_S = 3.0
 # get more chances at a quiet moment)
 MIN_PEAK_ROUND_S = 0.05
 MIN_ROUNDS = 3  # the fewest timed rounds a time budget may leave a cell (a median of three)
-# the pause before a timed call that follows another library's: a library's worker threads
-# spin for a while after its last call (OpenBLAS's for about 0.1 s), and on a machine with
-# few cores they would take the next library's cores: PyTorch on 2 cores ran 2-3x slower
-# right after a NumPy unit than alone
+# the pause before a library's first call of a round: a library's worker threads spin for a
+# while after its last call (OpenBLAS's for about 0.1 s), and on a machine with few cores
+# they would take the next library's cores: PyTorch on 2 cores ran 2-3x slower right after
+# a NumPy unit than alone. The pause keeps this core busy (``pause``)
 SETTLE_S = 0.15
 
 
@@ -40,9 +40,8 @@ def median_times(
     step may compile again once the optimizer's step count is an array), then ``repeats``
     rounds that call every unit once (rotating who goes first), so drift hits all of them
     alike. ``libraries`` names each unit's array library: a round calls one library's units
-    together (rotating which library goes first) and pauses ``settle_s`` before a timed call
-    that follows another library's call, so that no library is timed while another's idle
-    threads still spin. With ``budget_s``, as many rounds as the first round's time (its
+    together (rotating which library goes first) and pauses ``settle_s`` before them (see
+    ``pause``), so that no library is timed while another's idle threads still spin. With ``budget_s``, as many rounds as the first round's time (its
     pauses included) says fit in it, at least ``MIN_ROUNDS`` and at most ``repeats``.
     ``done(i, times)`` is called as unit i finishes its last round."""
     libs = list(libraries) if libraries is not None else [""] * len(units)
@@ -62,12 +61,21 @@ def median_times(
         for name in _rotated(names, r):
             for i in _rotated([i for i, lib in enumerate(libs) if lib == name], r):
                 if libs[i] != last:
-                    sleep(settle_s)
+                    pause(settle_s)
                     last = libs[i]
                 times[i].append(_timed(units[i]))
                 if done is not None and r == rounds - 1:
                     done(i, times[i])
     return times
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` with this core busy: a core that sleeps comes back slow (a NumPy S1
+    unit timed right after a 0.15 s sleep took 1.5x its time in a back-to-back loop; after
+    as long a busy wait, its back-to-back time)."""
+    end = perf_counter() + seconds
+    while perf_counter() < end:
+        pass
 
 
 def _rotated(items: list, k: int) -> list:
@@ -120,7 +128,7 @@ def time_matmuls(
     for m, make in enumerate(makers):
         times: dict[int, list[float]] = {}
         notes: list[str] = []
-        sleep(settle_s)
+        pause(settle_s)
         for n in sorted(set(sizes)):
             last = max(times, default=0)
             if last and times[last][0] * (n / last) ** 3 > max_call_s:
@@ -139,7 +147,7 @@ def time_matmuls(
         last = None
         for m, calls, unit in units:
             if m != last:
-                sleep(settle_s)
+                pause(settle_s)
                 last = m
             for _ in range(max(1, int(min_round_s / max(min(calls), 1e-6)))):
                 calls.append(_timed(unit))
