@@ -166,6 +166,11 @@ class Backend:
         """A human-readable name of the device (for reports)."""
         return str(self.device)
 
+    def keep_compiled(self, directory: str) -> bool:
+        """Keep the programs this backend compiles in ``directory``, for later processes to
+        load instead of compiling again; returns whether it does (backends that compile)."""
+        return False
+
     def device_names(self) -> list[str]:
         """Every device this backend can train on here (``on(devices)`` picks among them)."""
         return [self.device_name()]

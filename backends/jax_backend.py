@@ -32,6 +32,15 @@ class JaxBackend(Backend):
         self._jax = jax
         self.matmul_precision = "tensorfloat32" if tf32_requested() else "highest"
 
+    def keep_compiled(self, directory):
+        """JAX's persistent compilation cache in ``directory``, every program in it (not
+        only those that took a second to compile); a cache the user configured stays."""
+        config = self._jax.config
+        if config.jax_compilation_cache_dir is None:
+            config.update("jax_compilation_cache_dir", directory)
+            config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        return True
+
     def dtype(self, dtype):
         if dtype == "float64" or getattr(dtype, "name", None) == "float64":
             self._jax.config.update("jax_enable_x64", True)

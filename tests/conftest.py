@@ -1,6 +1,7 @@
-"""Shared fixtures: the backends available here, JAX's strict broadcasting, and the
-hypothesis profiles ("ci": 50 examples, chosen when the CI environment variable is set;
-"dev": 100 examples, the default elsewhere; HYPOTHESIS_PROFILE=name picks one explicitly)."""
+"""Shared fixtures: the backends available here, JAX's strict broadcasting, no compiled
+programs kept across runs (NNKIT_CACHE_DIR empty), and the hypothesis profiles ("ci": 50
+examples, chosen when the CI environment variable is set; "dev": 100 examples, the default
+elsewhere; HYPOTHESIS_PROFILE=name picks one explicitly)."""
 
 import os
 
@@ -14,6 +15,10 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+# `nnkit train` keeps compiled programs across runs; the suite's runs (and their
+# subprocesses) keep none, so that each test compiles what it counts
+os.environ["NNKIT_CACHE_DIR"] = ""
 
 AVAILABLE = backends.available()
 

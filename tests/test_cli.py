@@ -391,3 +391,25 @@ def test_training_on_a_file_loads_no_optional_library(tmp_path):
                             timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_train_keeps_compiled_programs_for_the_next_run(tmp_path):
+    """`nnkit train` on JAX keeps its compiled programs in $NNKIT_CACHE_DIR; a second run
+    loads them and trains the same model (the same lines printed)."""
+    if "jax" not in nnkit.backends.available():
+        pytest.skip("needs JAX")
+    cache = tmp_path / "compiled"
+    env = {**os.environ, "NNKIT_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "nnkit", "train", "digits", "--backend", "jax",
+               "--steps", "60", "--no-progress"]  # fmt: skip
+
+    def results():
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                             check=True).stdout  # fmt: skip
+        return [line for line in out.splitlines() if line.startswith(("final epoch", "test:"))]
+
+    first = results()
+    kept = sorted(p.name for p in cache.iterdir())
+    assert kept, "the first run kept no compiled program"
+    assert results() == first
+    assert sorted(p.name for p in cache.iterdir()) == kept  # loaded, not compiled again

@@ -41,8 +41,9 @@ def median_times(
     rounds that call every unit once (rotating who goes first), so drift hits all of them
     alike. ``libraries`` names each unit's array library: a round calls one library's units
     together (rotating which library goes first) and pauses ``settle_s`` before them (see
-    ``pause``), so that no library is timed while another's idle threads still spin. With ``budget_s``, as many rounds as the first round's time (its
-    pauses included) says fit in it, at least ``MIN_ROUNDS`` and at most ``repeats``.
+    ``pause``), so that no library is timed while another's idle threads still spin. With
+    ``budget_s``, as many rounds as the first round's time (its pauses included) says fit
+    in it, at least ``MIN_ROUNDS`` and at most ``repeats``.
     ``done(i, times)`` is called as unit i finishes its last round."""
     libs = list(libraries) if libraries is not None else [""] * len(units)
     if len(libs) != len(units):
