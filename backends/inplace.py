@@ -37,8 +37,8 @@ def _elementwise(fn: Any, buffers: dict[str, Any], tape: list, asarray: Any) -> 
     """``fn`` as an op ``op(*args, out=...)``: ``fn(*args, out=out)``, ``out`` an array or a
     role (its buffer in ``buffers``, made by the role's first call). One Python call. While
     ``tape[0]`` is a list (a recording), each call is appended to it as ``(fn, args,
-    {"out": out})``: called again, it writes the same array. A role's buffer is an array even where
-    ``fn`` gives a scalar (of 0-d operands): ``asarray`` makes it one."""
+    {"out": out})``: called again, it writes the same array. A role's buffer is an array
+    even where ``fn`` gives a scalar (of 0-d operands): ``asarray`` makes it one."""
     get = buffers.get
 
     def op(*args: Any, out: Any) -> Any:

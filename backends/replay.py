@@ -19,9 +19,9 @@ buffers, and records the calls that make them as calls into them). The recording
 only when both are the same calls on the same arrays with the same numbers, when every
 array they touch is a buffer they write, an array held in the arguments or a view of one,
 and when the results are such arrays; from the third call on, the calls are made again
-and the second call's results returned. Otherwise ``fn``
-is simply called, every time: a function that makes new arrays (``xp.mean``, ``astype``)
-or takes a number that changes between calls is never replayed, and stays right.
+and the second call's results returned. Otherwise ``fn`` is simply called, every time: a
+function that makes new arrays (``xp.mean``, ``astype``) or takes a number that changes
+between calls is never replayed, and stays right.
 
 ``fn`` must not branch on the values of its arrays (as under ``jax.jit``): a branch is
 recorded as taken. nnkit's layers, losses and optimizer rules never do.
@@ -72,6 +72,8 @@ class Replay:
         if (entry is None or len(held) != len(entry.held)
                 or any(a is not b for a, b in zip(held, entry.held, strict=True))):  # fmt: skip
             entry = self._new(key, held, args)
+        if entry.plain:  # not replayable: the arguments as given, no copies
+            return self.fn(*args)
         copyto = self.ops.xp.copyto
         for i, buffer in zip(copied, entry.inputs, strict=True):
             copyto(buffer, args[i])
@@ -87,8 +89,6 @@ class Replay:
         own = list(args)
         for i, buffer in zip(copied, entry.inputs, strict=True):
             own[i] = buffer
-        if entry.plain:
-            return self.fn(*own)
         with self.ops.recording([]) as tape:
             result = self.fn(*own)
         if entry.first is None:
