@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 _MODULES = {
-    "numpy": "numpy_backend",
+    "numpy": "numpy",
     "cupy": "cupy_backend",
     "jax": "jax_backend",
     "torch": "torch_backend",

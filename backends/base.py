@@ -3,6 +3,7 @@ primitives that differ per array library (moving data, waiting, compiling)."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 from collections.abc import Callable
@@ -48,7 +49,6 @@ class Backend:
     is_host: bool = False  # True where arrays are NumPy arrays in host memory (no copy out)
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
     bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
-    inplace: bool = False  # True where ``inplace_ops`` writes into existing arrays (NumPy)
     immutable: bool = False  # True where arrays never change once made (JAX): checks of an
     # array's values may then be remembered by the array's identity
     can_shard: bool = False  # True where ``on(devices)`` trains data-parallel (JAX)
@@ -133,8 +133,18 @@ class Backend:
         return x
 
     def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
-        """``fn`` compiled where the backend has a compiler; ``fn`` itself otherwise."""
+        """``fn`` compiled where the backend has a compiler (JAX: XLA; NumPy: recorded once,
+        then replayed as the array calls it made); ``fn`` itself otherwise. The arguments at
+        ``donate_argnums`` are given up by the caller: the compiled function may write its
+        outputs into them. Compiled or not, the same numbers."""
         return fn
+
+    def without_jit(self) -> Backend:
+        """This backend with ``jit`` the identity: every function runs as written, one array
+        operation at a time (the plain path that compiled ones are tested against)."""
+        plain = copy.copy(self)
+        plain.jit = lambda fn, donate_argnums=(): fn  # type: ignore[method-assign]
+        return plain
 
     def scan(self, fn: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:
         """``carry, ys = scan(fn, carry, xs)``: ``fn(carry, x) -> (carry, y)`` over the leading
@@ -153,14 +163,6 @@ class Backend:
         Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled loop")
-
-    def inplace_ops(self) -> Any:
-        """A fresh ``backends.inplace.InplaceOps`` (element-wise arithmetic into ``out``) with
-        its own scratch buffers, for optimizer updates in place.
-
-        Only backends with ``inplace`` implement it; the others raise NotImplementedError.
-        """
-        raise NotImplementedError(f"backend {self.name!r} has no in-place arithmetic")
 
     def device_name(self) -> str:
         """A human-readable name of the device (for reports)."""

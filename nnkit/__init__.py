@@ -1,7 +1,7 @@
 """nnkit: neural networks with hand-written forward and backward passes, written once
-against the Python array API and run on NumPy, CuPy or JAX."""
+against the Python array API and run on NumPy, CuPy, JAX or torch."""
 
-from . import backends, callbacks, data, datasets, layers, losses, metrics, optim
+from . import backends, callbacks, data, datasets, distributed, layers, losses, metrics, optim
 from ._version import __version__
 from .backends import BackendUnavailable
 from .errors import InvalidTypeError, InvalidValueError, NNKitError
@@ -24,6 +24,7 @@ __all__ = [
     "callbacks",
     "data",
     "datasets",
+    "distributed",
     "layers",
     "load",
     "losses",

@@ -1,16 +1,16 @@
 """Layers with hand-written forward and backward passes.
 
-A layer is stateless maths: its parameters live in a dict ``p`` that the model
-passes in, so the same layer runs on any backend and under ``jax.jit``.
+A layer is stateless maths: its parameters live in a dict ``p`` that the model passes in, so
+the same layer runs on any backend and under its ``jit``. The derivative of each op is
+written beside it, as the formula a reader knows.
 
 - ``forward(p, X) -> (Y, cache)`` with X of shape (batch, in);
 - ``backward(p, cache, dY) -> (dX, grads)`` with ``grads`` shaped like ``p``;
 - ``param_grads(p, cache, dY) -> grads`` alone (for the first layer, whose dX nobody needs);
 - ``param_shapes() -> {name: shape}``: the shapes of the parameters ``init`` draws.
 
-The maths is written once in the operations of ``ops`` (see ``nnkit.functional``): the
-default ``PURE`` returns new arrays; the Trainer's NumPy step passes in-place ops that write
-each result into a buffer of its role (``out="Y"``), reused across steps.
+A new layer is one class: plain array expressions over its inputs (``xp = namespace(X)``),
+returning new arrays, never branching on their values.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from . import checks
 from . import functional as F
 from ._ns import namespace
 from .configurable import Configurable
-from .functional import PURE
 from .initializers import INITIALIZERS, bias_zeros
 
 
@@ -36,19 +35,22 @@ class Layer(Configurable):
         """The shapes of the parameters ``init`` makes, without drawing them."""
         return {}
 
-    def forward(self, p: dict, X: Any, ops: Any = PURE) -> tuple[Any, Any]:
+    def forward(self, p: dict, X: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def backward(self, p: dict, cache: Any, dY: Any, ops: Any = PURE) -> tuple[Any, dict]:
+    def backward(self, p: dict, cache: Any, dY: Any) -> tuple[Any, dict]:
         raise NotImplementedError
 
-    def param_grads(self, p: dict, cache: Any, dY: Any, ops: Any = PURE) -> dict:
+    def param_grads(self, p: dict, cache: Any, dY: Any) -> dict:
         """The ``grads`` of ``backward``; layers that can skip computing dX override it."""
-        return self.backward(p, cache, dY, *(() if ops is PURE else (ops,)))[1]
+        return self.backward(p, cache, dY)[1]
 
 
 class Dense(Layer):
-    """Y = X @ W + b, with W of shape (in_features, out_features) and b of shape (out_features,)."""
+    """Y = X @ W + b, with W of shape (in_features, out_features) and b of shape (out_features,).
+
+    dX = dY @ W^T,  dW = X^T @ dY,  db = sum of dY over the rows.
+    """
 
     def __init__(
         self,
@@ -75,20 +77,21 @@ class Dense(Layer):
             shapes["b"] = (self.out_features,)
         return shapes
 
-    def forward(self, p, X, ops=PURE):
-        Y = ops.matmul(X, p["W"], out="Y")
+    def forward(self, p, X):
+        Y = X @ p["W"]
         if "b" in p:
-            Y = ops.add(Y, p["b"][None, :], out=Y)
+            Y = Y + p["b"][..., None, :]  # b broadcast over the rows
         return Y, X
 
-    def backward(self, p, X, dY, ops=PURE):
-        grads = self.param_grads(p, X, dY, ops)
-        return ops.matmul(dY, p["W"].T, out="dX"), grads
+    def backward(self, p, X, dY):
+        mT = namespace(dY).matrix_transpose
+        return dY @ mT(p["W"]), self.param_grads(p, X, dY)
 
-    def param_grads(self, p, X, dY, ops=PURE):
-        grads = {"W": ops.matmul(X.T, dY, out="dW")}
+    def param_grads(self, p, X, dY):
+        xp = namespace(dY)
+        grads = {"W": xp.matrix_transpose(X) @ dY}
         if "b" in p:
-            grads["b"] = ops.sum(dY, axis=0, out="db")
+            grads["b"] = xp.sum(dY, axis=-2)
         return grads
 
     def config(self):
@@ -103,53 +106,46 @@ class Dense(Layer):
 class Sigmoid(Layer):
     """s = 1 / (1 + exp(-z)) (stable form); ds/dz = s (1 - s)."""
 
-    def forward(self, p, Z, ops=PURE):
-        S = F.sigmoid(namespace(Z), Z, ops)
+    def forward(self, p, Z):
+        S = F.sigmoid(Z)
         return S, S
 
-    def backward(self, p, S, dY, ops=PURE):
-        dX = ops.mul(dY, S, out="dX")
-        return ops.mul(dX, ops.sub(1, S, out="1-S"), out=dX), {}
+    def backward(self, p, S, dY):
+        return dY * S * (1 - S), {}
 
 
 class Tanh(Layer):
     """t = tanh(z); dt/dz = 1 - t^2."""
 
-    def forward(self, p, Z, ops=PURE):
-        T = ops.tanh(Z, out="T")
+    def forward(self, p, Z):
+        T = namespace(Z).tanh(Z)
         return T, T
 
-    def backward(self, p, T, dY, ops=PURE):
-        d = ops.mul(T, T, out="1-T^2")
-        return ops.mul(dY, ops.sub(1, d, out=d), out="dX"), {}
+    def backward(self, p, T, dY):
+        return dY * (1 - T**2), {}
 
 
 class ReLU(Layer):
     """max(z, 0); derivative 1 where z > 0, else 0."""
 
-    def forward(self, p, Z, ops=PURE):
-        return ops.where(ops.gt(Z, 0, out="Z>0"), Z, 0, out="Y"), Z
+    def forward(self, p, Z):
+        return namespace(Z).where(Z > 0, Z, 0), Z
 
-    def backward(self, p, Z, dY, ops=PURE):
-        return ops.where(ops.gt(Z, 0, out="Z>0"), dY, 0, out="dX"), {}
+    def backward(self, p, Z, dY):
+        return namespace(Z).where(Z > 0, dY, 0), {}
 
 
 class LeakyReLU(Layer):
-    """z where z > 0, else alpha * z."""
+    """z where z > 0, else alpha * z; derivative 1 where z > 0, else alpha."""
 
     def __init__(self, alpha: float = 0.01):
         self.alpha = checks.check_unit_interval("LeakyReLU alpha", alpha)
 
-    def forward(self, p, Z, ops=PURE):
-        return self._leaky(Z, Z, ops, "Y"), Z
+    def forward(self, p, Z):
+        return namespace(Z).where(Z > 0, Z, self.alpha * Z), Z
 
-    def backward(self, p, Z, dY, ops=PURE):
-        return self._leaky(Z, dY, ops, "dX"), {}
-
-    def _leaky(self, Z, X, ops, role):
-        """X where Z > 0, else alpha * X (the alpha * X buffer becomes the result)."""
-        scaled = ops.mul(X, self.alpha, out=role)
-        return ops.where(ops.gt(Z, 0, out="Z>0"), X, scaled, out=scaled)
+    def backward(self, p, Z, dY):
+        return namespace(Z).where(Z > 0, dY, self.alpha * dY), {}
 
     def config(self):
         return {"alpha": self.alpha}
@@ -158,23 +154,21 @@ class LeakyReLU(Layer):
 class Softmax(Layer):
     """Row-wise softmax over the last axis; dz = s * (dY - sum(dY * s))."""
 
-    def forward(self, p, Z, ops=PURE):
-        S = F.softmax(namespace(Z), Z, ops)
+    def forward(self, p, Z):
+        S = F.softmax(Z)
         return S, S
 
-    def backward(self, p, S, dY, ops=PURE):
-        s = ops.sum(ops.mul(dY, S, out="dY*S"), axis=-1, keepdims=True, out="sum")
-        dX = ops.sub(dY, s, out="dX")
-        return ops.mul(S, dX, out=dX), {}
+    def backward(self, p, S, dY):
+        return S * (dY - namespace(S).sum(dY * S, axis=-1, keepdims=True)), {}
 
 
 class Identity(Layer):
     """y = z."""
 
-    def forward(self, p, Z, ops=PURE):
+    def forward(self, p, Z):
         return Z, None
 
-    def backward(self, p, cache, dY, ops=PURE):
+    def backward(self, p, cache, dY):
         return dY, {}
 
 

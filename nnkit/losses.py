@@ -7,11 +7,8 @@ batched training strategies rely on this).
 ``loss(pred, target)`` and ``loss.grad(pred, target)`` check their inputs first
 (see ``nnkit.shapes`` and ``nnkit.values``): shapes always (free under ``jax.jit``), values
 (label range, BCE targets in [0, 1]) only on eagerly readable arrays.
-``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, for
-training steps whose data the Trainer has already checked once per ``fit``.
-``unchecked_grad`` (and MSE's ``unchecked``) take ``ops`` (see ``nnkit.functional``):
-``PURE`` by default, a backend's in-place ops in the Trainer's NumPy step, where the
-gradient (and the loss) land in a reused buffer.
+``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, plain array
+expressions, for training steps whose data the Trainer has already checked once per ``fit``.
 """
 
 from __future__ import annotations
@@ -19,14 +16,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from array_api_compat import device
-
 from . import functional as F
 from . import shapes, values
 from ._ns import namespace
 from .configurable import Configurable
 from .data import one_hot
-from .functional import PURE
 
 
 class Loss(Configurable):
@@ -80,7 +74,7 @@ class Loss(Configurable):
     def unchecked(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
 
-    def unchecked_grad(self, pred: Any, target: Any, ops: Any = PURE) -> Any:
+    def unchecked_grad(self, pred: Any, target: Any) -> Any:
         raise NotImplementedError
 
 
@@ -95,14 +89,11 @@ def _is_integer(x: Any) -> bool:
 class MSE(Loss):
     """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size."""
 
-    def unchecked(self, pred, target, ops=PURE):
-        d = ops.sub(pred, target, out="d")
-        total = ops.sum(ops.mul(d, d, out=d), axis=None, out="sum")  # as mean: sum, then / size
-        return ops.div(total, _size(pred), out="value")
+    def unchecked(self, pred, target):
+        return namespace(pred).mean((pred - target) ** 2)
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        d = ops.sub(pred, target, out="grad")
-        return ops.mul(d, 2.0 / _size(pred), out=d)  # (2 / size) d
+    def unchecked_grad(self, pred, target):
+        return 2 * (pred - target) / _size(pred)
 
 
 class BinaryCrossEntropy(Loss):
@@ -129,16 +120,14 @@ class BinaryCrossEntropy(Loss):
         xp = namespace(pred)
         if self.from_logits:
             z = pred
-            pos = xp.where(z > 0, z, xp.zeros_like(z))
-            return xp.mean(pos - z * target + xp.log1p(xp.exp(-xp.abs(z))))
-        p = _clip_probabilities(xp, pred)
+            return xp.mean(xp.where(z > 0, z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z))))
+        p = _clip_probabilities(pred)
         return -xp.mean(target * xp.log(p) + (1 - target) * xp.log(1 - p))
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        xp = namespace(pred)
+    def unchecked_grad(self, pred, target):
         if self.from_logits:
-            return _scaled_difference(ops, F.sigmoid(xp, pred, ops), target, _size(pred))
-        p = _clip_probabilities(xp, pred)
+            return (F.sigmoid(pred) - target) / _size(pred)
+        p = _clip_probabilities(pred)
         return (p - target) / (p * (1 - p)) / _size(pred)
 
     def config(self):
@@ -174,39 +163,28 @@ class CrossEntropy(Loss):
 
     def unchecked(self, pred, target):
         xp = namespace(pred)
-        t = dense_target(xp, pred, target)
-        if self.from_logits:
-            logp = F.log_softmax(xp, pred)
-        else:
-            logp = xp.log(_clip_probabilities(xp, pred))
+        t = dense_target(pred, target)
+        logp = F.log_softmax(pred) if self.from_logits else xp.log(_clip_probabilities(pred))
         return -xp.sum(t * logp) / pred.shape[0]
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        xp = namespace(pred)
-        t = dense_target(xp, pred, target)
+    def unchecked_grad(self, pred, target):
+        t = dense_target(pred, target)
         if self.from_logits:
-            return _scaled_difference(ops, F.softmax(xp, pred, ops), t, pred.shape[0])
-        return -t / _clip_probabilities(xp, pred) / pred.shape[0]
+            return (F.softmax(pred) - t) / pred.shape[0]
+        return -t / _clip_probabilities(pred) / pred.shape[0]
 
     def config(self):
         return {"from_logits": self.from_logits}
 
 
-def dense_target(xp: Any, pred: Any, target: Any) -> Any:
-    """``target`` as a (batch, K) array of pred's dtype: integer labels become one-hot."""
-    if target.ndim == 2:
-        return target
-    classes = xp.arange(pred.shape[-1], dtype=target.dtype, device=device(target))
-    return xp.astype(target[:, None] == classes[None, :], pred.dtype)
+def dense_target(pred: Any, target: Any) -> Any:
+    """``target`` as a (batch, K) array: one-hot rows of pred's dtype for integer labels."""
+    return target if target.ndim == 2 else one_hot(target, pred.shape[-1], dtype=pred.dtype)
 
 
-def _scaled_difference(ops: Any, p: Any, t: Any, n: int) -> Any:
-    """(p - t) / n: the logits gradient of BCE (p = sigmoid) and CrossEntropy (softmax)."""
-    g = ops.sub(p, t, out="grad")
-    return ops.div(g, n, out=g)
-
-
-def _clip_probabilities(xp: Any, p: Any) -> Any:
+def _clip_probabilities(p: Any) -> Any:
+    """``p`` clipped to [eps, 1 - eps], eps = finfo(dtype).eps: finite logs of 0 and 1."""
+    xp = namespace(p)
     eps = xp.finfo(p.dtype).eps
     return xp.clip(p, eps, 1 - eps)
 

@@ -9,7 +9,6 @@ import numpy as np  # host-side only: the initial weights are drawn with NumPy's
 
 from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
-from .functional import PURE, takes_ops
 from .layers import Layer
 
 
@@ -26,9 +25,6 @@ class Sequential:
                     f"layer {i} must be an nnkit Layer, got {type(layer).__name__}"
                 )
         self.layers = layers
-        # layers written before ``ops`` existed (forward(p, X), backward(p, cache, dY)) run
-        # as they are: pure, new arrays
-        self._takes_ops = [takes_ops(layer.forward, layer.backward) for layer in layers]
         self._in = next((lay.in_features for lay in layers if hasattr(lay, "in_features")), None)
 
     def __repr__(self) -> str:
@@ -58,42 +54,31 @@ class Sequential:
             for layer in self.layers
         ]
 
-    def forward(self, params: list[dict], X: Any, ops: Any = PURE) -> tuple[Any, list]:
-        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in).
-
-        ``ops``: the array operations the layers run in (``nnkit.functional``), layer i in
-        ``ops.scope(i)``; the in-place ops of a backend only where the caller owns every
-        result (the Trainer's step): they reuse their buffers at the next call.
-        """
+    def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
+        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in)."""
         self._check(params, X)
         cache = []
-        for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
-            X, c = layer.forward(p, X, *self._ops(i, ops))
+        for layer, p in zip(self.layers, params, strict=True):
+            X, c = layer.forward(p, X)
             cache.append(c)
         return X, cache
 
     def backward(
-        self, params: list[dict], cache: list, dY: Any, *, input_grad: bool = True,
-        ops: Any = PURE,
-    ) -> tuple[Any, list[dict]]:  # fmt: skip
+        self, params: list[dict], cache: list, dY: Any, *, input_grad: bool = True
+    ) -> tuple[Any, list[dict]]:
         """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY.
 
         ``input_grad=False`` skips dX (returned as None): the first layer computes only its
-        parameter gradients, one matmul less per step for a Dense first layer. ``ops``: as
-        in ``forward``.
+        parameter gradients, one matmul less per step for a Dense first layer.
         """
         layers = self.layers
         grads = [None] * len(layers)
         for i in reversed(range(0 if input_grad else 1, len(layers))):
-            dY, grads[i] = layers[i].backward(params[i], cache[i], dY, *self._ops(i, ops))
+            dY, grads[i] = layers[i].backward(params[i], cache[i], dY)
         if not input_grad:
-            grads[0] = layers[0].param_grads(params[0], cache[0], dY, *self._ops(0, ops))
+            grads[0] = layers[0].param_grads(params[0], cache[0], dY)
             dY = None
         return dY, grads
-
-    def _ops(self, i: int, ops: Any) -> tuple[Any, ...]:
-        """The ops argument of layer i: its scope, or none for a layer without ``ops``."""
-        return (ops.scope(i),) if self._takes_ops[i] else ()
 
     def predict(self, params: list[dict], X: Any) -> Any:
         """The output for X, keeping no cache."""

@@ -11,7 +11,7 @@ coordinator/num_processes/process_id, checkpoint + every (save every that many s
 sleeping ``pause`` seconds after each save), resume (continue the run saved there to
 ``epochs`` epochs in all; the uninterrupted run's results go beside, as ``reference_*``),
 save (a path to save the trainer to at the end), die_after_init (exit at once after
-joining the run).
+joining the run), hidden (the hidden layer's width, 32 by default).
 """
 
 import json
@@ -25,6 +25,7 @@ os.environ["XLA_FLAGS"] = (
 )
 
 import numpy as np  # noqa: E402
+import threadpoolctl  # noqa: E402
 
 import nnkit  # noqa: E402
 from nnkit import distributed  # noqa: E402
@@ -64,7 +65,8 @@ per_epoch = -(-X.shape[0] // batch)
 
 
 def fresh() -> nnkit.Trainer:
-    model = nnkit.Sequential([Dense(64, 32), Tanh(), Dense(32, 10)])
+    hidden = config.get("hidden", 32)
+    model = nnkit.Sequential([Dense(64, hidden), Tanh(), Dense(hidden, 10)])
     return nnkit.Trainer(model, CrossEntropy(), OPTIMIZERS[config["optimizer"]](),
                          backend=backend, dtype=config.get("dtype", "float32"),
                          devices=devices, seed=3)  # fmt: skip
@@ -99,7 +101,8 @@ if config.get("save"):
     trainer.save(config["save"])
 out = config["out"].format(process=distributed.process_index())
 np.savez(out, **arrays)
+blas = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
 print(json.dumps({"process": distributed.process_index(), "steps_done": trainer.steps_done,
-                  "device": trainer.backend.device_name()}), flush=True)  # fmt: skip
+                  "device": trainer.backend.device_name(), "blas_threads": blas}), flush=True)  # fmt: skip
 if config.get("coordinator"):
     distributed.shutdown()

@@ -263,23 +263,24 @@ def test_a_process_that_dies_stops_the_other_within_bounded_time(tmp_path):
 # -- killed and resumed ---------------------------------------------------------------------
 
 KILLED = [
-    ("numpy", None, 1, "momentum", 0.0),  # bitwise
-    pytest.param("jax", None, 1, "adam", 1e-5, marks=needs_jax),
-    pytest.param("jax", 4, 4, "adam", 1e-5, marks=needs_jax),
+    ("numpy", None, 1, "momentum", 0.0, 128),  # bitwise
+    pytest.param("jax", None, 1, "adam", 1e-5, 32, marks=needs_jax),
+    pytest.param("jax", 4, 4, "adam", 1e-5, 32, marks=needs_jax),
 ]
 
 
-@pytest.mark.parametrize("backend, devices, local, optimizer, rtol", KILLED)
+@pytest.mark.parametrize("backend, devices, local, optimizer, rtol, hidden", KILLED)
 def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(
-    tmp_path, backend, devices, local, optimizer, rtol
+    tmp_path, backend, devices, local, optimizer, rtol, hidden
 ):
     """A fit that saves a Checkpoint every 5 steps is killed with SIGKILL after a few; the
     file it leaves loads whole (never torn), and a new process resuming from it reaches the
     parameters of the run never interrupted: bitwise on NumPy, within float tolerance on
-    JAX (one device and four)."""
+    JAX (one device and four). On NumPy the BLAS runs at its default thread count and the
+    hidden layer of 128 makes OpenBLAS split the batch-64 matmuls over its threads."""
     ckpt = tmp_path / "ckpt.safetensors"
     common = {"backend": backend, "devices": devices, "local_devices": local,
-              "optimizer": optimizer, "epochs": 2, "batch_size": 64}  # fmt: skip
+              "optimizer": optimizer, "epochs": 2, "batch_size": 64, "hidden": hidden}  # fmt: skip
     run = _start({**common, "checkpoint": str(ckpt), "every": 5, "pause": 0.4,
                   "out": str(tmp_path / "never.npz")})  # fmt: skip
     try:
@@ -300,7 +301,9 @@ def test_a_run_killed_with_sigkill_resumes_from_its_checkpoint(
     assert run.returncode == -signal.SIGKILL and not (tmp_path / "never.npz").exists()
     saved = nnkit.Trainer.load(ckpt)  # whole: it loads, with its state
     assert 0 < saved.steps_done < 2 * 23 and saved.steps_done % 5 == 0
-    _run({**common, "resume": str(ckpt), "out": str(tmp_path / "resumed.npz")})
+    out = _run({**common, "resume": str(ckpt), "out": str(tmp_path / "resumed.npz")})
+    if backend == "numpy" and (os.cpu_count() or 1) > 1:
+        assert max(json.loads(out.strip().splitlines()[-1])["blas_threads"]) > 1
     result = np.load(tmp_path / "resumed.npz")
     params = [k for k in result.files if k.startswith("p")]
     for key in [*params, "pred"]:

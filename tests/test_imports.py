@@ -151,3 +151,19 @@ def test_info_and_train_import_no_bench_or_peer_module():
                          timeout=300, check=True).stdout  # fmt: skip
     lines = out.splitlines()
     assert "TRAIN []" in lines and lines[-1] == "LOADED []", lines
+
+
+def test_import_nnkit_reaches_every_public_module_and_loads_no_backend_library():
+    """``import nnkit`` alone gives ``nnkit.distributed.initialize`` (as the README calls
+    it) and the other public modules, and imports none of CuPy, JAX or torch."""
+    code = (
+        "import sys, nnkit\n"
+        "for name in ('backends', 'callbacks', 'data', 'datasets', 'distributed', 'layers',\n"
+        "             'losses', 'metrics', 'optim'):\n"
+        "    assert hasattr(nnkit, name), name\n"
+        "assert callable(nnkit.distributed.initialize)\n"
+        "print(sorted(m for m in ('cupy', 'jax', 'torch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout  # fmt: skip
+    assert out.split() == ["[]"]

@@ -164,9 +164,7 @@ def test_device_is_cuda0_where_torch_sees_a_gpu_else_cpu():
 
 def test_flags_are_honest():
     be = backends.get("torch")
-    assert (be.is_host, be.can_scan, be.bfloat16, be.inplace, be.immutable) == (
-        False, False, False, False, False,
-    )  # fmt: skip
+    assert (be.is_host, be.can_scan, be.bfloat16, be.immutable) == (False, False, False, False)
     f = lambda a: a + 1  # noqa: E731
     assert be.jit(f) is f
     with pytest.raises(NotImplementedError):

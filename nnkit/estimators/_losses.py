@@ -8,19 +8,10 @@ predict. Multiclass training uses ``nnkit.losses.CrossEntropy`` itself (sklearn'
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import functional as F
 from .. import values
 from .._ns import namespace
-from ..functional import PURE
 from ..losses import BinaryCrossEntropy, Loss
-
-
-def _delta(ops: Any, out: Any, target: Any, n: int) -> Any:
-    """(out - target) / n into the "grad" buffer: sklearn's output delta over n rows."""
-    g = ops.sub(out, target, out="grad")
-    return ops.div(g, n, out=g)
 
 
 class HalfSquaredError(Loss):
@@ -34,8 +25,8 @@ class HalfSquaredError(Loss):
         d = pred - target
         return 0.5 * namespace(pred).mean(d * d)
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        return _delta(ops, pred, target, pred.shape[0])
+    def unchecked_grad(self, pred, target):
+        return (pred - target) / pred.shape[0]
 
 
 class SummedBinaryCrossEntropy(BinaryCrossEntropy):
@@ -49,8 +40,8 @@ class SummedBinaryCrossEntropy(BinaryCrossEntropy):
     def unchecked(self, pred, target):
         return super().unchecked(pred, target) * pred.shape[1]
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        return _delta(ops, F.sigmoid(namespace(pred), pred, ops), target, pred.shape[0])
+    def unchecked_grad(self, pred, target):
+        return (F.sigmoid(pred) - target) / pred.shape[0]
 
     def config(self):
         return {}
@@ -70,5 +61,5 @@ class HalfPoissonDeviance(Loss):
         ylogy = xp.where(positive, target * xp.log(xp.where(positive, target, 1.0)), 0.0)
         return xp.sum(ylogy - target * pred - target + xp.exp(pred)) / pred.shape[0]
 
-    def unchecked_grad(self, pred, target, ops=PURE):
-        return _delta(ops, ops.exp(pred, out="exp"), target, pred.shape[0])
+    def unchecked_grad(self, pred, target):
+        return (namespace(pred).exp(pred) - target) / pred.shape[0]

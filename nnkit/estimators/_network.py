@@ -143,13 +143,13 @@ def make_optimizer(est: Any, lr: float | Callable[[Any], Any]) -> SGD | Adam:
     return SklearnAdam(lr, b1=float(est.beta_1), b2=float(est.beta_2), eps=float(est.epsilon))
 
 
-def _output(name: str) -> Callable[[Any, Any], Any]:
-    """The output activation ``out_activation_`` as a function (xp, z) -> output."""
+def _output(name: str) -> Callable[[Any], Any]:
+    """The output activation ``out_activation_`` as a function z -> output."""
     return {
         "softmax": F.softmax,
         "logistic": F.sigmoid,
-        "exp": lambda xp, z: xp.exp(z),
-        "identity": lambda xp, z: z,
+        "exp": lambda z: namespace(z).exp(z),
+        "identity": lambda z: z,
     }[name]
 
 
@@ -165,7 +165,6 @@ def forward_fn(
     activate = _output(out)
 
     def forward(params: Any, X: Any) -> Any:
-        Z = predict(params, X)
-        return activate(namespace(Z), Z)
+        return activate(predict(params, X))
 
     return backend.jit(forward)

@@ -2,14 +2,11 @@
 
 ``state = opt.init(params)``; ``params, state = opt.step(params, grads, state)``.
 Nothing is updated in place and the optimizer object holds no state, so a
-step runs unchanged under ``jax.jit``. The update rules follow ``torch.optim``.
+step runs unchanged under a backend's ``jit``. The update rules follow ``torch.optim``.
 
-Each rule is written once, per leaf, in the array operations of ``nnkit.functional`` (as
-layers and losses are):
-``step`` runs it with the pure ops; ``step_inplace(params, grads, state, ops)`` runs it
-with a backend's in-place ops (``Backend.inplace_ops``, NumPy), which overwrite params and
-state (bitwise equal to ``step``) and only read the gradients. Only the owner of the
-arrays may call it: the Trainer's eager loop does, on the copy a fit works on.
+Each rule is written once, per leaf, as plain array expressions (``p - lr * g``); the
+learning rate and the bias corrections are Python arithmetic on the step count (a traced
+number under ``jit``).
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from typing import Any, NamedTuple
 from .. import checks
 from .._ns import namespace
 from ..errors import InvalidValueError
-from ..functional import PURE
 from ..tree import tree_leaves, tree_map, tree_unflatten
 
 LR = float | Callable[[Any], Any]
@@ -30,18 +26,13 @@ def _zeros(params: Any) -> Any:
     return tree_map(lambda p: namespace(p).zeros_like(p), params)
 
 
-def map_rule(rule: Callable, ops: Any, trees: tuple[Any, ...], **scalars: Any) -> list[Any]:
-    """``rule(ops, *leaves, **scalars) -> new leaves`` over the leaves of ``trees`` (params,
-    the state parts, grads last); returns the updated trees, every one but the gradients,
-    each shaped like ``trees[0]`` (the very trees given, where the ops wrote in place)."""
+def map_rule(rule: Callable, trees: tuple[Any, ...], **scalars: Any) -> list[Any]:
+    """``rule(*leaves, **scalars) -> new leaves`` over the leaves of ``trees`` (params, the
+    state parts, grads last); returns the updated trees, every one but the gradients, each
+    shaped like ``trees[0]``."""
     leaves = [tree_leaves(t) for t in trees]
-    results = [rule(ops, *column, **scalars) for column in zip(*leaves, strict=True)]
-    updated = []
-    for i, tree in enumerate(trees[:-1]):
-        new = [r[i] for r in results]
-        in_place = all(a is b for a, b in zip(new, leaves[i], strict=True))  # in-place ops
-        updated.append(tree if in_place else tree_unflatten(trees[0], new))
-    return updated
+    results = [rule(*column, **scalars) for column in zip(*leaves, strict=True)]
+    return [tree_unflatten(trees[0], [r[i] for r in results]) for i in range(len(trees) - 1)]
 
 
 class Optimizer:
@@ -56,19 +47,6 @@ class Optimizer:
 
     def step(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
         """One update: new ``(params, state)``; the arguments are left as they are."""
-        return self.update(PURE, params, grads, state)
-
-    def step_inplace(self, params: Any, grads: Any, state: Any, ops: Any) -> tuple[Any, Any]:
-        """``step`` with params and state overwritten through ``ops`` (a backend's
-        ``inplace_ops()``); returns the same arrays. Falls back to ``step`` where the
-        learning rate is not a Python number (a NumPy scalar or array could change the
-        result's dtype, as it does in ``step``)."""
-        if type(self.learning_rate(state.count)) not in (int, float):
-            return self.step(params, grads, state)
-        return self.update(ops, params, grads, state)
-
-    def update(self, ops: Any, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
-        """The update rule in the arithmetic of ``ops`` (see ``nnkit.functional``)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -97,32 +75,26 @@ class SGD(Optimizer):
     def init(self, params):
         return SGDState(0, _zeros(params) if self.momentum else None)
 
-    def update(self, ops, params, grads, state):
+    def step(self, params, grads, state):
         lr, mu = self.learning_rate(state.count), self.momentum
         if not mu:
-            (params,) = map_rule(_sgd, ops, (params, grads), lr=lr)
+            (params,) = map_rule(_sgd, (params, grads), lr=lr)
             return params, SGDState(state.count + 1, None)
         params, v = map_rule(
-            _momentum, ops, (params, state.velocity, grads), lr=lr, mu=mu, nesterov=self.nesterov
+            _momentum, (params, state.velocity, grads), lr=lr, mu=mu, nesterov=self.nesterov
         )
         return params, SGDState(state.count + 1, v)
 
 
-def _sgd(ops: Any, p: Any, g: Any, *, lr: Any) -> tuple[Any]:
+def _sgd(p: Any, g: Any, *, lr: Any) -> tuple[Any]:
     """p <- p - lr g."""
-    a, _ = ops.scratch(p)
-    return (ops.sub(p, ops.mul(g, lr, out=a), out=p),)
+    return (p - lr * g,)
 
 
-def _momentum(ops: Any, p: Any, v: Any, g: Any, *, lr: Any, mu: float, nesterov: bool):
+def _momentum(p: Any, v: Any, g: Any, *, lr: Any, mu: float, nesterov: bool):
     """v <- mu v - lr g;  p <- p + v  (Nesterov: p <- p + mu v - lr g, with the new v)."""
-    a, b = ops.scratch(p)
-    lr_g = ops.mul(g, lr, out=a)
-    v = ops.sub(ops.mul(v, mu, out=v), lr_g, out=v)
-    if nesterov:
-        p = ops.sub(ops.add(p, ops.mul(v, mu, out=b), out=p), lr_g, out=p)
-    else:
-        p = ops.add(p, v, out=p)
+    v = mu * v - lr * g
+    p = p + mu * v - lr * g if nesterov else p + v
     return p, v
 
 
@@ -142,20 +114,18 @@ class RMSProp(Optimizer):
     def init(self, params):
         return RMSPropState(0, _zeros(params))
 
-    def update(self, ops, params, grads, state):
+    def step(self, params, grads, state):
         lr = self.learning_rate(state.count)
         params, s = map_rule(
-            _rmsprop, ops, (params, state.square_avg, grads), lr=lr, rho=self.rho, eps=self.eps
+            _rmsprop, (params, state.square_avg, grads), lr=lr, rho=self.rho, eps=self.eps
         )
         return params, RMSPropState(state.count + 1, s)
 
 
-def _rmsprop(ops: Any, p: Any, s: Any, g: Any, *, lr: Any, rho: float, eps: float):
-    """s <- rho s + (1 - rho) g g;  p <- p - lr g / (sqrt(s) + eps)."""
-    a, b = ops.scratch(p)
-    s = ops.add(ops.mul(s, rho, out=s), ops.mul(ops.mul(g, 1 - rho, out=a), g, out=a), out=s)
-    denom = ops.add(ops.sqrt(s, out=b), eps, out=b)
-    p = ops.sub(p, ops.div(ops.mul(g, lr, out=a), denom, out=a), out=p)
+def _rmsprop(p: Any, s: Any, g: Any, *, lr: Any, rho: float, eps: float):
+    """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps)."""
+    s = rho * s + (1 - rho) * g**2
+    p = p - lr * g / (namespace(s).sqrt(s) + eps)
     return p, s
 
 
@@ -190,26 +160,24 @@ class Adam(Optimizer):
         decay = 1 - lr * self.weight_decay if self.weight_decay else None
         return lr / (1 - self.b1**t), (1 - self.b2**t) ** 0.5, decay
 
-    def update(self, ops, params, grads, state):
+    def step(self, params, grads, state):
         step_size, bc2_sqrt, decay = self._scalars(state.count)
         params, m, v = map_rule(
-            _adam, ops, (params, state.m, state.v, grads), b1=self.b1, b2=self.b2, eps=self.eps,
+            _adam, (params, state.m, state.v, grads), b1=self.b1, b2=self.b2, eps=self.eps,
             step_size=step_size, bc2_sqrt=bc2_sqrt, decay=decay,
         )  # fmt: skip
         return params, AdamState(state.count + 1, m, v)
 
 
-def _adam(ops: Any, p: Any, m: Any, v: Any, g: Any, *, b1: float, b2: float, eps: float,
+def _adam(p: Any, m: Any, v: Any, g: Any, *, b1: float, b2: float, eps: float,
           step_size: Any, bc2_sqrt: Any, decay: Any):  # fmt: skip
-    """m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g g;  p <- p * decay (if not None);
+    """m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g^2;  p <- p * decay (if not None);
     p <- p - step_size m / (sqrt(v) / bc2_sqrt + eps)."""
-    a, b = ops.scratch(p)
-    m = ops.add(m, ops.mul(ops.sub(g, m, out=a), 1 - b1, out=a), out=m)
-    v = ops.add(ops.mul(v, b2, out=v), ops.mul(ops.mul(g, 1 - b2, out=a), g, out=a), out=v)
+    m = m + (1 - b1) * (g - m)
+    v = b2 * v + (1 - b2) * g**2
     if decay is not None:
-        p = ops.mul(p, decay, out=p)
-    denom = ops.add(ops.div(ops.sqrt(v, out=b), bc2_sqrt, out=b), eps, out=b)
-    p = ops.sub(p, ops.div(ops.mul(m, step_size, out=a), denom, out=a), out=p)
+        p = p * decay
+    p = p - step_size * m / (namespace(v).sqrt(v) / bc2_sqrt + eps)
     return p, m, v
 
 

@@ -6,13 +6,9 @@ precision policy's compute dtype, with the loss and the gradients in the paramet
 ``per_sample``: the lecture's loop, one row at a time, gradients summed, averaged, then
 the update. Both return ``(params, opt_state, loss)`` and give the same gradients.
 
-On a backend with ``inplace`` (NumPy) the batched training step is lean: the same layer,
-loss and optimizer maths run in the backend's in-place ops (``Backend.inplace_ops``), every
-intermediate in a buffer of its role reused from step to step, bitwise equal to the pure
-step; once warm, its forward and backward run as the list of ufunc calls they made
-(``backends.replay``), without the layers' Python. Only that step uses them: it owns its
-intermediates and gradients and returns none of them but the loss (a buffer the next step
-overwrites); ``grads`` and ``predict`` return new arrays.
+Every function here is plain maths, compiled by the backend's ``jit`` as it is written (JAX:
+XLA; NumPy: recorded once and replayed as its array calls). The batched step donates the
+parameters and optimizer state: a compiled step may write the new values into them.
 
 ``l2 > 0`` adds scikit-learn's L2 penalty to every minibatch of n rows: ``0.5 * l2 *
 sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
@@ -22,19 +18,17 @@ their gradients (per-sample: once, to the averaged rows). ``l2 == 0`` traces not
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from .._ns import namespace
 from ..backends import Backend
-from ..functional import PURE, takes_ops
 from ..layers import Dense
 from ..losses import Loss
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
-from ..tree import tree_leaves, tree_map
+from ..tree import tree_map
 from .precision import Policy
 
 STRATEGIES = ("batched", "per_sample")
@@ -42,53 +36,42 @@ STRATEGIES = ("batched", "per_sample")
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
 
-def grads_fn(
-    model: Sequential, loss: Loss, policy: Policy, ops: Any = PURE, l2: float = 0.0
-) -> Callable:
-    """``(params, X, T) -> (grads, loss)`` in the array operations ``ops`` (in-place ops: the
-    grads are buffers that the next call overwrites). The first layer's input gradient is
-    not computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
-    grad_takes_ops, value_takes_ops = takes_ops(loss.unchecked_grad), takes_ops(loss.unchecked)
-    penalty = l2_fn(model, l2, ops)
+def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> Callable:
+    """``(params, X, T) -> (grads, loss)``. The first layer's input gradient is not computed:
+    nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
+    penalty = l2_fn(model, l2)
 
     def grads(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
-        # one scope per minibatch shape (the last few): the in-place ops find each buffer by
-        # its role alone
-        scope = ops.scope((X.shape, X.dtype, T.shape, T.dtype), keep=4)
         low = policy.to_compute(params)
-        Y, cache = model.forward(low, policy.to_compute(X), scope)
+        Y, cache = model.forward(low, policy.to_compute(X))
         Y = policy.to_param(Y)
-        dY = loss.unchecked_grad(Y, T, *((scope.scope("loss"),) if grad_takes_ops else ()))
-        value = loss.unchecked(Y, T, *((scope.scope("loss value"),) if value_takes_ops else ()))
-        _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False, ops=scope)
+        dY = loss.unchecked_grad(Y, T)
+        value = loss.unchecked(Y, T)
+        _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False)
         if penalty is None:
             return policy.to_param(g), value
-        return penalty(params, policy.to_param(g), value, X.shape[0], scope)
+        return penalty(params, policy.to_param(g), value, X.shape[0])
 
     return grads
 
 
-def l2_fn(model: Sequential, l2: float, ops: Any = PURE) -> Callable | None:
-    """``(params, grads, loss, n, ops) -> (grads, loss)`` with scikit-learn's L2 penalty on
-    the Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 * W / n`` and ``loss +
-    0.5 * l2 * sum(W**2) / n``, in the parameter dtype (in-place ops: into the grads' own
-    buffers). None when ``l2 == 0``: nothing to add."""
+def l2_fn(model: Sequential, l2: float) -> Callable | None:
+    """``(params, grads, loss, n) -> (grads, loss)`` with scikit-learn's L2 penalty on the
+    Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 / n * W`` and ``loss +
+    0.5 * l2 / n * sum(W**2)``, in the parameter dtype. None when ``l2 == 0``: nothing to
+    add."""
     if not l2:
         return None
     dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
 
-    def penalty(params: Any, grads: Any, value: Any, n: int, ops: Any = ops) -> tuple[Any, Any]:
+    def penalty(params: Any, grads: Any, value: Any, n: int) -> tuple[Any, Any]:
         xp, grads = namespace(value), [dict(g) for g in grads]
-        total = None
+        total = 0
         for i in dense:
-            W, scope = params[i]["W"], ops.scope(("l2", i))
-            scaled = scope.mul(W, l2 / n, out="l2*W/n")
-            grads[i]["W"] = scope.add(grads[i]["W"], scaled, out=grads[i]["W"])
-            square = xp.sum(W * W)
-            total = square if total is None else total + square
-        if total is not None:
-            value = value + xp.astype(total * (0.5 * l2 / n), value.dtype)
-        return grads, value
+            W = params[i]["W"]
+            grads[i]["W"] = grads[i]["W"] + (l2 / n) * W
+            total = total + xp.sum(W**2)
+        return grads, value + xp.astype((0.5 * l2 / n) * total, value.dtype)
 
     return penalty
 
@@ -183,18 +166,11 @@ def build(
     strategy: str,
     l2: float = 0.0,
 ) -> Steps:
-    """The Steps of a Trainer: compiled with ``backend.jit``, the optimizer update in place
-    where the backend can (the Trainer's fit owns the arrays it updates); ``l2``: the L2
-    penalty of ``l2_fn``."""
+    """The Steps of a Trainer, compiled with ``backend.jit``; ``l2``: the L2 penalty of
+    ``l2_fn``."""
     jit = backend.jit
     update, one = optimizer.step, grads_fn(model, loss, policy, l2=l2)
-    lean = one
-    if backend.inplace:
-        ops = backend.inplace_ops()
-        update = functools.partial(optimizer.step_inplace, ops=ops)
-        # forward and backward made again as their ufunc calls once warm (X and T copied in)
-        lean = ops.replayed(grads_fn(model, loss, policy, ops, l2=l2), tree_leaves, copied=(1, 2))
-    batched = data_parallel(batched_fn(lean, update), backend)
+    batched = data_parallel(batched_fn(one, update), backend)
     plain_predict = predict_fn(model, policy)
 
     def pure_predict(params: Any, X: Any) -> Any:  # rows split, the output whole everywhere

@@ -1,0 +1,528 @@
+"""Tracing: a NumPy function run once on stand-ins that note every array operation it makes.
+
+``Recorder`` holds one recording. The function is called with each NumPy array of its
+arguments replaced by a ``Traced`` array and each Python number by a ``TracedScalar``.
+Both compute as NumPy and Python would, at once and on the real values, and note what they
+did:
+
+- ufuncs, and so the operators (``x * y``, ``X @ W``, ``-x``): NEP 13, ``__array_ufunc__``;
+- NumPy's other functions (``numpy.sum``, ``numpy.where``): NEP 18, ``__array_function__``;
+- the functions of the namespace the formulas ask the arrays for (``xp = namespace(x)``,
+  ``xp.sum``, ``xp.astype``): ``__array_namespace__`` gives a namespace that notes its calls;
+- arithmetic on traced Python numbers (a step count, a learning rate from a schedule): a
+  small program of Python operations.
+
+Each noted operation that makes an array is a ``Node`` that wrote a new array, its buffer;
+a view (``X.T``, ``b[None, :]``) is no operation at all: it stays a view of the same memory.
+``backends.numpy.compiled`` turns a recording into a program that makes the same calls again
+into the same buffers. So every array a noted operation reads must be an input, a buffer, a
+view of one, or a constant the function made without traced values (``xp.arange(k)``).
+
+Whatever would read a value out of the trace (``float(x)``, ``if x > 0:``, ``x.tolist()``,
+``numpy.asarray(x)``) raises ``NotTraceable``, as ``jax.jit`` raises on its tracers: such a
+function cannot be recorded and is simply called.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat.numpy as compat_numpy
+import numpy as np
+
+
+class NotTraceable(Exception):
+    """The function read a value out of a trace, or used something the tracer cannot note."""
+
+
+class ScalarRef:
+    """A traced Python number in a noted call: entry ``index`` of the recording's numbers."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+class Node:
+    """One noted operation: ``fn(*args, **kwargs)`` writing ``out``.
+
+    ``kind``: "ufunc" (``fn(*args, out=out, **kwargs)`` writes the result), "copy" (the
+    result of ``fn(*args, **kwargs)`` is copied into ``out``), "into" (``fn(out, *args,
+    **kwargs)`` writes it), "effect" (``fn(*args, **kwargs)`` writes into arrays among its
+    arguments; ``out`` those arrays). ``args`` hold real arrays, constants and ScalarRefs.
+    """
+
+    __slots__ = ("fn", "args", "kwargs", "out", "kind")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict, out: Any, kind: str):
+        self.fn, self.args, self.kwargs, self.out, self.kind = fn, args, kwargs, out, kind
+
+    def arrays(self) -> list[np.ndarray]:
+        """The arrays this node reads (arguments, nested in tuples, lists and dicts; not
+        ``out``)."""
+        found: list[np.ndarray] = []
+        _arrays((self.args, [v for k, v in self.kwargs.items() if k != "out"]), found)
+        return found
+
+    def writes(self) -> tuple[np.ndarray, ...]:
+        """The arrays this node writes."""
+        return self.out if isinstance(self.out, tuple) else (self.out,)
+
+
+def _arrays(value: Any, found: list) -> None:
+    if isinstance(value, np.ndarray):
+        found.append(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _arrays(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _arrays(v, found)
+
+
+def root(a: np.ndarray) -> Any:
+    """The object that owns ``a``'s memory: ``a`` itself, or the base of the view ``a``."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _astype_into(out: np.ndarray, x: Any, dtype: Any, /, *args: Any, **kwargs: Any) -> None:
+    """``x.astype(dtype)`` written into ``out`` (of that dtype): the same conversion."""
+    np.copyto(out, x, casting="unsafe")
+
+
+# functions whose result a replay writes into its buffer without a new array: those that
+# take ``out=`` (the same loops as without it), and astype as a copy (the same conversion)
+_WITH_OUT = {np.sum, np.prod, np.max, np.min, np.mean, np.take, np.concatenate}
+_INTO: dict[Any, Callable] = {np.ndarray.astype: _astype_into, compat_numpy.astype: _astype_into}
+
+
+class Recorder:
+    """One recording: its nodes, its program of traced numbers, and the arrays it knows."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.numbers: list[Any] = []  # the values of the traced numbers, inputs first
+        self.number_ops: list[tuple[Callable, tuple]] = []  # number i (after the inputs)
+        self.inputs = 0  # how many traced numbers are inputs
+        self.known: set[int] = set()  # ids of the roots of inputs and buffers
+        self.failed: str | None = None  # why the recording cannot be replayed
+
+    # -- stand-ins for the arguments
+
+    def array(self, a: np.ndarray) -> Traced:
+        """The stand-in for input array ``a``."""
+        self.known.add(id(root(a)))
+        return Traced(a, self)
+
+    def number(self, value: Any) -> TracedScalar:
+        """The stand-in for input number ``value`` (all inputs come before any operation)."""
+        self.numbers.append(value)
+        self.inputs += 1
+        return TracedScalar(self, len(self.numbers) - 1, value)
+
+    def fail(self, why: str) -> NotTraceable:
+        """Mark the recording as not replayable (even if the caller swallows the error)."""
+        self.failed = self.failed or why
+        return NotTraceable(why)
+
+    # -- noting operations
+
+    def scalar(self, fn: Callable, args: tuple) -> TracedScalar:
+        """``fn(*args)`` on Python numbers, some traced: noted, its value computed now."""
+        refs = tuple(self._arg(a) for a in args)
+        value = fn(*self.values(refs))
+        self.number_ops.append((fn, refs))
+        self.numbers.append(value)
+        return TracedScalar(self, len(self.numbers) - 1, value)
+
+    def ufunc(self, ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+        """``getattr(ufunc, method)(*inputs, **kwargs)`` noted (NEP 13)."""
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        args = tuple(self._arg(x) for x in inputs)
+        given = kwargs.pop("out", None)
+        kw = {k: self._arg(v) for k, v in kwargs.items()}
+        if given is not None:  # written into traced arrays (x += y): a write, noted as such
+            outs = given if isinstance(given, tuple) else (given,)
+            out = tuple(self._target(o) for o in outs)
+            fn(*self.values(args), out=out, **self.values(kw))
+            self.nodes.append(Node(fn, args, {**kw, "out": out}, out, "effect"))
+            return outs[0] if len(outs) == 1 else outs
+        result = fn(*self.values(args), **self.values(kw))
+        if method == "at":  # ufunc.at writes into its first argument
+            self.nodes.append(Node(fn, args, kw, (args[0],), "effect"))
+            return None
+        if ufunc.nout > 1 and method == "__call__":
+            buffers = tuple(self._buffer(r) for r in result)
+            self.nodes.append(Node(fn, args, {**kw, "out": buffers}, buffers, "ufunc"))
+            return tuple(Traced(b, self) for b in buffers)
+        buffer = self._buffer(result)
+        self.nodes.append(Node(fn, args, {**kw, "out": buffer}, buffer, "ufunc"))
+        return Traced(buffer, self)
+
+    def call(self, fn: Callable, args: tuple, kwargs: dict) -> Any:
+        """``fn(*args, **kwargs)``, a NumPy or namespace function (NEP 18, NEP 47), noted:
+        its new arrays become buffers, its views stay views, calls on constants alone are
+        not noted (their results are constants)."""
+        a = self._arg(args)
+        kw = self._arg(kwargs)
+        result = fn(*self.values(a), **self.values(kw))
+        if not _traced(args) and not _traced(kwargs):
+            return result
+        return self._results(fn, a, kw, result)
+
+    def _results(self, fn: Callable, args: tuple, kwargs: dict, result: Any) -> Any:
+        if result is None:  # it wrote into its arguments (numpy.copyto, x[i] = v)
+            writes = tuple(a for a in _written(fn, args) if isinstance(a, np.ndarray))
+            self.nodes.append(Node(fn, args, kwargs, writes, "effect"))
+            return None
+        if isinstance(result, tuple) and all(isinstance(r, np.ndarray) for r in result):
+            fresh = tuple(r for r in result if id(root(r)) not in self.known)
+            buffers = tuple(self._buffer(r) for r in fresh)
+            if buffers:
+                self.nodes.append(Node(_results_into(fn, result, fresh), args, kwargs,
+                                       buffers, "into"))  # fmt: skip
+            return tuple(Traced(r, self) for r in result)
+        if isinstance(result, (np.ndarray, np.generic)):
+            if isinstance(result, np.ndarray) and id(root(result)) in self.known:
+                return Traced(result, self)  # a view of an input or a buffer
+            buffer = self._buffer(result)
+            if fn in _INTO:
+                self.nodes.append(Node(_INTO[fn], args, kwargs, buffer, "into"))
+            elif fn in _WITH_OUT:
+                self.nodes.append(Node(fn, args, {**kwargs, "out": buffer}, buffer, "ufunc"))
+            else:
+                self.nodes.append(Node(fn, args, kwargs, buffer, "copy"))
+            return Traced(buffer, self)
+        if isinstance(result, (bool, int, float, complex)):
+            raise self.fail(f"{_name(fn)} read a Python number out of traced arrays")
+        return result  # a dtype, finfo, a shape: not a value of the arrays
+
+    # -- arguments
+
+    def _arg(self, x: Any) -> Any:
+        """``x`` as a noted call holds it: real arrays for Traced, ScalarRefs for traced
+        numbers, containers of them, constants as they are."""
+        kind = type(x)
+        if kind is Traced:
+            if x.recorder is not self:
+                raise self.fail("an array of another trace")
+            return x.array
+        if kind is TracedScalar:
+            if x.recorder is not self:
+                raise self.fail("a number of another trace")
+            return ScalarRef(x.index)
+        if kind is tuple or kind is list:
+            return kind(self._arg(v) for v in x)
+        if kind is dict:
+            return {k: self._arg(v) for k, v in x.items()}
+        return x
+
+    def values(self, x: Any) -> Any:
+        """``x`` with each ScalarRef replaced by the number's value now."""
+        kind = type(x)
+        if kind is ScalarRef:
+            return self.numbers[x.index]
+        if kind is tuple or kind is list:
+            return kind(self.values(v) for v in x)
+        if kind is dict:
+            return {k: self.values(v) for k, v in x.items()}
+        return x
+
+    def _target(self, out: Any) -> np.ndarray:
+        if type(out) is not Traced or out.recorder is not self:
+            raise self.fail("out= must be a traced array of this trace")
+        return out.array
+
+    def _buffer(self, result: Any) -> np.ndarray:
+        """A new result as an array (0-d for a NumPy scalar) that a replay writes into."""
+        buffer = np.asarray(result)
+        if not buffer.flags.writeable:
+            buffer = buffer.copy()
+        self.known.add(id(root(buffer)))
+        return buffer
+
+
+def _written(fn: Callable, args: tuple) -> tuple:
+    """The arguments that a function returning None writes: the first one (numpy.copyto's
+    destination, setitem's array)."""
+    return args[:1]
+
+
+def _results_into(fn: Callable, result: tuple, fresh: tuple) -> Callable:
+    """An "into" function for ``fn`` returning a tuple: ``fn``'s new arrays (those of
+    ``fresh``, by position in ``result``) copied into the buffers, views left alone."""
+    positions = [i for i, r in enumerate(result) if any(r is f for f in fresh)]
+
+    def into(out: tuple, *args: Any, **kwargs: Any) -> None:
+        again = fn(*args, **kwargs)
+        for buffer, i in zip(out, positions, strict=True):
+            np.copyto(buffer, again[i])
+
+    return into
+
+
+def _traced(x: Any) -> bool:
+    """Whether ``x`` holds a Traced array or a traced number (in tuples, lists, dicts)."""
+    kind = type(x)
+    if kind is Traced or kind is TracedScalar:
+        return True
+    if kind is tuple or kind is list:
+        return any(_traced(v) for v in x)
+    if kind is dict:
+        return any(_traced(v) for v in x.values())
+    return False
+
+
+def recorder_of(args: tuple, kwargs: dict) -> Recorder | None:
+    """The Recorder of the first traced value among ``args`` and ``kwargs``, or None."""
+    for x in (*args, *kwargs.values()):
+        kind = type(x)
+        if kind is Traced or kind is TracedScalar:
+            return x.recorder
+        if kind is tuple or kind is list:
+            found = recorder_of(tuple(x), {})
+            if found is not None:
+                return found
+    return None
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+
+
+def _not_traceable(what: str) -> Callable:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise self.recorder.fail(f"{what} reads a value out of a traced array or number")
+
+    method.__name__ = what
+    return method
+
+
+def _binary(ufunc: np.ufunc) -> tuple[Callable, Callable]:
+    def op(self: Traced, other: Any) -> Any:
+        return ufunc(self, other)
+
+    def reflected(self: Traced, other: Any) -> Any:
+        return ufunc(other, self)
+
+    return op, reflected
+
+
+def _inplace(ufunc: np.ufunc) -> Callable:
+    def op(self: Traced, other: Any) -> Any:
+        return ufunc(self, other, out=(self,))
+
+    return op
+
+
+def _unary(ufunc: np.ufunc) -> Callable:
+    def op(self: Traced) -> Any:
+        return ufunc(self)
+
+    return op
+
+
+class Traced:
+    """A NumPy array under a trace: ``array`` (an input, a buffer or a view of one) and the
+    ``recorder`` that notes what is done with it. Supports the operators, ``shape``,
+    ``dtype``, ``ndim``, ``size``, ``device``, ``T``, ``mT``, indexing, ``astype`` and the
+    array-API namespace; reading its values raises NotTraceable."""
+
+    __slots__ = ("array", "recorder")
+
+    def __init__(self, array: np.ndarray, recorder: Recorder):
+        self.array, self.recorder = array, recorder
+
+    shape = property(lambda self: self.array.shape)
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: self.array.ndim)
+    size = property(lambda self: self.array.size)
+    device = property(lambda self: "cpu")
+    T = property(lambda self: self.recorder.call(np.transpose, (self,), {}))
+    mT = property(lambda self: self.recorder.call(np.swapaxes, (self, -1, -2), {}))
+
+    def __repr__(self) -> str:
+        return f"Traced(shape={self.shape}, dtype={self.dtype})"
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return self.recorder.ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return self.recorder.call(func, args, kwargs)
+
+    def __array_namespace__(self, api_version: str | None = None) -> TracingNamespace:
+        return NAMESPACE
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.recorder.call(operator.getitem, (self, index), {})
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.recorder.call(operator.setitem, (self, index, value), {})
+
+    def astype(self, dtype: Any, copy: bool = True) -> Any:
+        return self.recorder.call(np.ndarray.astype, (self, dtype), {"copy": copy})
+
+    def reshape(self, *shape: Any) -> Any:
+        return self.recorder.call(np.reshape, (self, shape[0] if len(shape) == 1 else shape), {})
+
+    __add__, __radd__ = _binary(np.add)
+    __sub__, __rsub__ = _binary(np.subtract)
+    __mul__, __rmul__ = _binary(np.multiply)
+    __truediv__, __rtruediv__ = _binary(np.true_divide)
+    __floordiv__, __rfloordiv__ = _binary(np.floor_divide)
+    __mod__, __rmod__ = _binary(np.remainder)
+    __matmul__, __rmatmul__ = _binary(np.matmul)
+    __and__, __rand__ = _binary(np.bitwise_and)
+    __or__, __ror__ = _binary(np.bitwise_or)
+    __xor__, __rxor__ = _binary(np.bitwise_xor)
+    __lshift__, __rlshift__ = _binary(np.left_shift)
+    __rshift__, __rrshift__ = _binary(np.right_shift)
+    __iadd__, __isub__ = _inplace(np.add), _inplace(np.subtract)
+    __imul__, __itruediv__ = _inplace(np.multiply), _inplace(np.true_divide)
+    __lt__, __le__ = _binary(np.less)[0], _binary(np.less_equal)[0]
+    __gt__, __ge__ = _binary(np.greater)[0], _binary(np.greater_equal)[0]
+    __eq__, __ne__ = _binary(np.equal)[0], _binary(np.not_equal)[0]
+    __neg__, __pos__ = _unary(np.negative), _unary(np.positive)
+    __abs__, __invert__ = _unary(np.absolute), _unary(np.invert)
+    __hash__ = None  # type: ignore[assignment]  # as ndarray: unhashable
+
+    def __pow__(self, other: Any) -> Any:  # as ndarray's ** (x ** 2 is square(x), ...)
+        return self.recorder.call(operator.pow, (self, other), {})
+
+    def __rpow__(self, other: Any) -> Any:
+        return self.recorder.call(operator.pow, (other, self), {})
+
+    __bool__ = _not_traceable("bool()")
+    __float__ = _not_traceable("float()")
+    __int__ = _not_traceable("int()")
+    __index__ = _not_traceable("index()")
+    __complex__ = _not_traceable("complex()")
+    __array__ = _not_traceable("numpy.asarray()")
+    __iter__ = _not_traceable("iteration")
+    __dlpack__ = _not_traceable("__dlpack__")
+    item = _not_traceable("item()")
+    tolist = _not_traceable("tolist()")
+    tobytes = _not_traceable("tobytes()")
+
+
+def _number_op(fn: Callable) -> tuple[Callable, Callable]:
+    def op(self: TracedScalar, other: Any) -> Any:
+        if type(other) is Traced or isinstance(other, np.ndarray):
+            return NotImplemented  # the array's reflected operator notes it
+        return self.recorder.scalar(fn, (self, other))
+
+    def reflected(self: TracedScalar, other: Any) -> Any:
+        return self.recorder.scalar(fn, (other, self))
+
+    return op, reflected
+
+
+class TracedScalar:
+    """A Python number under a trace (the value ``value``, number ``index`` of ``recorder``):
+    arithmetic on it is noted and replayed with Python's own operators; comparing it or
+    reading it (``float``, ``if``) raises NotTraceable."""
+
+    __slots__ = ("recorder", "index", "value")
+
+    def __init__(self, recorder: Recorder, index: int, value: Any):
+        self.recorder, self.index, self.value = recorder, index, value
+
+    def __repr__(self) -> str:
+        return f"TracedScalar({type(self.value).__name__})"
+
+    def __array_namespace__(self, api_version: str | None = None) -> ScalarMath:
+        return SCALAR_MATH
+
+    __add__, __radd__ = _number_op(operator.add)
+    __sub__, __rsub__ = _number_op(operator.sub)
+    __mul__, __rmul__ = _number_op(operator.mul)
+    __truediv__, __rtruediv__ = _number_op(operator.truediv)
+    __floordiv__, __rfloordiv__ = _number_op(operator.floordiv)
+    __mod__, __rmod__ = _number_op(operator.mod)
+    __pow__, __rpow__ = _number_op(operator.pow)
+
+    def __neg__(self) -> TracedScalar:
+        return self.recorder.scalar(operator.neg, (self,))
+
+    def __abs__(self) -> TracedScalar:
+        return self.recorder.scalar(abs, (self,))
+
+    __hash__ = object.__hash__
+    __eq__ = _not_traceable("==")
+    __ne__ = _not_traceable("!=")
+    __lt__ = _not_traceable("<")
+    __le__ = _not_traceable("<=")
+    __gt__ = _not_traceable(">")
+    __ge__ = _not_traceable(">=")
+    __bool__ = _not_traceable("bool()")
+    __float__ = _not_traceable("float()")
+    __int__ = _not_traceable("int()")
+    __index__ = _not_traceable("index()")
+    __array__ = _not_traceable("numpy.asarray()")
+
+
+class TracingNamespace:
+    """``array_api_compat.numpy`` whose functions note their calls on traced arrays; ufuncs,
+    dtypes and constants are its own (ufuncs note themselves through ``__array_ufunc__``)."""
+
+    def __init__(self, xp: Any):
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._xp, name)
+        if callable(value) and not isinstance(value, (np.ufunc, type)):
+            value = _noting(value)
+        setattr(self, name, value)  # looked up once
+        return value
+
+
+def _noting(fn: Callable) -> Callable:
+    """``fn`` noting its calls where an argument is traced, else ``fn`` as it is."""
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        recorder = recorder_of(args, kwargs)
+        if recorder is None:
+            return fn(*args, **kwargs)
+        return recorder.call(fn, args, kwargs)
+
+    noted.__name__ = getattr(fn, "__name__", "noted")
+    noted.__doc__ = fn.__doc__
+    return noted
+
+
+def _clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002  (array API names)
+    if min is not None:
+        x = x if x > min else min  # as builtins.max(x, min), which the array API's clip is
+    if max is not None:
+        x = x if x < max else max
+    return x
+
+
+class ScalarMath:
+    """The few namespace functions a formula may apply to a traced Python number (a
+    schedule's ``cos`` and ``clip``), noted and replayed with ``math`` and builtins."""
+
+    def __getattr__(self, name: str) -> Callable:
+        fn = {"clip": _clip, "minimum": min, "maximum": max}.get(name) or getattr(math, name)
+
+        def noted(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if type(x) is not TracedScalar:
+                return fn(x, *args, **kwargs)
+            if kwargs:
+                return x.recorder.scalar(lambda v, *a: fn(v, *a, **kwargs), (x, *args))
+            return x.recorder.scalar(fn, (x, *args))
+
+        return noted
+
+
+NAMESPACE = TracingNamespace(compat_numpy)
+SCALAR_MATH = ScalarMath()

@@ -1,0 +1,86 @@
+"""Minimal pytrees: nested lists, tuples (named tuples too) and dicts with leaves at the ends.
+
+Everything that is not one of those containers is a leaf (arrays, numbers, None). Here, below
+the rest of nnkit, because a backend's compiler flattens the arguments it is given
+(``backends.numpy``); ``nnkit.tree`` offers the same functions to the rest of the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# a tree's shape without its leaves: None for a leaf, else (container type, dict keys or
+# None, the children's shapes); equal shapes flatten to leaves in the same places
+TreeDef = Any
+
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, tree[k], *(r[k] for r in rest)) for k in tree}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(tree_map(fn, *leaves) for leaves in zip(tree, *rest, strict=True)))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, *leaves) for leaves in zip(tree, *rest, strict=True))
+    return fn(tree, *rest)
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """The leaves of ``tree`` in a fixed order (dict keys in insertion order)."""
+    leaves: list[Any] = []
+    _collect(tree, leaves.append)
+    return leaves
+
+
+def _collect(tree: Any, add: Callable[[Any], None]) -> None:
+    if isinstance(tree, dict):
+        tree = tree.values()
+    elif not isinstance(tree, (list, tuple)):
+        add(tree)
+        return
+    for v in tree:
+        _collect(v, add)
+
+
+def tree_unflatten(like: Any, leaves: list[Any]) -> Any:
+    """A tree of ``like``'s structure holding ``leaves`` (in ``tree_leaves`` order)."""
+    it = iter(leaves)
+    return tree_map(lambda _: next(it), like)
+
+
+def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """``(leaves, treedef)``: the leaves in ``tree_leaves`` order and the structure, a value
+    that compares equal for trees of the same containers and dict keys."""
+    leaves: list[Any] = []
+    return leaves, _flatten(tree, leaves)
+
+
+def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
+    kind = type(tree)
+    if kind is dict:
+        return (dict, tuple(tree), tuple(_flatten(v, leaves) for v in tree.values()))
+    if kind is list or kind is tuple or (isinstance(tree, tuple) and hasattr(tree, "_fields")):
+        return (kind, None, tuple(_flatten(v, leaves) for v in tree))
+    if isinstance(tree, (dict, list, tuple)):  # a subclass: as its base container
+        base = dict if isinstance(tree, dict) else list if isinstance(tree, list) else tuple
+        return _flatten(base(tree), leaves)
+    leaves.append(tree)
+    return None
+
+
+def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
+    """The tree of ``treedef`` (from ``flatten``) holding ``leaves``."""
+    return _unflatten(treedef, iter(leaves))
+
+
+def _unflatten(treedef: TreeDef, leaves: Iterator[Any]) -> Any:
+    if treedef is None:
+        return next(leaves)
+    kind, keys, children = treedef
+    values = [_unflatten(child, leaves) for child in children]
+    if kind is dict:
+        return dict(zip(keys, values, strict=True))
+    if kind is list or kind is tuple:
+        return kind(values)
+    return kind(*values)  # a named tuple
