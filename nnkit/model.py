@@ -12,8 +12,7 @@ import numpy as np  # host-side only: the initial weights are drawn with NumPy's
 from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
 from .functional import PURE, takes_ops
-from .layers import Dense, Layer
-from .layers import activation as activation_layer
+from .layers import ACTIVATIONS, Dense, Layer
 
 
 class Sequential:
@@ -144,11 +143,13 @@ def mlp(units: Sequence[int], activation: str, output: str | None = None) -> Seq
     units = list(units)
     if len(units) < 2:
         raise InvalidValueError(f"mlp needs the input and output widths at least, got {units}")
+    hidden = checks.lookup("activation", activation, ACTIVATIONS)
+    last = None if output is None else checks.lookup("activation", output, ACTIVATIONS)
     layers: list[Layer] = []
     for i, (fan_in, fan_out) in enumerate(pairwise(units)):
         if i:
-            layers.append(activation_layer(activation))
+            layers.append(hidden())
         layers.append(Dense(fan_in, fan_out))
-    if output is not None:
-        layers.append(activation_layer(output))
+    if last is not None:
+        layers.append(last())
     return Sequential(layers)
