@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import MissingDependencyError
+
 
 def digits(
     test_size: float = 0.2, seed: int = 42, normalize: bool = False
@@ -20,7 +22,7 @@ def digits(
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError as e:
-        raise ImportError(
+        raise MissingDependencyError(
             "nnkit.datasets.digits needs scikit-learn: pip install 'nnkit[datasets]'"
         ) from e
     data = load_digits()

@@ -1,6 +1,7 @@
 """nnkit's own exception types: every bad input raises one of these (or BackendUnavailable).
 
-All are subclasses of ``ValueError`` or ``TypeError``, so ``except ValueError`` keeps working.
+Each is also a ``ValueError``, ``TypeError`` or ``ImportError``, so ``except ValueError`` (or
+``except ImportError`` for a missing optional package) keeps working.
 """
 
 from .backends import BackendUnavailable
@@ -16,6 +17,11 @@ class InvalidValueError(NNKitError, ValueError):
 
 class InvalidTypeError(NNKitError, TypeError):
     """A value has the wrong type or dtype; the message says what was expected."""
+
+
+class MissingDependencyError(NNKitError, ImportError):
+    """An optional package that a feature needs is not installed; the message says how to
+    install it."""
 
 
 class ShapeError(InvalidValueError):
@@ -35,6 +41,7 @@ __all__ = [
     "BackendUnavailable",
     "InvalidTypeError",
     "InvalidValueError",
+    "MissingDependencyError",
     "NNKitError",
     "ShapeError",
     "ValueRangeError",

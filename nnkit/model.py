@@ -1,15 +1,17 @@
-"""Sequential: a stack of layers, with the parameters kept outside it (one dict per layer)."""
+"""Sequential: a stack of layers, with the parameters kept outside it (one dict per layer);
+``mlp``: the multilayer perceptron that the command, the estimators and the bench build."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np  # host-side only: the initial weights are drawn with NumPy's generator
 
 from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
-from .layers import Layer
+from .layers import ACTIVATIONS, Dense, Layer
 
 
 class Sequential:
@@ -95,3 +97,44 @@ class Sequential:
                 f"params has {len(params)} entries but the model has {len(self.layers)} layers; "
                 f"expected the list that model.init returns"
             )
+
+
+def mlp(units: Sequence[int], activation: str, output: str | None = None) -> Sequential:
+    """A multilayer perceptron: ``Sequential([Dense, act, Dense, act, ..., Dense, out])``.
+
+    Parameters
+    ----------
+    units : sequence of int
+        The widths from the input to the output, at least two: Dense layer i maps
+        ``units[i]`` to ``units[i + 1]`` with its default initialisation.
+    activation : str
+        The activation after every Dense layer but the last, a name in
+        ``nnkit.layers.ACTIVATIONS``.
+    output : str or None
+        The activation after the last Dense layer (a name as above), or None for none: the
+        network then gives the last layer's raw outputs (logits for a cross-entropy loss).
+
+    Returns
+    -------
+    Sequential
+        The network; its parameters come from ``init`` as for any Sequential.
+
+    Raises
+    ------
+    InvalidValueError
+        Fewer than two widths, a width that is not an int >= 1 (from ``Dense``), or an
+        unknown activation name.
+    """
+    units = list(units)
+    if len(units) < 2:
+        raise InvalidValueError(f"mlp needs the input and output widths at least, got {units}")
+    hidden = checks.lookup("activation", activation, ACTIVATIONS)
+    last = None if output is None else checks.lookup("activation", output, ACTIVATIONS)
+    layers: list[Layer] = []
+    for i, (fan_in, fan_out) in enumerate(pairwise(units)):
+        if i:
+            layers.append(hidden())
+        layers.append(Dense(fan_in, fan_out))
+    if last is not None:
+        layers.append(last())
+    return Sequential(layers)

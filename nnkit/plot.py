@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np  # host-side: the confusion matrix
 
+from .errors import MissingDependencyError
 from .io import atomic_write
 from .training.history import History
 
@@ -21,11 +22,13 @@ INSTALL = "pip install 'nnkit[plot]'"
 
 
 def require_matplotlib() -> None:
-    """Raise ImportError with the install command when matplotlib is missing."""
+    """Raise MissingDependencyError with the install command when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:
-        raise ImportError(f"plotting needs matplotlib, which is not installed: {INSTALL}") from e
+        raise MissingDependencyError(
+            f"plotting needs matplotlib, which is not installed: {INSTALL}"
+        ) from e
 
 
 def plot_training(
@@ -37,7 +40,6 @@ def plot_training(
     """Write the PNG described in the module docstring to ``path`` (atomically)."""
     require_matplotlib()
     from matplotlib.figure import Figure
-
 
     panels = 1 if confusion is None else 2
     fig = Figure(figsize=(6 * panels, 4.5), layout="constrained")

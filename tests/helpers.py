@@ -1,4 +1,4 @@
-"""Test utilities: host conversion and central finite differences (float64)."""
+"""Test utilities: host conversion, central finite differences (float64), small files."""
 
 import numpy as np
 
@@ -31,3 +31,9 @@ def numeric_grad(f, x, h=1e-6):
         x[i] = old
         g[i] = (up - down) / (2 * h)
     return g
+
+
+def write(path, text):
+    """Write ``text`` to ``path`` as UTF-8 bytes, exactly (no newline translation); ``path``."""
+    path.write_bytes(text.encode())
+    return path

@@ -1,23 +1,16 @@
 """nnkit.datafiles: CSV, .npz and .npy files read as nnkit train/evaluate/predict read them,
-every bad file refused with one line naming the file (and the line and column), and the
-DataSpec a model keeps (task, class names, standardisation)."""
+every bad file refused with one line naming the file (and the line and column)."""
 
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write
 
-from nnkit import datafiles
+from nnkit import datafiles, dataspec
 from nnkit.cli import main
-from nnkit.datafiles import DataFileError, DataSpec
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_bytes(text.encode())
-    return path
-
+from nnkit.datafiles import DataFileError
 
 # -- good files --------------------------------------------------------------------------------
 
@@ -65,56 +58,6 @@ def test_npz_and_npy_files(tmp_path):
     assert datafiles.read(tmp_path / "b.npz").y.tolist() == ["no", "yes"] * 3
 
 
-# -- task, classes, standardisation -------------------------------------------------------------
-
-
-def test_describe_infers_the_task_and_sorted_classes(tmp_path):
-    names = datafiles.read(write(tmp_path / "s.csv", "x,y\n1,dog\n2,cat\n3,dog\n"))
-    spec = datafiles.describe(names)
-    assert spec.task == "classification" and spec.classes == ["cat", "dog"]
-    ints = datafiles.read(write(tmp_path / "i.csv", "x,y\n1,10\n2,2\n3,10\n"))
-    assert datafiles.describe(ints).classes == ["2", "10"]  # numeric order
-    assert datafiles.describe(ints).class_type == "int"
-    floats = datafiles.read(write(tmp_path / "f.csv", "x,y\n1,1.5\n2,2\n"))
-    assert datafiles.describe(floats).task == "regression"
-    assert datafiles.describe(ints, "regression").task == "regression"
-    forced = datafiles.describe(floats, "classification")
-    assert forced.classes == ["1.5", "2.0"] and forced.class_type == "float"
-    with pytest.raises(DataFileError, match=r"s\.csv: only one class \('dog'\)"):
-        datafiles.describe(datafiles.read(write(tmp_path / "s.csv", "x,y\n1,dog\n2,dog\n")))
-
-
-def test_spec_encodes_decodes_and_survives_json(tmp_path):
-    t = datafiles.read(write(tmp_path / "t.csv", "x,y\n1,dog\n2,cat\n3,emu\n"))
-    spec = datafiles.describe(t)
-    again = DataSpec.from_json(spec.to_json(), "m.st")
-    assert again == spec
-    np.testing.assert_array_equal(again.encode(t, 3), [1, 0, 2])
-    scores = np.array([[0.1, 0.7, 0.2], [0.9, 0.0, 0.1]])
-    assert again.decode(scores).tolist() == ["dog", "cat"]
-    # one output scores the second class
-    two = datafiles.describe(datafiles.read(write(tmp_path / "b.csv", "x,y\n1,0\n2,1\n")))
-    assert two.encode(datafiles.read(tmp_path / "b.csv"), 1).tolist() == [[0.0], [1.0]]
-    assert two.decode(np.array([[0.2], [0.8]])).tolist() == [0, 1]
-    # a class the model never saw: named with its line
-    other = datafiles.read(write(tmp_path / "o.csv", "x,y\n1,dog\n2,yak\n"))
-    with pytest.raises(DataFileError, match=r"o\.csv, line 3 \(column y\): class 'yak'"):
-        spec.encode(other, 3)
-    with pytest.raises(DataFileError, match="m.st: damaged data description"):
-        DataSpec.from_json({"task": "poetry", "features": []}, "m.st")
-
-
-def test_standardized_uses_the_given_rows_and_survives_json():
-    X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]])
-    spec = DataSpec("regression", ["a", "b"]).standardized(X)
-    Z = spec.transform(X)
-    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(Z[:, 0].std(), 1)
-    assert (Z[:, 1] == 0).all()  # a constant column: scale 1, no division by zero
-    again = DataSpec.from_json(spec.to_json(), "m")
-    np.testing.assert_array_equal(again.transform(X), Z)  # JSON floats round-trip exactly
-
-
 # -- bad files -----------------------------------------------------------------------------------
 
 # name, content, the parts the one-line message must hold (besides the file name)
@@ -147,7 +90,7 @@ def _bad_csv(tmp_path, name, content):
 def test_bad_csv_is_named_with_line_and_column(tmp_path, name, content, parts):
     path = _bad_csv(tmp_path, name, content)
     with pytest.raises(DataFileError) as info:
-        datafiles.describe(datafiles.read(path))
+        dataspec.describe(datafiles.read(path))
     message = str(info.value)
     assert message.startswith(f"{path}") and "\n" not in message
     for part in parts:

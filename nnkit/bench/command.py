@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backends
+from ..errors import InvalidValueError
 from ..io import atomic_write
 from ..training import precision
 from . import peers
@@ -182,13 +183,19 @@ def _validate(args: argparse.Namespace) -> None:
         backends.get(name)  # unknown or unavailable: BackendUnavailable
     for strategy in args.strategies:
         if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}")
+            raise InvalidValueError(
+                f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}"
+            )
     for peer in _peer_names(args.peers):
         if peer not in peers.PEERS:
-            raise ValueError(f"unknown peer {peer!r}; expected one of {list(peers.PEERS)} or none")
+            raise InvalidValueError(
+                f"unknown peer {peer!r}; expected one of {list(peers.PEERS)} or none"
+            )
     for sname in args.scenarios:
         if sname not in scenarios():
-            raise ValueError(f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}")
+            raise InvalidValueError(
+                f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}"
+            )
 
 
 def run(

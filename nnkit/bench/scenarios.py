@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np  # host-side: synthetic data and the digits set are made on the host
 
-from ..layers import ACTIVATIONS, Dense
 from ..losses import MSE, CrossEntropy
-from ..model import Sequential
+from ..model import Sequential, mlp
 from ..optim import SGD, Adam
 
 SMOKE_ENV = "NNKIT_BENCH_SMOKE"
@@ -54,13 +53,7 @@ class Scenario:
     def model(self) -> Sequential:
         """The nnkit network: Dense layers, ``activation`` after each (not the last for
         cross_entropy, which takes logits)."""
-        act = ACTIVATIONS[self.activation]
-        layers: list = []
-        for i, (a, b) in enumerate(self.shapes):
-            layers.append(Dense(a, b))
-            if i < len(self.sizes) - 2 or self.loss == "mse":
-                layers.append(act())
-        return Sequential(layers)
+        return mlp(self.sizes, self.activation, self.activation if self.loss == "mse" else None)
 
     def make_loss(self) -> Any:
         """The nnkit loss: MSE or CrossEntropy (from logits)."""

@@ -8,11 +8,13 @@ expected to fail (see docs/estimators.md). Needs scikit-learn >= 1.6.
 
 from __future__ import annotations
 
+from ..errors import MissingDependencyError
+
 try:
     import sklearn
     from sklearn.utils.validation import validate_data  # noqa: F401  (new in 1.6)
 except ImportError as e:
-    raise ImportError(
+    raise MissingDependencyError(
         f"nnkit.estimators needs scikit-learn >= 1.6: pip install 'nnkit[sklearn]' (found: {e})"
     ) from e
 

@@ -18,30 +18,20 @@ import numpy as np  # host side: coefs_, intercepts_ and the solver state kept f
 from .. import backends
 from .. import functional as F
 from .._ns import namespace
-from ..layers import Dense, Identity, Layer, ReLU, Sigmoid, Tanh
-from ..model import Sequential
+from ..model import Sequential, mlp
 from ..optim import SGD, Adam
 from ..training import precision
 from ..training import steps as step_fns
 from ..tree import tree_map
 
-ACTIVATIONS: dict[str, type[Layer]] = {
-    "identity": Identity,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-}
+# scikit-learn's activation names -> nnkit's
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
 def build_model(units: Sequence[int], activation: str) -> Sequential:
-    """Dense layers ``units[i] -> units[i + 1]``, ``activation`` between them, none after the
-    last: its raw output z is what the losses take."""
-    layers: list[Layer] = []
-    for i, (fan_in, fan_out) in enumerate(pairwise(units)):
-        if i:
-            layers.append(ACTIVATIONS[activation]())
-        layers.append(Dense(fan_in, fan_out))
-    return Sequential(layers)
+    """``nnkit.model.mlp`` of ``units`` with scikit-learn's ``activation`` between the Dense
+    layers and none after the last: its raw output z is what the losses take."""
+    return mlp(units, ACTIVATIONS[activation])
 
 
 def host_dtype(dtype: str) -> type:

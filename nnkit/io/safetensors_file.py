@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np  # host-side file I/O
 
-from ..errors import InvalidTypeError, InvalidValueError
+from ..errors import InvalidTypeError, InvalidValueError, MissingDependencyError
 
 FORMAT = "nnkit/1"
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit
@@ -31,11 +31,11 @@ class CorruptFileError(InvalidValueError):
 
 
 def require_safetensors() -> Any:
-    """``safetensors.numpy``, or ImportError saying how to install it."""
+    """``safetensors.numpy``, or MissingDependencyError saying how to install it."""
     try:
         import safetensors.numpy
     except ImportError as e:
-        raise ImportError("save/load need safetensors: pip install 'nnkit[io]'") from e
+        raise MissingDependencyError("save/load need safetensors: pip install 'nnkit[io]'") from e
     return safetensors.numpy
 
 

@@ -1,0 +1,35 @@
+"""What the commands print of a model's results: metrics on one line, and for classes the
+confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np  # host-side: predictions and labels counted on the host
+
+from ..metrics import confusion_matrix, format_confusion_matrix, labels_of
+
+
+def print_metrics(label: str, result: dict[str, float]) -> None:
+    """``label: loss 0.0123  accuracy 0.9800``."""
+    print(f"{label}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+
+
+def report_test(
+    label: str, trainer: Any, X: Any, Y: Any, classes: int | None, names: Any = None
+) -> Any:
+    """Print the test metrics and, for classification, the confusion matrix (classes named
+    ``names``); return it. One sigmoid output (xor) counts as class 1 above 0.5."""
+    result = trainer.evaluate(X, Y)
+    if classes is None:
+        print_metrics(label, result)
+        return None
+    pred = trainer.backend.to_numpy(trainer.predict(X))
+    Y = np.asarray(Y)
+    if pred.shape[1] == 1:
+        pred, Y = (pred[:, 0] > 0.5).astype(np.int64), Y.reshape(-1)
+    counts = confusion_matrix(labels_of(pred), Y.astype(np.int64), k=classes)
+    result["accuracy"] = float(np.trace(counts) / counts.sum())
+    print_metrics(label, result)
+    print(format_confusion_matrix(counts, names))
+    return counts
