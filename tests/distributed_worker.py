@@ -102,7 +102,8 @@ if config.get("save"):
 out = config["out"].format(process=distributed.process_index())
 np.savez(out, **arrays)
 blas = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
-print(json.dumps({"process": distributed.process_index(), "steps_done": trainer.steps_done,
-                  "device": trainer.backend.device_name(), "blas_threads": blas}), flush=True)  # fmt: skip
+report = {"process": distributed.process_index(), "steps_done": trainer.steps_done,
+          "device": trainer.backend.device_name(), "blas_threads": blas}  # fmt: skip
+print(json.dumps(report), flush=True)
 if config.get("coordinator"):
     distributed.shutdown()
