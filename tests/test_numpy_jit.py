@@ -386,8 +386,11 @@ def test_reductions_where_and_casts_at_special_values():
     def f(x, labels):
         xp = backends.get("numpy").xp
         picked = xp.where(x > 0, x, -x) + xp.astype(labels[:, None] == xp.arange(3), x.dtype)
+        wide = xp.astype(x, np.float64)
         return (xp.sum(x, axis=0), xp.max(x, axis=-1), xp.mean(x), xp.min(picked),
-                xp.astype(x, np.float16), xp.sum(x * x))  # fmt: skip
+                xp.astype(x, np.float16), xp.sum(x * x), xp.mean(x, axis=0),
+                xp.mean(wide, axis=(0, 1), keepdims=True), xp.mean(wide, axis=-1),
+                xp.prod(x, axis=1), np.sum(x, axis=0, dtype=np.float64))  # fmt: skip
 
     compiled = NUMPY.jit(f)
     with np.errstate(all="ignore"):

@@ -96,6 +96,34 @@ def _astype_into(out: np.ndarray, x: Any, dtype: Any, /, *args: Any, **kwargs: A
     np.copyto(out, x, casting="unsafe")
 
 
+def _reduction(ufunc: np.ufunc) -> Callable:
+    """``numpy.sum`` and kin as what they call on an ndarray: ``ufunc.reduce`` (noted as a
+    ufunc; NotImplemented for arguments beyond axis and keepdims)."""
+
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False, **rest: Any) -> Any:
+        if rest or type(x) is not Traced:
+            return NotImplemented
+        return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+
+    return reduce
+
+
+def _mean(x: Any, axis: Any = None, keepdims: bool = False, **rest: Any) -> Any:
+    """``numpy.mean`` of a float array as it computes it: the sum (``add.reduce``), then
+    divided by the count, an ``intp``, in float64 and cast back (NumPy's ``_mean``)."""
+    if rest or type(x) is not Traced or x.dtype.kind != "f":
+        return NotImplemented
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)  # checks the axes first
+    axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    count = np.intp(math.prod(x.shape[a] for a in axes))
+    return x.recorder.into_new(np.true_divide, (total, count), x.dtype, casting="unsafe")
+
+
+# NumPy functions noted as the ufunc calls they make on an ndarray
+_DECOMPOSED: dict[Any, Callable] = {
+    np.sum: _reduction(np.add), np.prod: _reduction(np.multiply),
+    np.max: _reduction(np.maximum), np.min: _reduction(np.minimum), np.mean: _mean,
+}  # fmt: skip
 # functions whose result a replay writes into its buffer without a new array: those that
 # take ``out=`` (the same loops as without it), and astype as a copy (the same conversion)
 _WITH_OUT = {np.sum, np.prod, np.max, np.min, np.mean, np.take, np.concatenate}
@@ -169,12 +197,27 @@ class Recorder:
         """``fn(*args, **kwargs)``, a NumPy or namespace function (NEP 18, NEP 47), noted:
         its new arrays become buffers, its views stay views, calls on constants alone are
         not noted (their results are constants)."""
+        if fn in _DECOMPOSED:
+            result = _DECOMPOSED[fn](*args, **kwargs)
+            if result is not NotImplemented:
+                return result
         a = self._arg(args)
         kw = self._arg(kwargs)
         result = fn(*self.values(a), **self.values(kw))
         if not _traced(args) and not _traced(kwargs):
             return result
         return self._results(fn, a, kw, result)
+
+    def into_new(self, ufunc: np.ufunc, inputs: tuple, dtype: Any, **kwargs: Any) -> Traced:
+        """``ufunc(*inputs, out=<a new array of dtype>, **kwargs)`` noted (a result in
+        another dtype than the loop's, as ``casting="unsafe"`` writes it)."""
+        args = tuple(self._arg(x) for x in inputs)
+        values = self.values(args)
+        buffer = np.empty(np.broadcast_shapes(*(np.shape(v) for v in values)), dtype)
+        self.known.add(id(buffer))
+        ufunc(*values, out=buffer, **kwargs)
+        self.nodes.append(Node(ufunc, args, {**kwargs, "out": buffer}, buffer, "ufunc"))
+        return Traced(buffer, self)
 
     def _results(self, fn: Callable, args: tuple, kwargs: dict, result: Any) -> Any:
         if result is None:  # it wrote into its arguments (numpy.copyto, x[i] = v)
@@ -395,11 +438,11 @@ class Traced:
     __abs__, __invert__ = _unary(np.absolute), _unary(np.invert)
     __hash__ = None  # type: ignore[assignment]  # as ndarray: unhashable
 
-    def __pow__(self, other: Any) -> Any:  # as ndarray's ** (x ** 2 is square(x), ...)
-        return self.recorder.call(operator.pow, (self, other), {})
+    def __pow__(self, other: Any) -> Any:
+        return _power(self, other, reflected=False)
 
     def __rpow__(self, other: Any) -> Any:
-        return self.recorder.call(operator.pow, (other, self), {})
+        return _power(self, other, reflected=True)
 
     __bool__ = _not_traceable("bool()")
     __float__ = _not_traceable("float()")
@@ -412,6 +455,30 @@ class Traced:
     item = _not_traceable("item()")
     tolist = _not_traceable("tolist()")
     tobytes = _not_traceable("tobytes()")
+
+
+class _Probe(np.ndarray):
+    """An array whose ufunc calls return what was called instead of computing it."""
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
+        return ufunc, method, inputs, kwargs
+
+
+def _power(x: Traced, other: Any, reflected: bool) -> Any:
+    """``x ** other`` (``other ** x``) as ndarray computes it: a probe of x's dtype shows the
+    ufunc its ** picks for ``other`` (square for 2, sqrt for 0.5, reciprocal for -1, else
+    power), noted as that ufunc; a traced exponent is noted as ``**`` itself, which picks
+    again at each replay."""
+    if type(other) in (Traced, TracedScalar):
+        pair = (other, x) if reflected else (x, other)
+        return x.recorder.call(operator.pow, pair, {})
+    probe = np.zeros(1, x.dtype).view(_Probe)
+    picked = other ** probe if reflected else probe ** other
+    if not isinstance(picked, tuple) or picked[1] != "__call__":
+        pair = (other, x) if reflected else (x, other)
+        return x.recorder.call(operator.pow, pair, {})
+    ufunc, _, inputs, kwargs = picked
+    return ufunc(*(x if i is probe else i for i in inputs), **kwargs)
 
 
 def _number_op(fn: Callable) -> tuple[Callable, Callable]:
