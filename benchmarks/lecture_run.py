@@ -56,7 +56,7 @@ def run(backend: str, dtype: str, mode: str, steps: int, data, warm_pass: bool =
         # the warm pass replays the same minibatch sequence (from epoch 0, offset 0), so
         # every chunk length of the fused scan is already compiled; a fit that started
         # mid-epoch would compile one more chunk length
-        trainer.position = (0, 0)
+        trainer.restore(trainer.state.replace(position=(0, 0)))
         warm, warm_accuracy = timed_fit(trainer, data, steps, fused)
     return {
         "backend": backend,

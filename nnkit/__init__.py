@@ -7,7 +7,7 @@ from .backends import BackendUnavailable
 from .errors import InvalidTypeError, InvalidValueError, NNKitError
 from .io import CorruptFileError, load, save
 from .model import Sequential
-from .training import History, NonFiniteLossError, Trainer
+from .training import History, NonFiniteLossError, Trainer, TrainState
 
 __all__ = [
     "BackendUnavailable",
@@ -18,6 +18,7 @@ __all__ = [
     "NNKitError",
     "NonFiniteLossError",
     "Sequential",
+    "TrainState",
     "Trainer",
     "__version__",
     "backends",

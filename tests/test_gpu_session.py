@@ -233,7 +233,7 @@ def test_lecture_run_times_each_combination_and_skips_the_impossible(tmp_path):
     trainer = nnkit.Trainer(model, MSE(), SGD(0.5), backend="numpy", dtype="float32")
     trainer.fit(X, y, steps=30, batch_size=64, progress=False)
     assert row["accuracy"] == pytest.approx(trainer.evaluate(X_test, y_test)["accuracy"])
-    trainer.position = (0, 0)
+    trainer.restore(trainer.state.replace(position=(0, 0)))
     trainer.fit(X, y, steps=30, batch_size=64, progress=False)
     warm = trainer.evaluate(X_test, y_test)["accuracy"]
     assert row["warm_accuracy_after_2x_steps"] == pytest.approx(warm)

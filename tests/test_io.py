@@ -105,8 +105,7 @@ def test_optimizer_state_round_trip_resumes_exactly(tmp_path):
     assert ckpt.optimizer.lr == opt.lr and type(ckpt.optimizer) is Adam
     assert ckpt.opt_state.count == 12
     again = nnkit.Trainer(ckpt.model, nnkit.losses.MSE(), ckpt.optimizer)
-    again.params, again.opt_state = ckpt.params, ckpt.opt_state
-    again.steps_done, again.position = first.steps_done, first.position
+    again.restore(first.state.replace(params=ckpt.params, opt_state=ckpt.opt_state))
     again.fit(X, y, steps=8, batch_size=10)
     for a, b in zip(
         _host(again.backend, again.params), _host(whole.backend, whole.params), strict=True

@@ -109,7 +109,8 @@ def test_trainer_gradients_finite_at_huge_logits(case, loss):
     backend, m, dtype = case
     model = nnkit.Sequential([layers.Dense(2, 2, init="zeros")])
     tr = nnkit.Trainer(model, loss, optim.SGD(0.1), backend=backend, dtype=dtype)
-    tr.params = [{"W": backend.asarray([[m, -m], [-m, m]], dtype=dtype), "b": tr.params[0]["b"]}]
+    W = backend.asarray([[m, -m], [-m, m]], dtype=dtype)
+    tr.restore(tr.state.replace(params=[{"W": W, "b": tr.params[0]["b"]}]))
     X = np.array([[1.0, 0.0], [0.0, 1.0]])
     ce = isinstance(loss, losses.CrossEntropy)
     y = np.array([1, 0]) if ce else np.eye(2)[::-1]  # both rows maximally wrong

@@ -27,7 +27,7 @@ def trainer_from_file(
         trainer = from_checkpoint(Trainer, ckpt, path, backend)
     else:
         trainer = Trainer(ckpt.model, MSE(), SGD(0.1), backend=backend, dtype=ckpt.dtype)
-        trainer.params = ckpt.params
+        trainer.restore(trainer.state.replace(params=ckpt.params))
     extra, spec = ckpt.extra, None
     if "data" in extra:
         spec = DataSpec.from_json(extra["data"], path)

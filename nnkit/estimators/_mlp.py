@@ -117,7 +117,7 @@ class _BaseMLP(BaseEstimator):
 
     def _new_trainer(self, backend: backends.Backend, units: tuple[int, ...], seed: int, lr: Any):
         """A Trainer of this estimator's network, loss, solver (learning rate ``lr``) and L2
-        penalty, its parameters set to ``coefs_`` and ``intercepts_``."""
+        penalty, its parameters ``coefs_`` and ``intercepts_``."""
         kwargs: dict[str, Any] = {}
         if self.devices is not None:
             kwargs["devices"] = self.devices
@@ -126,8 +126,14 @@ class _BaseMLP(BaseEstimator):
             net.make_optimizer(self, lr), backend=backend, strategy=self.strategy, seed=seed,
             dtype=self.dtype, l2=float(self.alpha), **kwargs,
         )  # fmt: skip
-        trainer.params = net.to_params(trainer.backend, self.coefs_, self.intercepts_, self.dtype)
+        self._put_params(trainer, self.coefs_, self.intercepts_)
         return trainer
+
+    def _put_params(self, trainer: Trainer, coefs: list[Any], intercepts: list[Any]) -> None:
+        """Make ``coefs`` (n_in, n_out) and ``intercepts`` (n_out,) per layer (host arrays)
+        ``trainer``'s parameters, in ``dtype``."""
+        params = net.to_params(trainer.backend, coefs, intercepts, self.dtype)
+        trainer.restore(trainer.state.replace(params=params))
 
     def _fit_stochastic(self, backend, units, X, Y, rng, incremental: bool) -> None:
         """Epochs of minibatch steps through ``Trainer.fit``: one call runs them all, a
@@ -159,15 +165,15 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_, limit = 0, 1 if incremental else self.max_iter
         try:
             while True:
-                epoch, offset = trainer.position
-                trainer.position = (epoch + 1, 0) if offset else (epoch, 0)
+                epoch, offset = trainer.position  # each fit starts at an epoch's start
+                position = (epoch + 1, 0) if offset else (epoch, 0)
+                trainer.restore(trainer.state.replace(position=position))
                 trainer.fit(X, T, epochs=limit - self.n_iter_, batch_size=batch_size,
                             shuffle=self.shuffle, progress=False, callbacks=[epochs])  # fmt: skip
                 if not epochs.new_lr or self.n_iter_ >= limit:
                     break  # done; a new rate after partial_fit's epoch: the next call's
-                epochs.new_lr, lr, params = False, self._learning_rate, trainer.params
-                trainer = self._take_over(_resume(trainer), backend, units, lr)
-                trainer.params = params
+                epochs.new_lr, lr = False, self._learning_rate
+                trainer = self._take_over(_resume(trainer), backend, units, lr, trainer.params)
         except NonFiniteLossError as e:
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain "
@@ -203,21 +209,26 @@ class _BaseMLP(BaseEstimator):
             return self._new_trainer(backend, units, seed, lr), lr
         lr = self._learning_rate
         if cached is not None and cached[0] == (backend.name, units, lr):
-            cached[1].params = net.to_params(
-                cached[1].backend, self.coefs_, self.intercepts_, self.dtype
-            )
+            self._put_params(cached[1], self.coefs_, self.intercepts_)
             return cached[1], lr
         return self._take_over(resume, backend, units, lr), lr
 
-    def _take_over(self, resume: dict[str, Any], backend, units, lr: float) -> Trainer:
+    def _take_over(
+        self, resume: dict[str, Any], backend, units, lr: float, params: Any = None
+    ) -> Trainer:
         """A Trainer with learning rate ``lr`` that continues from ``resume`` (``_resume``'s
-        dict: optimizer state, seed, data position, steps), params from ``coefs_``."""
+        dict: optimizer state, seed, data position, steps) with ``params`` (the old
+        Trainer's; None: ``coefs_`` and ``intercepts_``)."""
         trainer = self._new_trainer(backend, units, resume["seed"], lr)
-        state = resume["opt_state"]
+        opt_state = resume["opt_state"]
         if resume["backend"] != backend.name:
-            state = net.to_host_tree(state)
-        trainer.opt_state = net.to_backend_tree(trainer.backend, state)
-        trainer.position, trainer.steps_done = tuple(resume["position"]), resume["steps_done"]
+            opt_state = net.to_host_tree(opt_state)
+        state = trainer.state.replace(
+            params=trainer.params if params is None else params,
+            opt_state=net.to_backend_tree(trainer.backend, opt_state),
+            steps_done=resume["steps_done"], position=tuple(resume["position"]),
+        )  # fmt: skip
+        trainer.restore(state)
         return trainer
 
     def _split(self, X: Any, Y: np.ndarray, rng: Any) -> tuple[Any, np.ndarray, tuple]:
@@ -251,7 +262,7 @@ class _BaseMLP(BaseEstimator):
         def loss_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
             parts = unpack(x)
             half = len(self.coefs_)
-            trainer.params = net.to_params(trainer.backend, parts[:half], parts[half:], self.dtype)
+            self._put_params(trainer, parts[:half], parts[half:])
             grads, loss = trainer.gradients(X, T)
             gc, gi = net.to_coefs(grads)
             return float(backends.to_host(loss)), np.concatenate(
@@ -323,10 +334,12 @@ class _BaseMLP(BaseEstimator):
 
 
 def _resume(trainer: Trainer) -> dict[str, Any]:
-    """What a new Trainer needs to continue ``trainer``'s optimizer and data order."""
+    """What a new Trainer needs to continue ``trainer``'s optimizer and data order: its
+    TrainState but the params (the estimator's ``coefs_`` hold those), seed and backend."""
+    state = trainer.state
     return {
-        "opt_state": trainer.opt_state, "backend": trainer.backend.name, "seed": trainer.seed,
-        "position": trainer.position, "steps_done": trainer.steps_done,
+        "opt_state": state.opt_state, "backend": trainer.backend.name, "seed": trainer.seed,
+        "position": state.position, "steps_done": state.steps_done,
     }  # fmt: skip
 
 

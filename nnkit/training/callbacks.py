@@ -4,7 +4,9 @@ epochs, user hooks.
 ``fit`` calls, on each callback: ``on_fit_start(trainer)``; ``on_step(trainer)`` every
 ``callback.every`` steps (``None``: never), after the NaN guard has checked the step;
 ``on_epoch_end(trainer, record)`` with the epoch's History record; ``on_fit_end(trainer,
-history)`` when fit returns normally. Setting ``trainer.stop_training = True`` ends ``fit``
+history)`` when fit returns normally. A hook reads the state of the last completed step
+(``trainer.state``, ``trainer.params``, ``trainer.steps_done`` ...) and changes it only
+through ``trainer.restore(state)``. Setting ``trainer.stop_training = True`` ends ``fit``
 after the current step.
 """
 
@@ -64,7 +66,8 @@ def as_callback(obj: Any) -> Callback:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` (a History key, e.g. ``"val_loss"``) has not improved by more
     than ``min_delta`` for ``patience`` epochs; with ``restore_best`` the trainer ends with
-    the parameters of the best epoch. ``mode``: "min", "max", or "auto" (max for keys
+    the parameters of the best epoch (its optimizer state, step count and data position
+    stay those of the last step). ``mode``: "min", "max", or "auto" (max for keys
     containing "acc", min otherwise)."""
 
     def __init__(
@@ -107,7 +110,7 @@ class EarlyStopping(Callback):
 
     def on_fit_end(self, trainer, history):
         if self.best_params is not None:
-            trainer.params = self.best_params
+            trainer.restore(trainer.state.replace(params=self.best_params))
 
     @property
     def best_value(self) -> float:

@@ -4,10 +4,9 @@
 call asks, one compilation for all counts) of scans over minibatches: each epoch's order is
 gathered on the device from orders sent once per fit, the last partial minibatch runs
 inside, and the epoch's summed loss, its finite check and the validation metrics come back
-as arrays. ``FusedEpoch``: the full minibatches of part of an
-epoch in one scan (for the stretches between host checks). Parameters and optimizer state
-epoch in one scan (for the stretches between host checks): it donates (consumes) the
-parameters and optimizer state it is given. ``FusedFit`` does not: its inputs stay valid
+as arrays. ``FusedEpoch``: the full minibatches of part of an epoch in one scan (for the
+stretches between host checks): it donates (consumes) the parameters and optimizer state
+it is given. ``FusedFit`` does not: its inputs stay valid
 and its outputs are new, so a fit that runs only programs never copies the parameters.
 Backends without ``can_scan`` (NumPy, CuPy) have neither.
 """
@@ -60,7 +59,7 @@ def scan_minibatches(
 
 
 class FusedEpoch:
-    """``epoch(params, state, X, T, batch_size, steps) -> (params, state, loss_sum)``: the
+    """``epoch(params, state, X, T, *, batch_size, steps) -> (params, state, loss_sum)``: the
     first ``steps`` minibatches of X (n, in) and T (n, ...) in one compiled scan. One
     compiled function per (batch_size, steps)."""
 
@@ -69,7 +68,7 @@ class FusedEpoch:
         self._compiled: dict[tuple[int, int], Callable] = {}
 
     def __call__(
-        self, params: Any, state: Any, X: Any, T: Any, batch_size: int, steps: int
+        self, params: Any, state: Any, X: Any, T: Any, *, batch_size: int, steps: int
     ) -> tuple[Any, Any, Any]:
         key = (batch_size, steps)
         if key not in self._compiled:
@@ -84,11 +83,11 @@ class FusedEpoch:
 
 
 class FusedFit:
-    """``fit(params, state, X, T, orders, first, count, capacity, batch_size, val, tail) ->
-    (params, state, records)``: ``count`` whole epochs, then the first ``tail`` minibatches of
-    one more, in one compiled program; ``first``, ``count`` and ``tail`` are values of the
-    call, not of the program, so a fit cut into stretches of any length (for a live
-    progress bar), its end mid-epoch included, compiles once.
+    """``fit(params, state, *, X, T, orders, first, count, capacity, batch_size, val=None,
+    tail=0) -> (params, state, records)``: ``count`` whole epochs, then the first ``tail``
+    minibatches of one more, in one compiled program; ``first``, ``count`` and ``tail`` are
+    values of the call, not of the program, so a fit cut into stretches of any length (for
+    a live progress bar), its end mid-epoch included, compiles once.
 
     Epoch i of the call visits the rows of X (n, in), T (n, ...) in ``orders[first + i]``
     (``orders``: an int array (rows, n) of epoch orders, sent once per fit; None: the data
@@ -172,9 +171,9 @@ class FusedFit:
 
         return backend.jit(fused_fit)
 
-    def __call__(self, params: Any, state: Any, X: Any, T: Any, orders: Any, first: int,
+    def __call__(self, params: Any, state: Any, *, X: Any, T: Any, orders: Any, first: int,
                  count: int, capacity: int, batch_size: int,
-                 val: tuple[Any, Any, bool] | None, tail: int = 0):  # fmt: skip
+                 val: tuple[Any, Any, bool] | None = None, tail: int = 0):  # fmt: skip
         X_val, T_val, classes = (None, None, None) if val is None else val
         key = (capacity, batch_size, orders is not None, classes)
         if key not in self._compiled:

@@ -11,6 +11,7 @@ from ..data import epoch_order, next_position
 from ..errors import NNKitError
 from ..tree import tree_copy
 from ..values import all_finite
+from .state import TrainState
 
 
 class NonFiniteLossError(NNKitError, FloatingPointError):
@@ -26,10 +27,6 @@ class NonFiniteLossError(NNKitError, FloatingPointError):
         )
 
 
-# (params, opt_state, steps_done, position): the trainer state a replay starts from
-Snapshot = tuple[Any, Any, int, tuple[int, int]]
-
-
 class Guard:
     """Checks and snapshots for one Trainer; its two device functions are compiled once."""
 
@@ -42,33 +39,32 @@ class Guard:
         """``loss`` and every parameter finite: one reduction on the device, one host read."""
         return bool(self.backend.to_numpy(self._finite(loss, params)))
 
-    def snapshot(self, trainer: Any) -> Snapshot:
-        """Copies of the trainer's params and optimizer state, its step count and position."""
-        params, opt_state = self.copy((trainer.params, trainer.opt_state))
-        return params, opt_state, trainer.steps_done, trainer.position
+    def snapshot(self, state: TrainState) -> TrainState:
+        """``state`` with copies of its params and optimizer state (kept apart from steps
+        that update in place or consume their inputs)."""
+        params, opt_state = self.copy((state.params, state.opt_state))
+        return state.replace(params=params, opt_state=opt_state)
 
     def replay(
-        self, trainer: Any, good: Snapshot, X: Any, T: Any, batch_size: int, shuffle: bool,
-        step: Callable,
-    ) -> NonFiniteLossError:
-        """Re-run the steps after ``good`` one at a time, checking each, and return the
-        NonFiniteLossError of the first bad one with the trainer at the state just before it.
-        (Should a nondeterministic device not reproduce the failure, the error names the
-        checked step and the replayed, finite state is kept.)"""
-        xp, n, failed_at = self.backend.xp, X.shape[0], trainer.steps_done
-        params, opt_state, trainer.steps_done, trainer.position = good
-        trainer.params, trainer.opt_state = tree_copy(params), tree_copy(opt_state)
-        while trainer.steps_done < failed_at:
-            epoch, offset = next_position(trainer.position, n)
-            index = epoch_order(trainer.seed, epoch, n, shuffle)[offset : offset + batch_size]
+        self, good: TrainState, *, failed_at: int, X: Any, T: Any, batch_size: int,
+        shuffle: bool, seed: int, step: Callable,
+    ) -> tuple[TrainState, NonFiniteLossError]:  # fmt: skip
+        """Re-run the steps after ``good`` (a snapshot that passed a check) up to step
+        ``failed_at`` one at a time on X (n, in) and T (n, ...), minibatches of
+        ``batch_size`` rows in the order of ``data.epoch_order(seed, epoch, n, shuffle)``,
+        checking each. Returns the state just before the first bad step and its
+        NonFiniteLossError. (Should a nondeterministic device not reproduce the failure,
+        the error names step ``failed_at`` and the state is the replayed, finite one.)"""
+        xp, n = self.backend.xp, X.shape[0]
+        state = self.snapshot(good)
+        while state.steps_done < failed_at:
+            epoch, offset = next_position(state.position, n)
+            index = epoch_order(seed, epoch, n, shuffle)[offset : offset + batch_size]
             rows = self.backend.asarray(index)
             xb, tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-            p, o, loss = step(tree_copy(trainer.params), tree_copy(trainer.opt_state), xb, tb)
+            p, o, loss = step(tree_copy(state.params), tree_copy(state.opt_state), xb, tb)
             if not self.finite(loss, p):
-                return NonFiniteLossError(
-                    trainer.steps_done + 1, float(self.backend.to_numpy(loss))
-                )
-            trainer.params, trainer.opt_state = p, o
-            trainer.steps_done += 1
-            trainer.position = (epoch, offset + len(index))
-        return NonFiniteLossError(failed_at, float("nan"))
+                loss = float(self.backend.to_numpy(loss))
+                return state, NonFiniteLossError(state.steps_done + 1, loss)
+            state = TrainState(p, o, state.steps_done + 1, (epoch, offset + len(index)))
+        return state, NonFiniteLossError(failed_at, float("nan"))

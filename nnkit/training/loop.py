@@ -22,12 +22,13 @@ import numpy as np  # host-side: the epoch orders are drawn on the host
 
 from ..data import epoch_order, next_position
 from .callbacks import Callback
-from .guard import Guard, Snapshot
+from .guard import Guard, NonFiniteLossError
 from .history import History
 from .progress import progress_bar
+from .state import TrainState
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, kw_only=True)
 class Run:
     """What one ``fit`` call trains on and how. ``step``: the trainer's step for its strategy;
     ``fused``: the FusedEpoch for runs of steps in one scan, and ``program``: the FusedFit
@@ -49,17 +50,18 @@ class Run:
 
 
 class Loop:
-    """Runs ``run`` on ``trainer`` (params, opt_state, steps_done, position, history and
-    stop_training are the trainer's and change as the steps do)."""
+    """Runs ``run`` on ``trainer``: each step starts from ``trainer.state`` and hands the new
+    TrainState to ``commit`` (the trainer's one writer), so callbacks read the state of the
+    last completed step. The trainer's ``history`` (new for this fit) gets the records."""
 
-    def __init__(self, trainer: Any, run: Run, guard: Guard):
-        self.trainer, self.run, self.guard = trainer, run, guard
+    def __init__(self, trainer: Any, run: Run, guard: Guard, commit: Callable[[TrainState], None]):
+        self.trainer, self.run, self.guard, self.commit = trainer, run, guard, commit
         self.remaining = run.steps
-        self.good: Snapshot | None = None  # the last state that passed the NaN guard
-        # whether trainer.params/opt_state are this fit's own arrays, not shared with the
-        # caller or a snapshot: the steps update them in place (NumPy) or consume them (JAX
-        # donation); the whole-fit program does neither and needs no copy
-        self.owned = False
+        self.good: TrainState | None = None  # the last state that passed the NaN guard
+        # the state this fit committed from its own arrays, not shared with the caller or a
+        # snapshot: the steps may update it in place (NumPy) or consume it (JAX donation);
+        # any other state is copied before a step (the whole-fit program needs no copy)
+        self.own: TrainState | None = None
         self.start = time.perf_counter()
         self.bar: Any = None
         self.interrupted: Callable[[], bool] = bool
@@ -69,10 +71,8 @@ class Loop:
 
     def __call__(self, progress: bool | None) -> History:
         trainer, run = self.trainer, self.run
-        history = trainer.history = History()
-        trainer.stop_training = False
-        # the originals, never changed by the fit, are the first snapshot
-        self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
+        history = trainer.history
+        self.good = trainer.state  # the originals, never changed by the fit: the first snapshot
         with progress_bar(progress, run.steps) as self.bar, sigint_deferred() as self.interrupted:
             for cb in run.callbacks:
                 cb.on_fit_start(trainer)
@@ -120,14 +120,16 @@ class Loop:
         trainer, run, backend = self.trainer, self.run, self.trainer.backend
         n, size = run.X.shape[0], run.batch_size
         per_epoch = math.ceil(n / size)
-        first = next_position(trainer.position, n)[0]
+        state = trainer.state
+        first = next_position(state.position, n)[0]
         if self.plan is None:
             self.plan = self._plan(first)
         start_epoch, capacity, orders = self.plan
         start = time.perf_counter()
-        trainer.params, trainer.opt_state, out = run.program(
-            trainer.params, trainer.opt_state, run.X, run.T, orders, first - start_epoch,
-            epochs, capacity, size, run.val, tail,
+        params, opt_state, out = run.program(
+            state.params, state.opt_state, X=run.X, T=run.T, orders=orders,
+            first=first - start_epoch, count=epochs, capacity=capacity, batch_size=size,
+            val=run.val, tail=tail,
         )  # fmt: skip
         loss_sums, finite, val_loss, val_acc = (backend.to_numpy(a) for a in out)
         seconds = time.perf_counter() - start
@@ -136,21 +138,18 @@ class Loop:
         self._measured = True  # from the second call on: the first one compiles
         samples = [n] * epochs + ([tail * size] if tail else [])
         per_sample_s = seconds / sum(samples)
-        records, done = [], 0
+        records, done, steps_done = [], 0, state.steps_done
         for i, rows in enumerate(samples):
-            trainer.steps_done += per_epoch if i < epochs else tail
-            trainer.position = (first + i, rows)
+            steps_done += per_epoch if i < epochs else tail
             done += rows
             row = i if i < epochs else capacity  # where the program put the epoch's record
             if not finite[row]:
                 for record in records:
                     trainer.history.append(record)
-                raise self.guard.replay(
-                    trainer, self.good, run.X, run.T, run.batch_size, run.shuffle, run.step
-                )
+                raise self._replay(failed_at=steps_done)
             record = {
                 "epoch": first + i + 1,
-                "step": trainer.steps_done,
+                "step": steps_done,
                 "loss": float(loss_sums[row]) / rows,
                 "samples_per_s": 1 / per_sample_s,
                 "time_s": rows * per_sample_s,
@@ -168,8 +167,9 @@ class Loop:
         self.bar.advance(first + len(samples), steps)
         # the program's outputs are new arrays that nothing else changes: the snapshot holds
         # them as they are, and a step that follows works on a copy
-        self.good = (trainer.params, trainer.opt_state, trainer.steps_done, trainer.position)
-        self.owned = False
+        position = (first + len(samples) - 1, samples[-1])
+        self.good = TrainState(params, opt_state, steps_done, position)
+        self.commit(self.good)
         return records
 
     def _plan(self, first: int) -> tuple[int, int, Any]:
@@ -202,7 +202,7 @@ class Loop:
         the epoch's record. An interrupt records the steps done so far, then propagates."""
         trainer, run = self.trainer, self.run
         xp, n = trainer.backend.xp, run.X.shape[0]
-        epoch, offset = next_position(trainer.position, n)
+        epoch, offset = next_position(trainer.state.position, n)
         Xe, Te = run.X, run.T  # shuffle=False: the data order itself, no gather
         if run.shuffle:
             order = trainer.backend.asarray(epoch_order(trainer.seed, epoch, n, run.shuffle))
@@ -212,11 +212,9 @@ class Loop:
             while offset < n and self.remaining and not trainer.stop_training:
                 if self.interrupted():
                     raise KeyboardInterrupt
-                k, stop, loss = self._steps(Xe, Te, offset)
-                trainer.steps_done += k
+                k, stop, loss = self._steps(Xe, Te, epoch, offset)
                 loss_sum = loss_sum + loss
                 seen, offset, self.remaining = seen + stop - offset, stop, self.remaining - k
-                trainer.position = (epoch, offset)
                 self.bar.advance(epoch + 1, k)
                 self._after_step(loss_sum, seen)
         except KeyboardInterrupt:
@@ -226,28 +224,31 @@ class Loop:
         self._check(loss_sum)
         return self._record(epoch, offset < n, loss_sum, seen, start)
 
-    def _steps(self, X: Any, T: Any, offset: int) -> tuple[int, int, Any]:
-        """The next steps of the epoch over X, T from row ``offset``: k full minibatches in
-        one fused scan where the run has one (up to the next check), else one step.
-        Returns (k, the row after them, their loss summed over rows)."""
-        trainer, run, size, n = self.trainer, self.run, self.run.batch_size, X.shape[0]
+    def _steps(self, X: Any, T: Any, epoch: int, offset: int) -> tuple[int, int, Any]:
+        """The next steps of epoch ``epoch`` over X, T (in its order) from row ``offset``: k
+        full minibatches in one fused scan where the run has one (up to the next check),
+        else one step; commits the state after them. Returns (k, the row after them, their
+        loss summed over rows)."""
+        run, size, n = self.run, self.run.batch_size, X.shape[0]
         k = min(self.remaining, (n - offset) // size, self._steps_to_next_check())
-        if not self.owned:
-            trainer.params, trainer.opt_state = self.guard.copy((trainer.params, trainer.opt_state))
-            self.owned = True
+        state = self.trainer.state
+        params, opt_state = state.params, state.opt_state
+        if state is not self.own:
+            params, opt_state = self.guard.copy((params, opt_state))
         if run.fused is None or k == 0:
-            stop = min(offset + size, n)
-            trainer.params, trainer.opt_state, loss = run.step(
-                trainer.params, trainer.opt_state, X[offset:stop, ...], T[offset:stop, ...]
+            k, stop = 1, min(offset + size, n)
+            params, opt_state, loss = run.step(
+                params, opt_state, X[offset:stop, ...], T[offset:stop, ...]
             )
-            return 1, stop, loss * (stop - offset)
-        stop = offset + k * size
-        if offset:  # from an epoch's start the arrays go in whole (the scan takes its first
-            # k minibatches): no slice to dispatch, one compilation per k
-            X, T = X[offset:stop, ...], T[offset:stop, ...]
-        trainer.params, trainer.opt_state, loss = run.fused(
-            trainer.params, trainer.opt_state, X, T, size, k
-        )
+            loss = loss * (stop - offset)
+        else:
+            stop = offset + k * size
+            if offset:  # from an epoch's start the arrays go in whole (the scan takes its
+                # first k minibatches): no slice to dispatch, one compilation per k
+                X, T = X[offset:stop, ...], T[offset:stop, ...]
+            params, opt_state, loss = run.fused(params, opt_state, X, T, batch_size=size, steps=k)
+        self.own = TrainState(params, opt_state, state.steps_done + k, (epoch, stop))
+        self.commit(self.own)
         return k, stop, loss
 
     def _after_step(self, loss_sum: Any, seen: int) -> None:
@@ -263,15 +264,23 @@ class Loop:
     def _check(self, loss_sum: Any) -> None:
         """The NaN guard: a new snapshot if the loss and params are finite (none after the last
         step: no replay can need it); otherwise replay from the last and raise."""
-        trainer, run = self.trainer, self.run
-        if self.guard.finite(loss_sum, trainer.params):
+        state = self.trainer.state
+        if self.guard.finite(loss_sum, state.params):
             if self.remaining:
-                self.good = self.guard.snapshot(trainer)
+                self.good = self.guard.snapshot(state)
             return
-        error = self.guard.replay(
-            trainer, self.good, run.X, run.T, run.batch_size, run.shuffle, run.step
-        )
-        raise error
+        raise self._replay(failed_at=state.steps_done)
+
+    def _replay(self, failed_at: int) -> NonFiniteLossError:
+        """The guard's replay from the last snapshot up to step ``failed_at``: commits the
+        state just before the first bad step and returns that step's error."""
+        run = self.run
+        state, error = self.guard.replay(
+            self.good, failed_at=failed_at, X=run.X, T=run.T, batch_size=run.batch_size,
+            shuffle=run.shuffle, seed=self.trainer.seed, step=run.step,
+        )  # fmt: skip
+        self.commit(state)
+        return error
 
     def _steps_to_next_check(self) -> int:
         """Steps until the next step that ``check_every`` or a callback's ``every`` names."""

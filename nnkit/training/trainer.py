@@ -1,7 +1,9 @@
 """Trainer: minibatch training with the per-sample or the batched (design-matrix) strategy.
 
 A thin facade: the step maths live in ``steps``, input checks in ``inputs``, the fit loop
-in ``loop``, the NaN guard in ``guard``, files in ``checkpoint``.
+in ``loop``, the NaN guard in ``guard``, files in ``checkpoint``. The Trainer owns its
+``TrainState`` (``state``) and is its only writer: the loop hands each new state to
+``_commit``; code outside a fit calls ``restore``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .guard import Guard
 from .history import History
 from .inputs import Inputs
 from .loop import Loop, Run
+from .state import TrainState, conforming
 
 
 class Trainer:
@@ -42,9 +45,12 @@ class Trainer:
     the training loss (the History's "loss") and ``l2 * W / n`` to their gradients;
     ``evaluate`` and validation report the loss without it. 0 (the default): no penalty.
 
-    State: ``params``, ``opt_state``, ``steps_done``, ``position`` (the (epoch, sample
-    offset) where the next ``fit`` step starts), ``history`` (the last fit's History) and
-    ``stop_training`` (set by callbacks). ``save(path)`` / ``Trainer.load(path)`` keep it all.
+    State: ``state``, a frozen ``TrainState`` of ``params``, ``opt_state``, ``steps_done``
+    and ``position`` (the (epoch, sample offset) where the next ``fit`` step starts), each
+    also readable as an attribute of the trainer; ``history`` (the last fit's History) and
+    ``stop_training`` (set by callbacks). During a fit they describe the last completed
+    step. Only the trainer writes them: ``fit``, and ``restore(state)`` for anything else.
+    ``save(path)`` / ``Trainer.load(path)`` keep it all.
 
     Arrays held before a ``fit`` never change: the compiled whole-fit program (JAX) returns
     new arrays, and before the first step that updates in place (backends with ``inplace``,
@@ -82,12 +88,10 @@ class Trainer:
             )
         self.policy = precision.policy(dtype, self.backend)
         self.strategy, self.seed, self.dtype = strategy, seed, dtype
-        self.params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
-        self.opt_state = self.backend.place(optimizer.init(self.params))
-        self.steps_done = 0
-        self.position = (0, 0)
-        self.history = History()
-        self.stop_training = False
+        params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
+        self._state = TrainState(params, self.backend.place(optimizer.init(params)))
+        self._history = History()
+        self._stop_training = False
         self._steps = step_fns.build(
             model, loss, optimizer, self.policy, self.backend, strategy, self.l2
         )
@@ -177,9 +181,85 @@ class Trainer:
                 FusedEpoch(self._steps.batched, self.backend),
                 FusedFit(self._steps.batched, predict, self.loss, self.backend),
             )
-        run = Run(X, T, batch_size, shuffle, self._steps.step, steps, check_every, hooks,
-                  validate, *(self._fused if fused else (None, None)), val)  # fmt: skip
-        return Loop(self, run, self._guard)(progress)
+        fused_epoch, program = self._fused if fused else (None, None)
+        run = Run(
+            X=X, T=T, batch_size=batch_size, shuffle=shuffle, step=self._steps.step,
+            steps=steps, check_every=check_every, callbacks=hooks, validate=validate,
+            fused=fused_epoch, program=program, val=val,
+        )  # fmt: skip
+        self._history, self._stop_training = History(), False
+        return Loop(self, run, self._guard, self._commit)(progress)
+
+    @property
+    def state(self) -> TrainState:
+        """The current TrainState (params, opt_state, steps_done, position)."""
+        return self._state
+
+    @property
+    def params(self) -> list[dict[str, Any]]:
+        """The model's parameters: one dict per layer (see ``TrainState``)."""
+        return self._state.params
+
+    @property
+    def opt_state(self) -> Any:
+        """The optimizer's state for ``params``."""
+        return self._state.opt_state
+
+    @property
+    def steps_done(self) -> int:
+        """Optimizer steps taken over the trainer's life."""
+        return self._state.steps_done
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epoch, sample offset) where the next ``fit`` step starts."""
+        return self._state.position
+
+    @property
+    def history(self) -> History:
+        """The last ``fit``'s History (during a fit: the epochs done so far)."""
+        return self._history
+
+    @property
+    def stop_training(self) -> bool:
+        """Set to True (e.g. from a callback) to end ``fit`` after the current step (Keras's
+        convention); every ``fit`` starts with it False."""
+        return self._stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._stop_training = bool(value)
+
+    def restore(self, state: TrainState) -> None:
+        """Make ``state`` the trainer's state, its arrays placed on the trainer's backend and
+        devices: to continue from saved parameters, optimizer state or data position.
+
+        Call it between fits, or from a callback at an epoch's end (``on_epoch_end``,
+        ``on_fit_end``); the next step starts from ``state``.
+
+        Parameters
+        ----------
+        state : TrainState
+            Usually a kept ``trainer.state`` or one changed with ``replace``, e.g.
+            ``trainer.state.replace(position=(0, 0))`` to go through the data again from
+            the first epoch's order.
+
+        Raises
+        ------
+        InvalidTypeError
+            ``state`` is not a TrainState.
+        InvalidValueError
+            Its params or opt_state differ from the model's or optimizer's in structure or
+            a leaf's shape, or ``steps_done`` or ``position`` are not ints >= 0.
+            In both cases the trainer is unchanged.
+        """
+        state = conforming(state, self._state)
+        params, opt_state = self.backend.place((state.params, state.opt_state))
+        self._commit(state.replace(params=params, opt_state=opt_state))
+
+    def _commit(self, state: TrainState) -> None:
+        """Install ``state``, as built by this trainer's fit (unchecked): the one writer."""
+        self._state = state
 
     def gradients(self, X: Any, Y: Any) -> tuple[list[dict], Any]:
         """(grads, loss) of one minibatch with this trainer's strategy; parameters unchanged."""
