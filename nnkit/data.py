@@ -9,6 +9,7 @@ import numpy as np  # host-side: splits and batch order are drawn with NumPy's g
 from array_api_compat import device
 
 from ._ns import namespace
+from .checks import check_positive_int
 from .errors import InvalidValueError
 
 
@@ -86,8 +87,7 @@ def minibatches(
     n = _length(X)
     if _length(Y) != n:
         raise InvalidValueError(f"X and Y have different numbers of samples: {n} and {_length(Y)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
     order = epoch_order(seed, epoch, n, shuffle)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]

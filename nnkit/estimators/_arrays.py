@@ -11,6 +11,7 @@ import numpy as np  # host side: scikit-learn hands over NumPy (or SciPy sparse)
 from sklearn import get_config
 
 from .. import backends
+from ..training import inputs
 
 
 def dispatching() -> bool:
@@ -71,18 +72,15 @@ def training_backend(requested: Any, x: Any) -> backends.Backend:
 
 
 def to_backend(backend: backends.Backend, x: Any, dtype: Any = None) -> Any:
-    """``x`` as an array of ``backend`` on its device: host data copied there, an array of
-    ``backend`` itself moved to its device where it lives on another one. An array of another
+    """``x`` as the Trainer takes it (``training.inputs.to_backend``), after moving an array of
+    ``backend`` to its device (an estimator follows its data there); an array of another
     non-host backend is left as it is, for the Trainer to refuse with its error."""
     name = owner(x)
-    if name is None:
-        return backend.asarray(np.asarray(x), dtype=dtype)
-    if name != backend.name:
+    if name is not None and name != backend.name:
         return x
-    x = backends.convert(x, backend)
-    if dtype is not None and x.dtype != backend.dtype(dtype):
-        x = backend.xp.astype(x, backend.dtype(dtype))
-    return x
+    if name is not None:
+        x = backends.convert(x, backend)
+    return inputs.to_backend(backend, x, "X", dtype)
 
 
 def take_rows(x: Any, rows: np.ndarray) -> Any:

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from .. import checks
 from ..backends import processes
 from ..errors import InvalidTypeError, InvalidValueError
 from ..tree import tree_copy
@@ -79,13 +80,10 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best: bool = True,
     ):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise InvalidValueError(f"patience must be an int >= 1, got {patience!r}")
-        if mode not in ("auto", "min", "max"):
-            raise InvalidValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if not min_delta >= 0:
-            raise InvalidValueError(f"min_delta must be >= 0, got {min_delta!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.patience = checks.check_positive_int("EarlyStopping patience", patience)
+        checks.check_choice("EarlyStopping mode", mode, ("auto", "min", "max"))
+        self.min_delta = checks.check_nonnegative("EarlyStopping min_delta", min_delta)
+        self.monitor = monitor
         self.restore_best = restore_best
         self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
 
@@ -124,9 +122,7 @@ class Checkpoint(Callback):
     resumed with ``Trainer.load(path).fit(...)`` continues exactly as if uninterrupted."""
 
     def __init__(self, path: str, every: int):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InvalidValueError(f"Checkpoint every must be an int >= 1, got {every!r}")
-        self.path, self.every = str(path), every
+        self.path, self.every = str(path), checks.check_positive_int("Checkpoint every", every)
         self.saved: list[str] = []
 
     def on_step(self, trainer):
