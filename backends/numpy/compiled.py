@@ -35,7 +35,18 @@ from typing import Any
 import numpy as np
 
 from ..tree import TreeDef, flatten, unflatten
-from .tracing import Node, NotTraceable, Recorder, ScalarRef, Traced, TracedScalar, root
+from .tracing import (
+    Node,
+    NotTraceable,
+    Recorder,
+    ScalarRef,
+    Traced,
+    TracedScalar,
+    nested_any,
+    nested_map,
+    resolve,
+    root,
+)  # fmt: skip
 
 KEEP = 4  # programs kept per function (a fit's full and last minibatch shapes, two fits)
 
@@ -305,12 +316,7 @@ def _write_into(nodes: list[Node], buffer: np.ndarray, target: np.ndarray) -> bo
         for a in (*later.arrays(), *later.writes()):
             if root(a) is held or (root(a) is buffer and a is not buffer):
                 return False
-    node.out = target
-    if "out" in node.kwargs:
-        node.kwargs = {**node.kwargs, "out": target}
-    for later in nodes[k + 1 :]:
-        later.args = _replace(later.args, buffer, target)
-        later.kwargs = _replace(later.kwargs, buffer, target)
+    _rename(nodes, k, buffer, target)
     return True
 
 
@@ -351,26 +357,20 @@ def _renamed(nodes: list[Node], k: int, old: np.ndarray, new: np.ndarray) -> boo
             return False
         if any(root(w) is old for w in later.writes()):
             return False
+    _rename(nodes, k, old, new)
+    return True
+
+
+def _rename(nodes: list[Node], k: int, old: np.ndarray, new: np.ndarray) -> None:
+    """Node ``k`` writes ``new`` instead of ``old``; the nodes after it read ``new`` where
+    they read ``old`` (by identity)."""
     node = nodes[k]
     node.out = new
     if "out" in node.kwargs:
         node.kwargs = {**node.kwargs, "out": new}
+    swap = lambda v: new if v is old else v  # noqa: E731
     for later in nodes[k + 1 :]:
-        later.args = _replace(later.args, old, new)
-        later.kwargs = _replace(later.kwargs, old, new)
-    return True
-
-
-def _replace(value: Any, old: np.ndarray, new: np.ndarray) -> Any:
-    """``value`` with every reference to the array ``old`` (by identity) made ``new``."""
-    if value is old:
-        return new
-    kind = type(value)
-    if kind is tuple or kind is list:
-        return kind(_replace(v, old, new) for v in value)
-    if kind is dict:
-        return {k: _replace(v, old, new) for k, v in value.items()}
-    return value
+        later.args, later.kwargs = nested_map(swap, later.args), nested_map(swap, later.kwargs)
 
 
 def _copy_result(out: np.ndarray, fn: Callable, *args: Any, **kwargs: Any) -> None:
@@ -385,32 +385,10 @@ def _bind(node: Node, numbers: list) -> Callable[[], Any]:
         fn, args = functools.partial(_copy_result, node.out, fn), args
     elif node.kind == "into":
         fn, args = functools.partial(fn, node.out), args
-    if not _has_ref((args, kwargs)):
+    if not nested_any(lambda v: type(v) is ScalarRef, (args, kwargs)):
         return functools.partial(fn, *args, **kwargs)
 
     def call() -> Any:
-        return fn(*_resolve(args, numbers), **_resolve(kwargs, numbers))
+        return fn(*resolve(args, numbers), **resolve(kwargs, numbers))
 
     return call
-
-
-def _has_ref(value: Any) -> bool:
-    kind = type(value)
-    if kind is ScalarRef:
-        return True
-    if kind is tuple or kind is list:
-        return any(_has_ref(v) for v in value)
-    if kind is dict:
-        return any(_has_ref(v) for v in value.values())
-    return False
-
-
-def _resolve(value: Any, numbers: list) -> Any:
-    kind = type(value)
-    if kind is ScalarRef:
-        return numbers[value.index]
-    if kind is tuple or kind is list:
-        return kind(_resolve(v, numbers) for v in value)
-    if kind is dict:
-        return {k: _resolve(v, numbers) for k, v in value.items()}
-    return value

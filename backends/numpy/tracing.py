@@ -73,15 +73,28 @@ class Node:
         return self.out if isinstance(self.out, tuple) else (self.out,)
 
 
+def nested_map(fn: Callable[[Any], Any], value: Any) -> Any:
+    """``fn`` applied to each value inside tuples, lists and dicts (a call's arguments)."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return kind(nested_map(fn, v) for v in value)
+    if kind is dict:
+        return {k: nested_map(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def nested_any(test: Callable[[Any], bool], value: Any) -> bool:
+    """Whether ``test`` holds for a value inside tuples, lists and dicts."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return any(nested_any(test, v) for v in value)
+    if kind is dict:
+        return any(nested_any(test, v) for v in value.values())
+    return test(value)
+
+
 def _arrays(value: Any, found: list) -> None:
-    if isinstance(value, np.ndarray):
-        found.append(value)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _arrays(v, found)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _arrays(v, found)
+    nested_map(lambda v: found.append(v) if isinstance(v, np.ndarray) else None, value)
 
 
 def root(a: np.ndarray) -> Any:
@@ -250,32 +263,20 @@ class Recorder:
 
     def _arg(self, x: Any) -> Any:
         """``x`` as a noted call holds it: real arrays for Traced, ScalarRefs for traced
-        numbers, containers of them, constants as they are."""
+        numbers, in the containers they came in, constants as they are."""
+        return nested_map(self._one_arg, x)
+
+    def _one_arg(self, x: Any) -> Any:
         kind = type(x)
-        if kind is Traced:
+        if kind is Traced or kind is TracedScalar:
             if x.recorder is not self:
-                raise self.fail("an array of another trace")
-            return x.array
-        if kind is TracedScalar:
-            if x.recorder is not self:
-                raise self.fail("a number of another trace")
-            return ScalarRef(x.index)
-        if kind is tuple or kind is list:
-            return kind(self._arg(v) for v in x)
-        if kind is dict:
-            return {k: self._arg(v) for k, v in x.items()}
+                raise self.fail("a value of another trace")
+            return x.array if kind is Traced else ScalarRef(x.index)
         return x
 
     def values(self, x: Any) -> Any:
         """``x`` with each ScalarRef replaced by the number's value now."""
-        kind = type(x)
-        if kind is ScalarRef:
-            return self.numbers[x.index]
-        if kind is tuple or kind is list:
-            return kind(self.values(v) for v in x)
-        if kind is dict:
-            return {k: self.values(v) for k, v in x.items()}
-        return x
+        return resolve(x, self.numbers)
 
     def _target(self, out: Any) -> np.ndarray:
         if type(out) is not Traced or out.recorder is not self:
@@ -312,14 +313,12 @@ def _results_into(fn: Callable, result: tuple, fresh: tuple) -> Callable:
 
 def _traced(x: Any) -> bool:
     """Whether ``x`` holds a Traced array or a traced number (in tuples, lists, dicts)."""
-    kind = type(x)
-    if kind is Traced or kind is TracedScalar:
-        return True
-    if kind is tuple or kind is list:
-        return any(_traced(v) for v in x)
-    if kind is dict:
-        return any(_traced(v) for v in x.values())
-    return False
+    return nested_any(lambda v: type(v) is Traced or type(v) is TracedScalar, x)
+
+
+def resolve(x: Any, numbers: list) -> Any:
+    """``x`` with each ScalarRef replaced by its entry of ``numbers``."""
+    return nested_map(lambda v: numbers[v.index] if type(v) is ScalarRef else v, x)
 
 
 def recorder_of(args: tuple, kwargs: dict) -> Recorder | None:
