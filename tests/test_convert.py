@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import x64_param
+from helpers import jax_x64, x64_param
 
 import nnkit
 from nnkit import backends
@@ -43,6 +43,24 @@ def test_values_shape_and_dtype_are_kept_for_every_pair(source, target, dtype):
     assert on_device(out, backends.get(target))
     back = backends.to_host(out)
     assert back.dtype == values.dtype and back.shape == values.shape
+    np.testing.assert_array_equal(back, values)
+
+
+@pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+@pytest.mark.parametrize("source", [b for b in AVAILABLE if b != "jax"])
+def test_a_64_bit_array_stays_64_bit_on_jax_as_users_run_it(source, dtype):
+    """With JAX's x64 mode off, as users run JAX, converting a 64-bit array to JAX turns the
+    mode on (as asking the JAX backend for float64 does) rather than narrowing the dtype."""
+    import jax
+
+    values = host_values(dtype)
+    x = backends.get(source).asarray(values)
+    with jax_x64(False):  # off, as the test starts; off again after convert turned it on
+        out = backends.convert(x, "jax")
+        assert jax.config.jax_enable_x64
+        back = backends.to_host(out)
+    assert back.dtype == values.dtype
     np.testing.assert_array_equal(back, values)
 
 
