@@ -213,6 +213,10 @@ def test_is_host_exactly_for_numpy(backend):
     assert backend.is_host is (backend.name == "numpy")
 
 
+def test_reference_only_exactly_for_array_api_strict(backend):
+    assert backend.reference_only is (backend.name == "array_api_strict")
+
+
 def test_cupy_is_not_host():
     assert CupyBackend.is_host is False  # a GPU backend, even where CuPy is not installed
 
