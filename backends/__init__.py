@@ -217,7 +217,7 @@ def convert(x: Any, backend: str | Backend) -> Any:
         )
     name = _dtype_name(x)
     if hasattr(target.xp, name):
-        target.dtype(name)  # JAX: asking for float64 turns x64 on, so float64 stays float64
+        target.dtype(name)  # JAX: asking for a 64-bit dtype turns x64 on, so it stays 64-bit
     if owner == target.name:
         return target.asarray(x)  # the array itself where it is on the target's device
     source = get(owner)

@@ -53,6 +53,7 @@ class Backend:
     # array's values may then be remembered by the array's identity
     can_shard: bool = False  # True where ``on(devices)`` trains data-parallel (JAX)
     device_count: int = 1  # the devices each minibatch is split over
+    reference_only: bool = False  # True where the backend checks correctness, no target to time
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp

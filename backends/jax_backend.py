@@ -1,7 +1,7 @@
 """JAX on its default device (GPU when jax[cuda] is installed, else CPU).
 
-float64 needs JAX's x64 mode, which is process-wide: asking this backend for
-float64 turns it on (``jax_enable_x64``). float32 arrays are unaffected.
+64-bit dtypes (float64, int64) need JAX's x64 mode, which is process-wide: asking this
+backend for one turns it on (``jax_enable_x64``). float32 arrays are unaffected.
 
 Matmul precision is pinned: every function compiled by ``jit`` is traced under
 ``jax.default_matmul_precision(matmul_precision)``, "highest" (true float32, no TF32 on
@@ -18,6 +18,7 @@ import numpy
 from .base import Backend, require, tf32_requested
 
 INSTALL = "pip install 'nnkit[jax]'  (CUDA: 'nnkit[cuda12]' or 'nnkit[cuda13]')"
+X64_DTYPES = ("float64", "int64", "uint64", "complex128")  # 32-bit in JAX without x64 mode
 
 
 class JaxBackend(Backend):
@@ -42,7 +43,7 @@ class JaxBackend(Backend):
         return True
 
     def dtype(self, dtype):
-        if dtype == "float64" or getattr(dtype, "name", None) == "float64":
+        if (dtype if isinstance(dtype, str) else getattr(dtype, "name", None)) in X64_DTYPES:
             self._jax.config.update("jax_enable_x64", True)
         return super().dtype(dtype)
 

@@ -1,6 +1,10 @@
-"""Test utilities: host conversion, central finite differences (float64), small files."""
+"""Test utilities: host conversion, central finite differences (float64), small files, JAX's
+x64 mode."""
+
+import contextlib
 
 import numpy as np
+import pytest
 
 from nnkit import backends
 
@@ -37,3 +41,31 @@ def write(path, text):
     """Write ``text`` to ``path`` as UTF-8 bytes, exactly (no newline translation); ``path``."""
     path.write_bytes(text.encode())
     return path
+
+
+X64_DTYPES = ("float64", "int64")  # 32-bit on JAX unless its x64 mode is on
+
+
+def x64_param(*values):
+    """``pytest.param(*values)``, marked x64 (JAX's x64 mode on for its test: conftest.py) where
+    a value, or an item of a tuple value, names a 64-bit dtype."""
+    flat = [x for v in values for x in (v if isinstance(v, tuple) else (v,))]
+    wide = any(isinstance(x, str) and x in X64_DTYPES for x in flat)
+    return pytest.param(*values, marks=[pytest.mark.x64] if wide else [])
+
+
+@contextlib.contextmanager
+def jax_x64(enable=True):
+    """JAX's x64 mode (64-bit arrays on JAX) set to ``enable`` inside the block and back to
+    its previous setting after it; nothing where JAX is not installed."""
+    if "jax" not in backends.available():
+        yield
+        return
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", enable)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import host
+from helpers import host, jax_x64, x64_param
 from nnkit.backends.cupy_backend import CupyBackend
 
 import nnkit
@@ -90,7 +90,7 @@ def test_infer_and_name_of(backend):
             backends.infer(x, np.ones(2))
 
 
-def test_asarray_to_numpy_round_trip(backend):
+def test_asarray_to_numpy_round_trip(backend, x64):
     host_x = np.arange(6.0).reshape(2, 3)
     for dtype in ("float32", "float64"):
         x = backend.asarray(host_x, dtype=dtype)
@@ -100,7 +100,7 @@ def test_asarray_to_numpy_round_trip(backend):
         np.testing.assert_array_equal(back, host_x)
 
 
-def test_jit_gives_the_same_result(backend):
+def test_jit_gives_the_same_result(backend, x64):
     def f(a, b):
         return a @ b + 1.0
 
@@ -109,6 +109,44 @@ def test_jit_gives_the_same_result(backend):
     expected = np.array([[6.0], [15.0]])  # [[0, 1, 2], [3, 4, 5]] @ [[0], [1], [2]] + 1
     np.testing.assert_array_equal(host(f(a, b)), expected)
     np.testing.assert_array_equal(host(backend.jit(f)(a, b)), expected)
+
+
+needs_jax = pytest.mark.skipif("jax" not in backends.available(), reason="jax not installed")
+
+
+@needs_jax
+def test_a_float64_test_on_jax_has_x64_mode_from_the_x64_fixture(x64):
+    import jax
+
+    assert jax.config.jax_enable_x64
+    (params,) = nnkit.Sequential([nnkit.layers.Dense(3, 2)]).init(backend="jax", dtype="float64")
+    assert str(params["W"].dtype) == "float64"
+
+
+@needs_jax
+def test_the_suite_runs_jax_as_users_do_with_x64_mode_off():
+    """Runs after the float64 test above (file order): its fixture turned the mode off again."""
+    import jax
+
+    assert not jax.config.jax_enable_x64
+    (params,) = nnkit.Sequential([nnkit.layers.Dense(3, 2)]).init(backend="jax")
+    assert str(params["W"].dtype) == "float32" and not jax.config.jax_enable_x64
+
+
+@needs_jax
+@pytest.mark.parametrize("previous", [True, False])
+def test_jax_x64_restores_the_previous_setting(previous):
+    import jax
+
+    with jax_x64(previous):
+        with jax_x64():
+            backends.get("jax").asarray([1.0], dtype="float64")
+            assert jax.config.jax_enable_x64
+        assert jax.config.jax_enable_x64 is previous
+        with jax_x64(False):
+            backends.get("jax").asarray([1.0], dtype="float64")  # turns it on, as documented
+        assert jax.config.jax_enable_x64 is previous
+    assert not jax.config.jax_enable_x64
 
 
 def test_jax_float64_is_enabled_on_request():
@@ -152,7 +190,9 @@ def test_to_host_of_host_data():
     assert type(scalar) is np.ndarray and scalar.shape == () and scalar == 2.5
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bfloat16"])
+@pytest.mark.parametrize(
+    "dtype", [x64_param(d) for d in ("float32", "float64", "int32", "bfloat16")]
+)
 def test_to_host_of_each_backends_arrays(backend, dtype):
     if dtype == "bfloat16" and not backend.bfloat16:
         pytest.skip(f"{backend.name} has no bfloat16")
@@ -171,6 +211,10 @@ def test_to_host_of_each_backends_arrays(backend, dtype):
 
 def test_is_host_exactly_for_numpy(backend):
     assert backend.is_host is (backend.name == "numpy")
+
+
+def test_reference_only_exactly_for_array_api_strict(backend):
+    assert backend.reference_only is (backend.name == "array_api_strict")
 
 
 def test_cupy_is_not_host():

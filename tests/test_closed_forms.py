@@ -6,6 +6,8 @@ from helpers import host
 
 from nnkit import losses
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 on JAX: x64 mode on (conftest)
+
 
 def np_softmax(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))

@@ -8,13 +8,14 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import jax_x64, x64_param
 
 import nnkit
 from nnkit import backends
 
 AVAILABLE = backends.available()
 PAIRS = [(s, t) for s in AVAILABLE for t in AVAILABLE]
-DTYPES = ["float32", "float64", "int32", "int64", "bool"]
+DTYPES = [x64_param(d) for d in ("float32", "float64", "int32", "int64", "bool")]
 
 
 def host_values(dtype):
@@ -45,8 +46,26 @@ def test_values_shape_and_dtype_are_kept_for_every_pair(source, target, dtype):
     np.testing.assert_array_equal(back, values)
 
 
+@pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+@pytest.mark.parametrize("source", [b for b in AVAILABLE if b != "jax"])
+def test_a_64_bit_array_stays_64_bit_on_jax_as_users_run_it(source, dtype):
+    """With JAX's x64 mode off, as users run JAX, converting a 64-bit array to JAX turns the
+    mode on (as asking the JAX backend for float64 does) rather than narrowing the dtype."""
+    import jax
+
+    values = host_values(dtype)
+    x = backends.get(source).asarray(values)
+    with jax_x64(False):  # off, as the test starts; off again after convert turned it on
+        out = backends.convert(x, "jax")
+        assert jax.config.jax_enable_x64
+        back = backends.to_host(out)
+    assert back.dtype == values.dtype
+    np.testing.assert_array_equal(back, values)
+
+
 @pytest.mark.parametrize("source, target", PAIRS)
-def test_a_backend_object_works_as_the_target_and_0d_arrays_convert(source, target):
+def test_a_backend_object_works_as_the_target_and_0d_arrays_convert(source, target, x64):
     be = backends.get(target)
     out = backends.convert(backends.get(source).asarray(2.5, dtype="float64"), be)
     assert on_device(out, be) and out.shape == ()
@@ -54,7 +73,7 @@ def test_a_backend_object_works_as_the_target_and_0d_arrays_convert(source, targ
 
 
 @pytest.mark.parametrize("target", AVAILABLE)
-def test_reversed_and_read_only_numpy_arrays_convert(target):
+def test_reversed_and_read_only_numpy_arrays_convert(target, x64):
     flipped = np.arange(6.0).reshape(2, 3)[::-1, ::-1]
     frozen = np.arange(6.0)
     frozen.flags.writeable = False
@@ -111,7 +130,7 @@ def test_read_only_numpy_never_becomes_a_writable_shared_tensor():
 
 @pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
 @pytest.mark.parametrize("source", [b for b in AVAILABLE if b != "jax"])
-def test_a_jax_result_does_not_change_when_its_source_is_written(source):
+def test_a_jax_result_does_not_change_when_its_source_is_written(source, x64):
     """JAX arrays are immutable: a mutable source must not back them (a copy is made)."""
     x = backends.get(source).asarray(np.arange(1024.0))
     j = backends.convert(x, "jax")

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import host
+from helpers import host, x64_param
 
 import nnkit
 from nnkit import backends
@@ -19,7 +19,7 @@ def lecture():
     )
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [x64_param("float32"), x64_param("float64")])
 def test_same_seed_gives_identical_initial_parameters(dtype):
     model = lecture()
     reference = [{k: host(v) for k, v in p.items()} for p in model.init(7, "numpy", dtype)]
@@ -34,7 +34,7 @@ def test_same_seed_gives_identical_initial_parameters(dtype):
 
 
 @pytest.mark.skipif(len(AVAILABLE) < 2, reason="needs two of numpy, jax, array_api_strict")
-@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-5), ("float64", 1e-10)])
+@pytest.mark.parametrize("dtype,rtol", [x64_param("float32", 1e-5), x64_param("float64", 1e-10)])
 @pytest.mark.parametrize("strategy", ["batched", "per_sample"])
 def test_short_fit_agrees_across_backends(dtype, rtol, strategy):
     X, y, _, _ = nnkit.datasets.digits()

@@ -319,7 +319,7 @@ def _net():
 
 
 @pytest.mark.parametrize("strategy", ["batched", "per_sample"])
-def test_trainer_l2_adds_sklearns_penalty_to_weights_only(backend, strategy):
+def test_trainer_l2_adds_sklearns_penalty_to_weights_only(backend, strategy, x64):
     rng = np.random.default_rng(0)
     Xs, Ys = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
     kwargs = {"backend": backend, "strategy": strategy, "dtype": "float64"}

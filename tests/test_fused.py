@@ -45,7 +45,7 @@ CASES = {
 @needs_scan
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("fit_args", [{"epochs": 3}, {"steps": 9}, {"epochs": 2, "shuffle": False}])
-def test_fused_matches_step_loop(case, fit_args):
+def test_fused_matches_step_loop(case, fit_args, x64):
     X, y = _data()
     plain, fused = _pair(*CASES[case])
     h_plain = plain.fit(X, y, batch_size=8, fused=False, **fit_args)  # 50 = 6 x 8 + 2
@@ -59,7 +59,7 @@ def test_fused_matches_step_loop(case, fit_args):
 
 
 @needs_scan
-def test_fused_moves_parameters_and_keeps_training():
+def test_fused_moves_parameters_and_keeps_training(x64):
     X, y = _data()
     trainer = _pair(*CASES["relu-ce-adam"])[0]
     before = [np.asarray(p["W"]).copy() for p in trainer.params if p]
@@ -90,7 +90,7 @@ def test_fused_refuses_per_sample():
 
 
 @needs_scan
-def test_fused_chunks_at_checks_and_resumes_mid_epoch():
+def test_fused_chunks_at_checks_and_resumes_mid_epoch(x64):
     """check_every and callback periods cut the scan into chunks; fits that stop and resume
     mid-epoch; all of it equals the plain step loop, and the hooks see every due step."""
     loss, optimizer, layers = CASES["relu-ce-adam"]
@@ -129,7 +129,7 @@ def _assert_same_run(a, b, ha, hb, keys=("loss",)):
 @needs_scan
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_default_fit_is_one_program_with_validation_on_the_device(case, shuffle):
+def test_default_fit_is_one_program_with_validation_on_the_device(case, shuffle, x64):
     """The default fit on JAX (one program for every epoch, validation computed inside it)
     equals the step loop with validation read on the host, record for record."""
     X, y = _data()
@@ -142,7 +142,7 @@ def test_default_fit_is_one_program_with_validation_on_the_device(case, shuffle)
 
 
 @needs_scan
-def test_repeated_short_fits_equal_one_long_fit():
+def test_repeated_short_fits_equal_one_long_fit(x64):
     """Ten fits of 2 epochs (one compiled program, reused) equal one fit of 20 epochs, and
     fits that start or end mid-epoch (steps=) run the rest in compiled runs too."""
     X, y = _data()
@@ -158,7 +158,7 @@ def test_repeated_short_fits_equal_one_long_fit():
 
 @needs_scan
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_nan_guard_in_a_whole_fit_program_names_the_same_step():
+def test_nan_guard_in_a_whole_fit_program_names_the_same_step(x64):
     """A divergent run inside one compiled program: the guard replays from the state before
     the program and stops at the same step, with the same parameters, as the step loop."""
     X, y = _data()
@@ -178,7 +178,7 @@ def test_nan_guard_in_a_whole_fit_program_names_the_same_step():
 
 
 @needs_scan
-def test_epoch_end_callbacks_and_the_progress_bar_see_every_epoch(capsys):
+def test_epoch_end_callbacks_and_the_progress_bar_see_every_epoch(capsys, x64):
     """A callback needs each epoch's end (one program per epoch) and a live progress bar
     about two updates a second: both see every epoch, and the run is the same."""
     X, y = _data()

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from conftest import AVAILABLE, JAX_GPU
-from helpers import host, numeric_grad, rel_error
+from helpers import host, numeric_grad, rel_error, x64_param
 
 import nnkit
 from nnkit.errors import InvalidValueError
@@ -44,7 +44,7 @@ def _fit(backend, dtype, make_model, loss, optimizer, steps):
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", [x64_param("float64"), x64_param("float32")])
 @pytest.mark.parametrize(
     "make_model, loss, optimizer",
     [(lecture_model, MSE(), SGD(0.5)), (wide_model, CrossEntropy(), SGD(0.1, momentum=0.9))],
@@ -65,7 +65,7 @@ def test_short_fit_agrees_with_numpy(backend, dtype, make_model, loss, optimizer
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS)
 @pytest.mark.parametrize("strategy", ["batched", "per_sample"])
-def test_gradients_on_the_device_match_finite_differences(backend, strategy):
+def test_gradients_on_the_device_match_finite_differences(backend, strategy, x64):
     """float64 grads of one minibatch computed on the GPU vs central differences of the
     loss computed on the host."""
     rng = np.random.default_rng(0)

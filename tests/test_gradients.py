@@ -6,6 +6,8 @@ from helpers import host, numeric_grad, rel_error
 
 from nnkit import layers, losses
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 on JAX: x64 mode on (conftest)
+
 TOL = 1e-6
 SHAPES = [(1, 1), (3, 4), (5, 7)]
 ACTIVATIONS = [

@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import x64_param
 
 import nnkit
 from nnkit import backends, io
@@ -45,7 +46,7 @@ def _saved(tmp_path, name="m.safetensors", **kwargs):
     return path
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [x64_param("float32"), x64_param("float64")])
 def test_round_trip_is_bit_identical(tmp_path, backend, dtype):
     model = _model()
     params = model.init(seed=3, backend=backend, dtype=dtype)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import x64_param
 
 import nnkit
 from nnkit import layers, losses, optim
@@ -24,7 +25,7 @@ def no_overflow():
 
 
 @pytest.fixture(
-    params=[(m, d) for m in MAGNITUDES for d in DTYPES], ids=lambda p: f"{p[0]:g}-{p[1]}"
+    params=[x64_param((m, d)) for m in MAGNITUDES for d in DTYPES], ids=lambda p: f"{p[0]:g}-{p[1]}"
 )
 def case(request, backend):
     m, dtype = request.param

@@ -9,6 +9,8 @@ from helpers import host
 
 from nnkit.optim import SGD, Adam, AdamW, RMSProp, schedules
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 on JAX: x64 mode on (conftest)
+
 
 def tree(backend, rng):
     """A nested pytree (list / dict / tuple) of float64 arrays."""

@@ -15,6 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from helpers import jax_x64
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,6 +62,7 @@ def host(be, tree):
     return [be.to_numpy(a).astype(np.float64) for a in tree_leaves(tree)]
 
 
+@pytest.mark.usefixtures("x64")  # float64 (conftest); not an argument: hypothesis refuses those
 @given(
     net=networks(),
     n=st.integers(1, 6),
@@ -104,18 +106,19 @@ def test_per_sample_equals_batched(net, n, loss_name, backend_name, dtype, seed)
     model, f, k = net
     X, T = problem(seed, n, f, k, loss_name)
     results = []
-    for strategy in ("batched", "per_sample"):
-        tr = nnkit.Trainer(
-            model,
-            LOSSES[loss_name](),
-            optim.SGD(0.1),
-            backend=backend_name,
-            strategy=strategy,
-            seed=seed,
-            dtype=dtype,
-        )
-        grads, value = tr.gradients(X, T)
-        results.append(host(tr.backend, [value, grads]))
+    with jax_x64(dtype == "float64"):  # float32 as users run JAX, float64 in x64 mode
+        for strategy in ("batched", "per_sample"):
+            tr = nnkit.Trainer(
+                model,
+                LOSSES[loss_name](),
+                optim.SGD(0.1),
+                backend=backend_name,
+                strategy=strategy,
+                seed=seed,
+                dtype=dtype,
+            )
+            grads, value = tr.gradients(X, T)
+            results.append(host(tr.backend, [value, grads]))
     rtol = {"float32": 1e-5, "float64": 1e-12}[dtype]  # summation order differs, nothing else
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1.0, np.abs(b).max()))

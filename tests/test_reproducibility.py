@@ -25,6 +25,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import x64_param
 
 import nnkit
 from nnkit import backends, losses, optim
@@ -108,7 +109,7 @@ def test_strategies_within_tolerance(dtype):
 
 
 @pytest.mark.parametrize("other", [b for b in backends.available() if b != "numpy"])
-@pytest.mark.parametrize("strategy, dtype", CONFIGS)
+@pytest.mark.parametrize("strategy, dtype", [x64_param(s, d) for s, d in CONFIGS])
 def test_backends_within_tolerance(other, strategy, dtype):
     if dtype == "float32" and "cpu" not in backends.get(other).device_name().lower():
         pytest.skip("float32 matmuls on a GPU may run in TF32: the tolerance is for CPU devices")
@@ -117,7 +118,7 @@ def test_backends_within_tolerance(other, strategy, dtype):
 
 
 @pytest.mark.parametrize("backend_name", backends.available())
-def test_different_seeds_differ(backend_name):
+def test_different_seeds_differ(backend_name, x64):
     a, b = train(backend_name, seed=0), train(backend_name, seed=1)
     for x, y in zip(a, b, strict=True):
         assert np.max(np.abs(x - y)) > 1e-3 * np.max(np.abs(x))

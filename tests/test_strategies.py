@@ -9,6 +9,8 @@ from nnkit.layers import Dense, ReLU, Sigmoid, Softmax, Tanh
 from nnkit.losses import MSE, BinaryCrossEntropy, CrossEntropy
 from nnkit.optim import SGD, Adam
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 on JAX: x64 mode on (conftest)
+
 
 def mlp(last):
     return nnkit.Sequential([Dense(6, 8), Tanh(), Dense(8, 5), ReLU(), Dense(5, 3), last])

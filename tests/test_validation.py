@@ -93,7 +93,7 @@ BAD_DATA = [
 
 
 @pytest.mark.parametrize("case", BAD_DATA, ids=[c[0] for c in BAD_DATA])
-def test_bad_data_is_rejected_and_state_untouched(backend, case):
+def test_bad_data_is_rejected_and_state_untouched(backend, case, x64):
     _, Xb, Yb, loss_name, exc, match = case
     tr = trained(backend.name, loss_name)
     Yb = TARGETS[loss_name] if Yb is None else Yb
@@ -103,7 +103,7 @@ def test_bad_data_is_rejected_and_state_untouched(backend, case):
 
 
 @pytest.mark.parametrize("case", [c for c in BAD_DATA if c[2] is None], ids=lambda c: c[0])
-def test_predict_rejects_bad_x(backend, case):
+def test_predict_rejects_bad_x(backend, case, x64):
     _, Xb, _, loss_name, exc, match = case
     tr = trained(backend.name, loss_name)
     rejects(tr, lambda: tr.predict(Xb), exc, match)
@@ -129,7 +129,7 @@ def test_bad_fit_arguments(kwargs, exc, match):
 @pytest.mark.skipif(len(AVAILABLE) < 2, reason="needs a second backend")
 @pytest.mark.parametrize("owner", [b for b in AVAILABLE if b != "numpy"])
 @pytest.mark.parametrize("trainer_backend", AVAILABLE)
-def test_array_of_another_backend_names_both(owner, trainer_backend):
+def test_array_of_another_backend_names_both(owner, trainer_backend, x64):
     tr = trained(trainer_backend, "mse")
     foreign = backends.get(owner).asarray(X)
     if owner == trainer_backend:  # same backend: accepted, and so is NumPy

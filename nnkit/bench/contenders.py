@@ -125,5 +125,6 @@ def strategies_for(backend: str, wanted: tuple[str, ...] = STRATEGIES) -> list[s
 
 
 def default_backends() -> list[str]:
-    """Every available backend except array_api_strict (a correctness reference, not a target)."""
-    return [b for b in backends.available() if b != "array_api_strict"]
+    """Every available backend except the correctness references (``Backend.reference_only``:
+    array_api_strict)."""
+    return [b for b in backends.available() if not backends.get(b).reference_only]

@@ -135,7 +135,7 @@ def matmul_peak_maker(peer: str, dtype: str) -> tuple[str, Callable[[int], Calla
     """(device, n -> a synchronised n x n @ n x n matmul of two random matrices) in
     ``peer``'s library, or None where it has none of its own (the JAX peers and
     scikit-learn are held against the jax and numpy backends' peaks)."""
-    if peer not in ("torch", "torch_cuda") or "torch" not in available():
+    if peer not in ("torch", "torch_cuda") or peer not in available():
         return None
     if peer == "torch_cuda" and not _torch_cuda():
         return None

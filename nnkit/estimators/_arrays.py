@@ -21,8 +21,7 @@ def dispatching() -> bool:
 
 def owner(x: Any) -> str | None:
     """The backend whose library made ``x``; None for host data (NumPy, lists, sparse)."""
-    name = backends.name_of(x)
-    return None if name in (None, "numpy") else name
+    return None if backends.is_host_data(x) else backends.name_of(x)
 
 
 def float_dtypes(x: Any) -> list[Any]:
