@@ -35,18 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..tree import TreeDef, flatten, unflatten
-from .tracing import (
-    Node,
-    NotTraceable,
-    Recorder,
-    ScalarRef,
-    Traced,
-    TracedScalar,
-    nested_any,
-    nested_map,
-    resolve,
-    root,
-)  # fmt: skip
+from .traced import Traced, TracedScalar
+from .tracing import Node, NotTraceable, Recorder, ScalarRef, nested_any, nested_map, resolve, root
 
 KEEP = 4  # programs kept per function (a fit's full and last minibatch shapes, two fits)
 
