@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..tree import TreeDef, flatten, unflatten
+from .passes import Graph, donate, reuse
 from .traced import Traced, TracedScalar
 from .tracing import Node, NotTraceable, Recorder, ScalarRef, nested_any, nested_map, resolve, root
 
@@ -65,7 +66,7 @@ class Compiled:
         if signature is None:  # traced arguments (a call inside another recording) or
             return self.fn(*args)  # arrays of a NumPy subclass: called as it is
         program = self._programs.get(signature)
-        if program is not None and program.binds(leaves):
+        if program is not None and (program.binds(leaves) or program.rebinds(leaves)):
             self._last = program
             return program.run(leaves)
         return self._record(args, leaves, treedef, signature, program)
@@ -161,25 +162,76 @@ def _donated_leaves(treedef: TreeDef, argnums: tuple[int, ...]) -> list[int]:
 
 
 class Program:
-    """A recording made ready to replay: see ``Compiled``."""
+    """A recording made ready to replay: see ``Compiled``. ``nodes`` its operations, ``tape``
+    a call without arguments per node."""
 
-    def __init__(self, treedef: TreeDef, plan: list, tape: list, numbers: list,
+    def __init__(self, treedef: TreeDef, plan: list, nodes: list[Node], numbers: list,
                  number_inputs: list[int], number_ops: list, out_treedef: TreeDef,
                  outputs: list) -> None:  # fmt: skip
-        self.treedef, self.plan = treedef, plan
+        self.treedef, self.plan, self.nodes = treedef, plan, nodes
         self.copies = [(i, ref) for i, (kind, ref) in enumerate(plan) if kind is COPIED]
-        self.tape, self.numbers = tape, numbers
+        self.numbers = numbers
         self.number_inputs, self.number_ops = number_inputs, number_ops
         self.out_treedef, self.outputs = out_treedef, outputs
+        self.tape = [_bind(node, numbers) for node in nodes]
+        # the arrays the nodes use in a held leaf's memory: id -> (leaf, byte offset; None for
+        # the leaf itself), and the nodes that use each held leaf's memory
+        self._held: dict[int, tuple[int, int | None]] = {}
+        self.users: dict[int, set[int]] = {}
+        held = {id(ref): i for i, (kind, ref) in enumerate(plan) if kind is HELD}
+        for k, node in enumerate(nodes):
+            for a in (*node.arrays(), *node.writes()):
+                i = held.get(id(root(a)))
+                if i is not None:
+                    self.users.setdefault(i, set()).add(k)
+                    self._held[id(a)] = (i, None if a is plan[i][1] else _offset(a, plan[i][1]))
 
     def binds(self, leaves: list) -> bool:
         """Whether ``leaves`` fit this recording: the held arrays themselves, copied arrays
         of the same shape and dtype, numbers of the same type, the same other leaves."""
+        return self._fits(leaves, held=lambda leaf, ref: leaf is ref)
+
+    def rebinds(self, leaves: list) -> bool:
+        """Hold, in place of each held array that ``leaves`` replace, the new one, where both
+        own their memory with one layout (a fit's fresh copy of the parameters): the nodes
+        that read or write the old one, or views of it, now do the same to the new one. False,
+        changing nothing, where ``leaves`` do not fit so."""
+        if not self._fits(leaves, held=_same_layout):
+            return False
+        new = {i: leaves[i] for i, (kind, ref) in enumerate(self.plan)
+               if kind is HELD and leaves[i] is not ref}  # fmt: skip
+        swapped: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (old, new): the old
+        # arrays kept alive until the end, so that no new array takes an old one's id
+
+        def swap(a: Any) -> Any:
+            spec = self._held.get(id(a)) if isinstance(a, np.ndarray) else None
+            if spec is None or spec[0] not in new:
+                return a
+            if id(a) not in swapped:
+                i, offset = spec
+                b = new[i] if offset is None else np.ndarray(
+                    a.shape, a.dtype, buffer=new[i], offset=offset, strides=a.strides
+                )
+                swapped[id(a)] = (a, b)
+            return swapped[id(a)][1]
+
+        for k in sorted(set().union(*(self.users.get(i, ()) for i in new))):
+            node = self.nodes[k]
+            node.args, node.kwargs = nested_map(swap, node.args), nested_map(swap, node.kwargs)
+            node.out = nested_map(swap, node.out)
+            self.tape[k] = _bind(node, self.numbers)
+        self.outputs = [(kind, swap(value)) for kind, value in self.outputs]
+        self.plan = [(kind, new.get(i, ref)) for i, (kind, ref) in enumerate(self.plan)]
+        for old, b in swapped.values():
+            self._held[id(b)] = self._held.pop(id(old))
+        return True
+
+    def _fits(self, leaves: list, held: Callable[[Any, Any], bool]) -> bool:
         if len(leaves) != len(self.plan):
             return False
         for leaf, (kind, ref) in zip(leaves, self.plan, strict=True):
             if kind is HELD:
-                if leaf is not ref:
+                if not held(leaf, ref):
                     return False
             elif kind is COPIED:
                 if not _is_array(leaf) or leaf.shape != ref.shape or leaf.dtype != ref.dtype:
@@ -229,8 +281,9 @@ class Program:
               out: Any, leaves: list) -> tuple[Program, Any]:  # fmt: skip
         """The Program of a finished recording of ``fn(*args)`` (``out`` its traced result),
         and the result of this call as the function gives it."""
-        nodes = list(recorder.nodes)
-        made = {id(w): w for node in nodes if node.kind in ("ufunc", "copy") for w in node.writes()}
+        graph = Graph(list(recorder.nodes))
+        made = {id(w) for node in graph.nodes if node.kind in ("ufunc", "copy")
+                for w in node.writes()}  # fmt: skip
         out_leaves, out_treedef = flatten(out)
         inputs = {id(ref): i for i, (kind, ref) in enumerate(plan) if kind in (HELD, COPIED)}
         donors = [i for i in donated if plan[i][0] is HELD]
@@ -258,20 +311,35 @@ class Program:
                 continue
             donors.remove(j)
             d = plan[j][1]
-            if not _write_into(nodes, a, d):
-                nodes.append(Node(np.copyto, (d, a), {}, (d,), "effect"))
+            if not donate(graph, a, d):
+                graph.nodes.append(Node(np.copyto, (d, a), {}, (d,), "effect"))
             np.copyto(d, a)  # this call's result, where later calls write it
             outputs.append(("array", j))
             result.append(d)
-        outputs = _reuse_buffers(nodes, outputs, made)
-        numbers = list(recorder.numbers)
+        reuse(graph, made, kept={id(value) for kind, value in outputs if kind == "copy"})
+        nodes = graph.finish()
+        outputs = [(kind, graph.name(v) if kind == "copy" else v) for kind, v in outputs]
         number_inputs = [i for i, (kind, _) in enumerate(plan) if kind is NUMBER]
         first = recorder.inputs
         number_ops = [(first + k, fn, refs) for k, (fn, refs) in enumerate(recorder.number_ops)]
-        tape = [_bind(node, numbers) for node in nodes]
-        program = cls(treedef, plan, tape, numbers, number_inputs, number_ops, out_treedef,
-                      outputs)  # fmt: skip
+        program = cls(treedef, plan, nodes, list(recorder.numbers), number_inputs, number_ops,
+                      out_treedef, outputs)  # fmt: skip
         return program, unflatten(out_treedef, result)
+
+
+def _offset(a: np.ndarray, base: np.ndarray) -> int:
+    """The byte offset of view ``a`` into ``base``'s memory."""
+    return a.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+
+
+def _same_layout(new: Any, old: np.ndarray) -> bool:
+    """Whether a held array ``old`` can be swapped for ``new``: both NumPy arrays owning
+    their memory, C-contiguous, of one shape and dtype (or the same array)."""
+    return new is old or (
+        type(new) is np.ndarray and new.base is None and old.base is None
+        and new.flags.c_contiguous and old.flags.c_contiguous
+        and new.shape == old.shape and new.dtype == old.dtype
+    )  # fmt: skip
 
 
 def _donor(a: np.ndarray, donors: list[int], plan: list, out_leaves: list) -> int | None:
@@ -284,83 +352,6 @@ def _donor(a: np.ndarray, donors: list[int], plan: list, out_leaves: list) -> in
         if d.shape == a.shape and d.dtype == a.dtype and d.strides == a.strides:
             return j
     return None
-
-
-def _write_into(nodes: list[Node], buffer: np.ndarray, target: np.ndarray) -> bool:
-    """Make the one node that writes ``buffer`` write ``target`` instead, and the nodes after
-    it read ``target`` for ``buffer``, where that keeps every value: nothing after that node
-    reads or writes ``target``'s memory or a view of ``buffer``, and the node itself reads
-    ``target`` only if it is a ufunc call (NumPy gives those the result of unaliased
-    arrays). False, changing nothing, where it does not."""
-    writers = [k for k, node in enumerate(nodes) if any(w is buffer for w in node.writes())]
-    if len(writers) != 1:
-        return False
-    k = writers[0]
-    node, held = nodes[k], root(target)
-    if node.kind not in ("ufunc", "copy", "into") or isinstance(node.out, tuple):
-        return False
-    reads = [root(a) for a in node.arrays()]
-    if any(r is held for r in reads) and not isinstance(node.fn, np.ufunc):
-        return False
-    for later in nodes[k + 1 :]:
-        for a in (*later.arrays(), *later.writes()):
-            if root(a) is held or (root(a) is buffer and a is not buffer):
-                return False
-    _rename(nodes, k, buffer, target)
-    return True
-
-
-def _reuse_buffers(nodes: list[Node], outputs: list, made: dict[int, np.ndarray]) -> list:
-    """Let an element-wise node write into an input buffer that nothing reads after it (``a
-    = exp(a)`` instead of a new array), as a compiler reuses dead buffers: fewer arrays, less
-    memory to stream. NumPy computes element-wise ufuncs in place exactly as out of place,
-    and a copied-in result is whole before it is copied. Returns ``outputs`` with the
-    buffers renamed. ``made``: the buffers the recording made (by id), the only ones it
-    may write into; outputs and donated arrays are never among those reused."""
-    kept = {id(value) for kind, value in outputs if kind == "copy"}
-    last: dict[int, int] = {}
-    for k, node in enumerate(nodes):
-        for a in (*node.arrays(), *node.writes()):
-            last[id(root(a))] = k
-    for k, node in enumerate(nodes):
-        out = node.out
-        elementwise = isinstance(node.fn, np.ufunc) and node.fn.signature is None
-        if not (elementwise or node.kind == "copy") or id(out) not in made or id(out) in kept:
-            continue
-        for a in node.arrays():
-            if (id(a) in made and a is not out and last.get(id(a)) == k and id(a) not in kept
-                    and a.shape == out.shape and a.dtype == out.dtype
-                    and a.strides == out.strides and _renamed(nodes, k, out, a)):  # fmt: skip
-                last[id(a)] = last.get(id(out), k)
-                kept.discard(id(out))
-                outputs = [(kind, a if value is out else value) for kind, value in outputs]
-                break
-    return outputs
-
-
-def _renamed(nodes: list[Node], k: int, old: np.ndarray, new: np.ndarray) -> bool:
-    """Make node ``k`` write ``new`` for ``old``, and the nodes after it read ``new`` for it,
-    where nothing after reads a view of ``old`` or writes ``old``; False, changing nothing,
-    otherwise."""
-    for later in nodes[k + 1 :]:
-        if any(root(a) is old and a is not old for a in later.arrays()):
-            return False
-        if any(root(w) is old for w in later.writes()):
-            return False
-    _rename(nodes, k, old, new)
-    return True
-
-
-def _rename(nodes: list[Node], k: int, old: np.ndarray, new: np.ndarray) -> None:
-    """Node ``k`` writes ``new`` instead of ``old``; the nodes after it read ``new`` where
-    they read ``old`` (by identity)."""
-    node = nodes[k]
-    node.out = new
-    if "out" in node.kwargs:
-        node.kwargs = {**node.kwargs, "out": new}
-    swap = lambda v: new if v is old else v  # noqa: E731
-    for later in nodes[k + 1 :]:
-        later.args, later.kwargs = nested_map(swap, later.args), nested_map(swap, later.kwargs)
 
 
 def _copy_result(out: np.ndarray, fn: Callable, *args: Any, **kwargs: Any) -> None:
