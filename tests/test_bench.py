@@ -12,9 +12,15 @@ import sys
 import pytest
 
 from nnkit import Trainer, backends, cli
-from nnkit.bench import command, peers, timing
+from nnkit.bench import against, command, peers, timing
 from nnkit.bench import report as bench_report
-from nnkit.bench.contenders import STRATEGIES, default_backends, strategies_for
+from nnkit.bench.contenders import (
+    STRATEGIES,
+    Contender,
+    Planned,
+    default_backends,
+    strategies_for,
+)
 from nnkit.bench.scenarios import SMOKE_ENV, scenario, scenarios
 
 SMOKE = {**os.environ, "NNKIT_BENCH_SMOKE": "1"}
@@ -203,7 +209,7 @@ def test_bench_help_lists_its_options(capsys):
     assert out.startswith("usage: nnkit bench")
     for option in ("--full", "--backends", "--strategies", "--batch-sizes", "--scenarios",
                    "--dtype", "--peers", "--repeats", "--threads", "--matmul-size", "--quiet",
-                   "--out", "--plot", "--markdown"):  # fmt: skip
+                   "--out", "--plot", "--markdown", "--against"):  # fmt: skip
         assert option in out
 
 
@@ -427,6 +433,66 @@ def test_median_times_calls_a_librarys_units_together_and_settles_between_librar
     with pytest.raises(ValueError, match="2 libraries for 4 units"):
         timing.median_times([unit(n, s) for n, s in zip(names, seconds)], 1,
                             libraries=["numpy", "jax"])  # fmt: skip
+
+
+class FakeWorker:
+    """A worker of checkout @old: its twin of a row takes 1 s of the parent's clock (the pipe
+    and the unit) and reports 0.25 s; another unit of work where ``other_steps``."""
+
+    checkout = against.Checkout("/old", "abc", "old")
+
+    def __init__(self, clock, other_steps=False):
+        self.clock, self.other_steps = clock, other_steps
+
+    def cell(self, rows, full):
+        return [_fake_contender(self.clock, row, 0.25, self.checkout.info(), self.other_steps)
+                for row in rows]  # fmt: skip
+
+
+def _fake_contender(clock, row, seconds, checkout=None, other_steps=False):
+    name = row.backend or row.library
+
+    def measure(settle_s):  # as a worker: the pause and the unit there, its own time
+        clock.events += [("pause there", settle_s)] * bool(settle_s) + [f"{name}@old"]
+        clock.now += 1.0
+        return seconds
+
+    def run():
+        clock.events.append(name)
+        clock.now += seconds
+
+    return Contender(row.scenario, row.library, row.backend, row.strategy, row.batch_size,
+                     row.dtype, "cpu", 2 + other_steps, 10,
+                     run if checkout is None else timing.SelfTimed(measure),
+                     checkout=checkout)  # fmt: skip
+
+
+def test_other_checkouts_rows_are_timed_in_the_same_rounds_by_their_worker(clock):
+    """Each nnkit row's twin of another checkout comes right after it; a round calls them as
+    a library of their own (one pause before them, taken in the worker) and keeps the time
+    the worker measured."""
+    rows = [Planned("S1", "float32", 64, "nnkit", "numpy", "batched"),
+            Planned("S1", "float32", 64, "nnkit", "jax", "batched"),
+            Planned("S1", "float32", 64, "sklearn", None, "peer")]  # fmt: skip
+    local = [_fake_contender(clock, row, s) for row, s in zip(rows, (0.001, 0.002, 0.003))]
+    group, notes = against.beside(local, rows, [FakeWorker(clock)], full=False)
+    assert [c.label for c in group] == ["nnkit numpy batched", "nnkit numpy batched @old",
+                                        "nnkit jax batched", "nnkit jax batched @old",
+                                        "sklearn"] and notes == []  # fmt: skip
+    args = command.resolve(command.build_parser().parse_args(["--repeats", "3"]))
+    times = command.time_cell(group, args)
+    assert times == [pytest.approx([s] * 3) for s in (0.001, 0.25, 0.002, 0.25, 0.003)]
+    S, T = ("pause", timing.SETTLE_S), ("pause there", timing.SETTLE_S)
+    assert clock.events[5:] == [  # after a warm-up each (no pause), one call each a round
+        "numpy", "sklearn", T, "numpy@old", S, "jax", T, "jax@old",  # round 0: numpy first
+        T, "numpy@old", S, "jax", T, "jax@old", S, "sklearn", "numpy",  # round 1: numpy @old
+        S, "jax", T, "jax@old", S, "numpy", "sklearn", T, "numpy@old",  # round 2: jax
+    ]  # fmt: skip
+    # a twin that is another unit of work is left out, with a note
+    group, notes = against.beside(local, rows, [FakeWorker(clock, other_steps=True)], False)
+    assert group == local
+    assert notes == [f"@old S1 float32 b64 nnkit {b} batched: another unit of work (3 steps of "
+                     "10 FLOPs, here 2 of 10)" for b in ("numpy", "jax")]  # fmt: skip
 
 
 def test_rows_are_held_against_their_own_librarys_peak_by_executed_flops():

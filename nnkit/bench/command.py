@@ -2,8 +2,9 @@
 
 Its arguments, the matrix of contenders they name (with no arguments the quick run, about a
 minute on a 2-core CPU; ``--full`` the whole matrix), timed by ``timing`` one cell (scenario,
-dtype, batch size) at a time, interleaved within it, a progress line per contender on
-stderr, and the tables and files it writes (see docs/benchmarks.md).
+dtype, batch size) at a time, interleaved within it (with ``--against``, beside each nnkit
+row its twin of another checkout: ``against``), a progress line per contender on stderr, and
+the tables and files it writes (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .. import backends
 from ..errors import InvalidValueError
 from ..io import atomic_write
 from ..training import precision
-from . import peers
+from . import against, peers
 from . import report as bench_report
 from .contenders import (
     QUICK_STRATEGIES,
@@ -95,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     ]  # fmt: skip
     for option, kind, default, text in options:
         p.add_argument(option, type=kind, default=default, help=text)
+    p.add_argument(
+        "--against",
+        type=_csv(str),
+        action="extend",
+        metavar="PATH",
+        help="another checkout of nnkit (e.g. a git worktree of main): every nnkit row is also "
+        "timed with its nnkit, in a worker process, interleaved in the same rounds, and "
+        "reported beside this checkout's with the ratio of the times (this / that); "
+        "repeatable, or a comma list",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--plot", default=None, help="write samples/s vs batch size (PNG) here")
@@ -204,44 +215,90 @@ def run(
     on_cell: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Measure the matrix in ``args``; the report as a JSON-ready dict ("complete": True).
-    ``say`` gets the progress lines: one per cell as it starts, one per contender as its
-    timing ends, one per matmul peak. ``on_cell`` gets the report so far after each cell
-    ("complete": False, no peaks yet), so that a run stopped midway leaves what it measured."""
+    ``say`` gets the progress lines: one per other checkout (--against) as its worker is
+    ready, one per cell as it starts, one per contender as its timing ends, one per matmul
+    peak. ``on_cell`` gets the report so far after each cell ("complete": False, no peaks
+    yet), so that a run stopped midway leaves what it measured."""
     args = resolve(args)
     _validate(args)
-    peers.pin(args.threads)
-    planned, skipped = matrix(args)
-    mode = "full" if args.full else "quick"
-    cells: dict[tuple, list[Planned]] = {}
-    for row in planned:
-        cells.setdefault(row.cell, []).append(row)
-    rounds = f"{args.repeats} rounds" if args.budget_s is None else \
-        f"{MIN_ROUNDS}-{args.repeats} rounds (as {args.budget_s:g} s a cell allows)"  # fmt: skip
-    say(f"nnkit bench ({mode}): {len(planned)} contenders in {len(cells)} cells, {rounds}"
-        + ("" if args.full else "; --full for the whole matrix"))  # fmt: skip
-    results: list[dict] = []
-    progress = _Progress(len(planned), say)
-    for (scenario, dtype, batch), rows in cells.items():  # interleaved within a cell
-        say(f"{scenario} b{batch} {dtype}: building and warming up {len(rows)} contenders")
-        group = [build(row, args.full) for row in rows]
-        times = median_times([c.run for c in group], args.repeats,
-                             lambda i, t, group=group: progress.timed(group[i], t),
-                             budget_s=args.budget_s,
-                             warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS,
-                             libraries=[peers.peak_library(c.library, c.backend)
-                                        for c in group])  # fmt: skip
-        results += [{**c.info(), "label": c.label, "times_s": t}
-                    for c, t in zip(group, times, strict=True)]  # fmt: skip
-        if on_cell is not None:
-            report = bench_report.summarise([dict(r) for r in results], [], skipped, _machine())
-            on_cell({"mode": mode, "complete": False, **report})
+    checkouts = against.checkouts(args.against or [])
+    head: dict[str, Any] = {"mode": "full" if args.full else "quick"}
+    if checkouts:
+        head["against"] = [c.info() for c in checkouts]
+    # the workers start before ``pin`` changes this process's environment: they pin their own
+    with against.workers(checkouts, args.threads) as remotes:
+        for worker in remotes:
+            say(f"against @{worker.checkout.label}: nnkit {worker.version} of "
+                f"{worker.checkout.path}, in worker pid {worker.pid}")  # fmt: skip
+        peers.pin(args.threads)
+        results, skipped = _time_cells(args, remotes, say, on_cell, head)
     sources = peak_sources(results)
     calls = max(MIN_ROUNDS, args.repeats)
     say(f"matmul peaks of {len(sources)} libraries: n={','.join(map(str, args.matmul_size))}, "
         f"the fastest of {calls} or more calls each")  # fmt: skip
     peaks = matmul_peaks(sources, args.matmul_size, calls, say)
     report = bench_report.summarise(results, peaks, skipped, _machine())
-    return {"mode": mode, "complete": True, "matmul_sizes": list(args.matmul_size), **report}
+    return {**head, "complete": True, "matmul_sizes": list(args.matmul_size), **report}
+
+
+def _time_cells(
+    args: argparse.Namespace,
+    remotes: list[against.Worker],
+    say: Callable[[str], None],
+    on_cell: Callable[[dict[str, Any]], None] | None,
+    head: dict[str, Any],
+) -> tuple[list[dict], list[str]]:
+    """The rows of the matrix in ``args`` (resolved), timed a cell at a time, each nnkit row's
+    twins of the other checkouts (``remotes``) beside it; and the notes on rows that cannot
+    run. ``on_cell`` gets the report so far (``head`` first) after each cell."""
+    planned, skipped = matrix(args)
+    cells: dict[tuple, list[Planned]] = {}
+    for row in planned:
+        cells.setdefault(row.cell, []).append(row)
+    total = len(planned) + len(remotes) * sum(row.library == "nnkit" for row in planned)
+    rounds = f"{args.repeats} rounds" if args.budget_s is None else \
+        f"{MIN_ROUNDS}-{args.repeats} rounds (as {args.budget_s:g} s a cell allows)"  # fmt: skip
+    say(f"nnkit bench ({head['mode']}): {total} contenders in {len(cells)} cells, {rounds}"
+        + ("" if args.full else "; --full for the whole matrix"))  # fmt: skip
+    results: list[dict] = []
+    progress = _Progress(total, say)
+    for (scenario, dtype, batch), rows in cells.items():  # interleaved within a cell
+        say(f"{scenario} b{batch} {dtype}: building and warming up {len(rows)} contenders"
+            + "".join(f", their nnkit rows @{w.checkout.label}" for w in remotes))  # fmt: skip
+        local = [build(row, args.full) for row in rows]
+        group, notes = against.beside(local, rows, remotes, args.full)
+        skipped = sorted({*skipped, *notes})
+        progress.total -= len(notes)
+        times = time_cell(group, args, progress.timed)
+        results += [{**c.info(), "label": c.label, "times_s": t}
+                    for c, t in zip(group, times, strict=True)]  # fmt: skip
+        if on_cell is not None:
+            report = bench_report.summarise([dict(r) for r in results], [], skipped, _machine())
+            on_cell({**head, "complete": False, **report})
+    return results, skipped
+
+
+def time_cell(
+    group: list[Contender],
+    args: argparse.Namespace,
+    done: Callable[[Contender, list[float]], None] = lambda c, times: None,
+) -> list[list[float]]:
+    """The unit times of each contender of a cell, interleaved (``timing.median_times`` with
+    the rounds, warm-ups and budget of ``args``, resolved): a round calls one library's
+    contenders together and pauses before another library's; an other checkout's rows, in
+    their own process with its own threads, are a library of their own. ``done(c, times)``
+    as contender c's timing ends."""
+    return median_times([c.run for c in group], args.repeats,
+                        lambda i, times: done(group[i], times),
+                        budget_s=args.budget_s,
+                        warmups=FULL_WARMUPS if args.full else QUICK_WARMUPS,
+                        libraries=[_library(c) for c in group])  # fmt: skip
+
+
+def _library(c: Contender) -> str:
+    """Whose threads ``c`` runs on: its peak library's, in this process or another checkout's."""
+    library = peers.peak_library(c.library, c.backend)
+    return library if c.checkout is None else f"{library} @{c.checkout['label']}"
 
 
 class _Progress:

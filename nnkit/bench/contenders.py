@@ -53,16 +53,34 @@ class Contender:
     flops_per_step: int
     run: Callable[[], Any] = field(repr=False)
     executed_flops_per_step: int | None = None  # None: as flops_per_step
+    # the other checkout whose nnkit this row runs (``nnkit bench --against``: its path,
+    # commit and label); None: this checkout's
+    checkout: dict[str, str | None] | None = None
 
     @property
     def label(self) -> str:
-        """The row's name in the tables: "nnkit BACKEND STRATEGY", or the peer's name."""
-        if self.library == "nnkit":
-            return f"nnkit {self.backend} {self.strategy}"
-        return self.library
+        """The row's name in the tables: "nnkit BACKEND STRATEGY", or the peer's name; an
+        other checkout's row ends in " @LABEL"."""
+        if self.library != "nnkit":
+            return self.library
+        name = f"nnkit {self.backend} {self.strategy}"
+        return name if self.checkout is None else f"{name} @{self.checkout['label']}"
+
+    @classmethod
+    def from_info(
+        cls, info: dict[str, Any], run: Callable[[], Any], checkout: dict[str, str | None]
+    ) -> Contender:
+        """The contender whose ``info()`` is ``info`` (made by ``checkout``'s nnkit), ``run``
+        running it."""
+        return cls(info["scenario"], info["library"], info["backend"], info["strategy"],
+                   info["batch_size"], info["dtype"], info["device"], info["steps_per_unit"],
+                   info["flops_per_step"], run, info["executed_flops_per_step"],
+                   checkout)  # fmt: skip
 
     def info(self) -> dict[str, Any]:
-        """What pytest-benchmark's extra_info and the JSON report carry."""
+        """What pytest-benchmark's extra_info and the JSON report carry (``checkout`` only
+        on an other checkout's row)."""
+        extra = {} if self.checkout is None else {"checkout": self.checkout}
         return {
             "scenario": self.scenario,
             "library": self.library,
@@ -74,6 +92,7 @@ class Contender:
             "steps_per_unit": self.steps,
             "flops_per_step": self.flops_per_step,
             "executed_flops_per_step": self.executed_flops_per_step or self.flops_per_step,
+            **extra,
         }
 
 

@@ -50,13 +50,17 @@ def summarise(
     for r in results:
         same = [q for q in results if _cell(q) == _cell(r)]
         base = [q for q in same if q["library"] == r["library"] == "nnkit"
-                and q["backend"] == r["backend"] and q["strategy"] == PER_SAMPLE]  # fmt: skip
+                and q["backend"] == r["backend"] and q["strategy"] == PER_SAMPLE
+                and q.get("checkout") == r.get("checkout")]  # fmt: skip
         r["speedup_vs_per_sample"] = base[0]["step_s"] / r["step_s"] if base else None
         r["ratio_vs"] = {
             q["library"]: r["samples_per_s"] / q["samples_per_s"]
             for q in same
             if q["library"] != "nnkit" and q is not r
         }
+        if r.get("checkout"):  # this checkout's time over the other checkout's
+            this = [q for q in same if not q.get("checkout") and _twins(q, r)]
+            r["time_ratio"] = this[0]["step_s"] / r["step_s"] if this else None
     top = max((r for r in results if r["own_peak_fraction"] is not None),
               key=lambda r: r["own_peak_fraction"], default=None)  # fmt: skip
     return {
@@ -80,6 +84,11 @@ def _cell(r: dict) -> tuple:
     return r["scenario"], r["dtype"], r["batch_size"]
 
 
+def _twins(a: dict, b: dict) -> bool:
+    """Whether rows ``a`` and ``b`` are one contender (of two checkouts)."""
+    return all(a[k] == b[k] for k in ("library", "backend", "strategy"))
+
+
 def _row_name(r: dict) -> str:
     label = r.get("label") or (
         f"nnkit {r['backend']} {r['strategy']}" if r["library"] == "nnkit" else r["library"]
@@ -89,11 +98,12 @@ def _row_name(r: dict) -> str:
 
 def crossover(results: list[dict]) -> dict[str, Any]:
     """Per scenario and dtype: the smallest batch at which the best nnkit GPU contender has
-    more samples/s than the best nnkit CPU one ("n/a: no GPU" where no GPU ran)."""
+    more samples/s than the best nnkit CPU one ("n/a: no GPU" where no GPU ran), of this
+    checkout's rows."""
     out: dict[str, Any] = {}
     for scenario, dtype in sorted({(r["scenario"], r["dtype"]) for r in results}):
         rows = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)
-                and r["library"] == "nnkit"]  # fmt: skip
+                and r["library"] == "nnkit" and not r.get("checkout")]  # fmt: skip
         key = f"{scenario} {dtype}"
         if not any(device_kind(r["device"]) != "cpu" for r in rows):
             out[key] = "n/a: no GPU"
@@ -130,21 +140,24 @@ def _x(v: float | None) -> str:
 
 
 def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Per scenario/dtype: the column names and the formatted rows of its table."""
+    """Per scenario/dtype: the column names and the formatted rows of its table (with other
+    checkouts' rows, a column "this/that time": ``time_ratio``)."""
     tables = {}
     results = report["results"]
     for scenario, dtype in sorted({(r["scenario"], r["dtype"]) for r in results}):
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         peer_names = sorted({r["library"] for r in group if r["library"] != "nnkit"})
-        cols = ["batch", "contender", "time/step", "samples/s", "steps/s", "vs per-sample"]
-        cols += [f"vs {p}" for p in peer_names]
+        against = any("time_ratio" in r for r in group)
+        cols = ["batch", "contender", "time/step"] + ["this/that time"] * against
+        cols += ["samples/s", "steps/s", "vs per-sample"] + [f"vs {p}" for p in peer_names]
         cols += ["GFLOP/s", "exec GFLOP/s", "% own peak", "% device peak"]
         body = []
         for r in sorted(group, key=lambda r: (r["batch_size"], r["library"] != "nnkit")):
             body.append(
-                [str(r["batch_size"]), r["label"], format_time(r["step_s"]),
-                 f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}",
-                 _x(r["speedup_vs_per_sample"])]
+                [str(r["batch_size"]), r["label"], format_time(r["step_s"])]
+                + [_x(r.get("time_ratio"))] * against
+                + [f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}",
+                   _x(r["speedup_vs_per_sample"])]
                 + [_x(r["ratio_vs"].get(p)) for p in peer_names]
                 + [f"{r['gflops']:.2f}", f"{r.get('executed_gflops', r['gflops']):.2f}",
                    _pct(r["own_peak_fraction"]), _pct(r["peak_fraction"])]

@@ -4,6 +4,7 @@ each library and dtype measured in the same run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -27,6 +28,19 @@ MIN_ROUNDS = 3  # the fewest timed rounds a time budget may leave a cell (a medi
 SETTLE_S = 0.15
 
 
+@dataclass(frozen=True)
+class SelfTimed:
+    """A unit that reads its own clock, in another process: ``measure(settle_s)`` pauses
+    ``settle_s`` there (as ``pause``: the core that runs the unit kept busy), runs the unit
+    once and returns the seconds it measured around the unit; a call runs it untimed (a
+    warm-up)."""
+
+    measure: Callable[[float], float]
+
+    def __call__(self) -> None:
+        self.measure(0.0)
+
+
 def median_times(
     units: list[Callable[[], Any]],
     repeats: int,
@@ -44,6 +58,8 @@ def median_times(
     ``pause``), so that no library is timed while another's idle threads still spin. With
     ``budget_s``, as many rounds as the first round's time (its pauses included) says fit
     in it, at least ``MIN_ROUNDS`` and at most ``repeats``.
+    A ``SelfTimed`` unit's time is the one it measured itself, and its pause is taken
+    where it runs.
     ``done(i, times)`` is called as unit i finishes its last round."""
     libs = list(libraries) if libraries is not None else [""] * len(units)
     if len(libs) != len(units):
@@ -61,10 +77,9 @@ def median_times(
             break
         for name in _rotated(names, r):
             for i in _rotated([i for i, lib in enumerate(libs) if lib == name], r):
-                if libs[i] != last:
-                    pause(settle_s)
-                    last = libs[i]
-                times[i].append(_timed(units[i]))
+                settle = settle_s if libs[i] != last else 0.0
+                last = libs[i]
+                times[i].append(_timed(units[i], settle))
                 if done is not None and r == rounds - 1:
                     done(i, times[i])
     return times
@@ -155,7 +170,12 @@ def time_matmuls(
     return out
 
 
-def _timed(unit: Callable[[], Any]) -> float:
+def _timed(unit: Callable[[], Any], settle_s: float = 0.0) -> float:
+    """Seconds of one call of ``unit``, after a pause of ``settle_s`` (none at 0)."""
+    if isinstance(unit, SelfTimed):
+        return unit.measure(settle_s)
+    if settle_s:
+        pause(settle_s)
     start = perf_counter()
     unit()
     return perf_counter() - start
