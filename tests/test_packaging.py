@@ -11,8 +11,8 @@ def test_every_package_folder_is_listed_in_pyproject():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     mapping = config["package-dir"]
-    packages = [p.parent.relative_to(ROOT).parts
-                for top in ("nnkit", "backends") for p in (ROOT / top).rglob("__init__.py")]  # fmt: skip
+    inits = [p for top in ("nnkit", "backends") for p in (ROOT / top).rglob("__init__.py")]
+    packages = [p.parent.relative_to(ROOT).parts for p in inits]
     # backends/ is installed as nnkit.backends, its subpackages below it
     found = {".".join(("nnkit", *p) if p[0] == "backends" else p) for p in packages}
     assert listed == found
