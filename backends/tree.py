@@ -84,3 +84,63 @@ def _unflatten(treedef: TreeDef, leaves: Iterator[Any]) -> Any:
     if kind is list or kind is tuple:
         return kind(values)
     return kind(*values)  # a named tuple
+
+
+def flattener(treedef: TreeDef) -> Callable[[Any], list | None]:
+    """A function ``tree -> leaves`` for trees of ``treedef``, or None for a tree of another
+    structure: ``flatten`` written out for one structure (one expression, no recursion), for
+    a compiled function that takes the same structure every call."""
+    checks: list[str] = []
+    leaves: list[str] = []
+    names: dict[str, Any] = {}
+    _walk(treedef, "t", checks, leaves, names)
+    source = (f"def flat(t):\n    if not ({' and '.join(checks) or 'True'}):\n        return None\n"
+              f"    return [{', '.join(leaves)}]\n")  # fmt: skip
+    exec(source, names)  # noqa: S102  (code generated from a treedef: containers and keys)
+    return names["flat"]
+
+
+def _walk(treedef: TreeDef, at: str, checks: list, leaves: list, names: dict) -> None:
+    if treedef is None:
+        leaves.append(at)
+        return
+    kind, keys, children = treedef
+    name = f"K{id(kind)}"
+    names[name] = kind
+    checks.append(f"type({at}) is {name} and len({at}) == {len(children)}")
+    if kind is dict:
+        checks.append(f"tuple({at}) == {keys!r}")
+        parts = [f"{at}[{k!r}]" for k in keys]
+    else:
+        parts = [f"{at}[{i}]" for i in range(len(children))]
+    for child, part in zip(children, parts, strict=True):
+        _walk(child, part, checks, leaves, names)
+
+
+def unflattener(treedef: TreeDef) -> Callable[[list], Any]:
+    """``unflatten`` for one ``treedef``, written out as one expression: ``leaves -> tree``."""
+    names: dict[str, Any] = {}
+    expression = _build(treedef, iter(range(count(treedef))), names)
+    exec(f"def build(l):\n    return {expression}\n", names)  # noqa: S102
+    return names["build"]
+
+
+def count(treedef: TreeDef) -> int:
+    """The number of leaves of a tree of ``treedef``."""
+    return 1 if treedef is None else sum(count(child) for child in treedef[2])
+
+
+def _build(treedef: TreeDef, index: Iterator[int], names: dict) -> str:
+    if treedef is None:
+        return f"l[{next(index)}]"
+    kind, keys, children = treedef
+    parts = [_build(child, index, names) for child in children]
+    if kind is dict:
+        return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(keys, parts, strict=True)) + "}"
+    if kind is list:
+        return "[" + ", ".join(parts) + "]"
+    if kind is tuple:
+        return "(" + "".join(p + ", " for p in parts) + ")"
+    name = f"K{id(kind)}"
+    names[name] = kind
+    return f"{name}({', '.join(parts)})"

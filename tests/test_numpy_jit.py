@@ -464,3 +464,34 @@ def test_fits_in_threads_are_the_fits_alone():
     for t, params in zip(trainers, alone, strict=True):
         assert t.steps_done == 40
         assert_bitwise(t.params, params)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "float16", "bool"])
+def test_where_by_bits_is_numpys_where(dtype):
+    """numpy.where is replayed by bits (y ^ ((x ^ y) & mask)): every element exactly x's or
+    y's, with NaN payloads, -0.0, infinities and subnormals, scalars, broadcasting and traced
+    numbers."""
+    rng = np.random.default_rng(21)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-310, 3.5])
+
+    def values(shape):
+        if dtype == "bool":
+            return rng.integers(0, 2, size=shape).astype(bool)
+        x = rng.normal(size=shape) * 1e3
+        if np.dtype(dtype).kind == "f":
+            x.flat[: len(special)] = special[: x.size]
+            with np.errstate(all="ignore"):
+                return x.astype(dtype)
+        return x.astype(dtype)
+
+    def f(cond, x, y, k):
+        xp = backends.get("numpy").xp
+        return (xp.where(cond, x, y), xp.where(cond, 1, y), xp.where(cond[:, :1], x, 0),
+                xp.where(cond, x, y[0]), xp.where(cond, k, x))  # fmt: skip
+
+    compiled = NUMPY.jit(f)
+    for step in range(4):
+        cond = rng.integers(0, 2, size=(5, 4)).astype(bool)
+        x, y = values((5, 4)), values((5, 4))
+        k = True if dtype == "bool" else step + 2
+        assert_bitwise(compiled(cond, x, y, k), f(cond, x, y, k))

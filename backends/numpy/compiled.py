@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tree import TreeDef, flatten, unflatten
+from ..tree import TreeDef, count, flatten, flattener, unflatten, unflattener
 from .passes import Graph, donate, reuse
 from .traced import Traced, TracedScalar
 from .tracing import Node, NotTraceable, Recorder, ScalarRef, nested_any, nested_map, resolve, root
@@ -58,10 +58,12 @@ class Compiled:
     def __call__(self, *args: Any) -> Any:
         if self._plain:
             return self.fn(*args)
-        leaves, treedef = flatten(args)
         last = self._last
-        if last is not None and last.treedef == treedef and last.binds(leaves):
-            return last.run(leaves)
+        if last is not None:
+            leaves = last.match(args)
+            if leaves is not None and last.binds(leaves):
+                return last.run(leaves)
+        leaves, treedef = flatten(args)
         signature = _signature(treedef, leaves)
         if signature is None:  # traced arguments (a call inside another recording) or
             return self.fn(*args)  # arrays of a NumPy subclass: called as it is
@@ -146,15 +148,11 @@ def _signature(treedef: TreeDef, leaves: list) -> Any:
     return treedef, tuple(parts)
 
 
-def _count(treedef: TreeDef) -> int:
-    return 1 if treedef is None else sum(_count(child) for child in treedef[2])
-
-
 def _donated_leaves(treedef: TreeDef, argnums: tuple[int, ...]) -> list[int]:
     """The positions, in the flattened arguments, of the leaves of arguments ``argnums``."""
     positions, start = [], 0
     for i, child in enumerate(treedef[2]):
-        n = _count(child)
+        n = count(child)
         if i in argnums:
             positions.extend(range(start, start + n))
         start += n
@@ -169,10 +167,11 @@ class Program:
                  number_inputs: list[int], number_ops: list, out_treedef: TreeDef,
                  outputs: list) -> None:  # fmt: skip
         self.treedef, self.plan, self.nodes = treedef, plan, nodes
+        self.match = flattener(treedef)  # args -> leaves, None for another structure
         self.copies = [(i, ref) for i, (kind, ref) in enumerate(plan) if kind is COPIED]
         self.numbers = numbers
         self.number_inputs, self.number_ops = number_inputs, number_ops
-        self.out_treedef, self.outputs = out_treedef, outputs
+        self.outputs, self._build_out = outputs, unflattener(out_treedef)
         self.tape = [_bind(node, numbers) for node in nodes]
         # the arrays the nodes use in a held leaf's memory: id -> (leaf, byte offset; None for
         # the leaf itself), and the nodes that use each held leaf's memory
@@ -274,7 +273,7 @@ class Program:
                 outputs.append(numbers[value])
             else:
                 outputs.append(value)
-        return unflatten(self.out_treedef, outputs)
+        return self._build_out(outputs)
 
     @classmethod
     def build(cls, recorder: Recorder, treedef: TreeDef, plan: list, donated: list[int],
