@@ -172,7 +172,8 @@ class Program:
         self.numbers = numbers
         self.number_inputs, self.number_ops = number_inputs, number_ops
         self.outputs, self._build_out = outputs, unflattener(out_treedef)
-        self.tape = [_bind(node, numbers) for node in nodes]
+        self.fresh: dict[int, Any] = {}  # node -> the new array it made this call
+        self.tape = [_bind(node, numbers, self.fresh, k) for k, node in enumerate(nodes)]
         # the arrays the nodes use in a held leaf's memory: id -> (leaf, byte offset; None for
         # the leaf itself), and the nodes that use each held leaf's memory
         self._held: dict[int, tuple[int, int | None]] = {}
@@ -218,7 +219,7 @@ class Program:
             node = self.nodes[k]
             node.args, node.kwargs = nested_map(swap, node.args), nested_map(swap, node.kwargs)
             node.out = nested_map(swap, node.out)
-            self.tape[k] = _bind(node, self.numbers)
+            self.tape[k] = _bind(node, self.numbers, self.fresh, k)
         self.outputs = [(kind, swap(value)) for kind, value in self.outputs]
         self.plan = [(kind, new.get(i, ref)) for i, (kind, ref) in enumerate(self.plan)]
         for old, b in swapped.values():
@@ -269,6 +270,8 @@ class Program:
                 outputs.append(leaves[value])
             elif kind == "copy":
                 outputs.append(value.copy())
+            elif kind == "fresh":
+                outputs.append(self.fresh[value])
             elif kind == "number":
                 outputs.append(numbers[value])
             else:
@@ -318,12 +321,32 @@ class Program:
         reuse(graph, made, kept={id(value) for kind, value in outputs if kind == "copy"})
         nodes = graph.finish()
         outputs = [(kind, graph.name(v) if kind == "copy" else v) for kind, v in outputs]
+        outputs = _fresh_outputs(graph, outputs)
         number_inputs = [i for i, (kind, _) in enumerate(plan) if kind is NUMBER]
         first = recorder.inputs
         number_ops = [(first + k, fn, refs) for k, (fn, refs) in enumerate(recorder.number_ops)]
         program = cls(treedef, plan, nodes, list(recorder.numbers), number_inputs, number_ops,
                       out_treedef, outputs)  # fmt: skip
         return program, unflatten(out_treedef, result)
+
+
+def _fresh_outputs(graph: Graph, outputs: list) -> list:
+    """Outputs made by the last node that touches them: that node makes a new array each
+    call (a ufunc without ``out``, a function's own result) and the output is that array,
+    rather than a buffer copied out. Returns ``outputs`` with those as ``("fresh", node)``."""
+    fresh = []
+    for kind, a in outputs:
+        writers = graph.writes[id(a)] if kind == "copy" and root(a) is a else ()
+        if len(writers) == 1 and sum(v is a for _, v in outputs) == 1:
+            k = writers[0]
+            node = graph.nodes[k]
+            if (node.out is a and not graph.read_after(a, k) and "casting" not in node.kwargs
+                    and node.kind in ("ufunc", "copy")):  # fmt: skip
+                node.kind = "fresh " + node.kind
+                fresh.append(("fresh", k))
+                continue
+        fresh.append((kind, a))
+    return fresh
 
 
 def _offset(a: np.ndarray, base: np.ndarray) -> int:
@@ -357,18 +380,21 @@ def _copy_result(out: np.ndarray, fn: Callable, *args: Any, **kwargs: Any) -> No
     np.copyto(out, fn(*args, **kwargs))
 
 
-def _bind(node: Node, numbers: list) -> Callable[[], Any]:
+def _bind(node: Node, numbers: list, fresh: dict, k: int) -> Callable[[], Any]:
     """A call without arguments that makes ``node``'s operation again (reading the traced
-    numbers' values of the run from ``numbers``)."""
+    numbers' values of the run from ``numbers``; a "fresh" node's new array into
+    ``fresh[k]``)."""
     fn, args, kwargs = node.fn, node.args, node.kwargs
     if node.kind == "copy":
-        fn, args = functools.partial(_copy_result, node.out, fn), args
+        fn = functools.partial(_copy_result, node.out, fn)
     elif node.kind == "into":
-        fn, args = functools.partial(fn, node.out), args
-    if not nested_any(lambda v: type(v) is ScalarRef, (args, kwargs)):
-        return functools.partial(fn, *args, **kwargs)
-
-    def call() -> Any:
-        return fn(*resolve(args, numbers), **resolve(kwargs, numbers))
-
+        fn = functools.partial(fn, node.out)
+    elif node.kind.startswith("fresh"):
+        kwargs = {key: v for key, v in kwargs.items() if key != "out"}
+    dynamic = nested_any(lambda v: type(v) is ScalarRef, (args, kwargs))
+    call = (lambda: fn(*resolve(args, numbers), **resolve(kwargs, numbers))) if dynamic else (
+        functools.partial(fn, *args, **kwargs)
+    )
+    if node.kind.startswith("fresh"):
+        return lambda: fresh.__setitem__(k, call())
     return call
