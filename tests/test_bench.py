@@ -60,6 +60,7 @@ def report(tmp_path_factory):
         return json.load(f), proc.stdout, folder, proc.stderr
 
 
+@pytest.mark.slow
 def test_json_has_one_row_per_cell(report):
     data, *_ = report
     cells = {(r["scenario"], r["dtype"], r["batch_size"], r["strategy"]) for r in data["results"]}
@@ -68,6 +69,7 @@ def test_json_has_one_row_per_cell(report):
     assert {r["strategy"] for r in data["results"]} == {"per_sample", "batched"}
 
 
+@pytest.mark.slow
 def test_rows_carry_consistent_figures(report):
     data, *_ = report
     peak = {p["dtype"]: p["gflops"] for p in data["matmul_peak"]}
@@ -92,6 +94,7 @@ def test_rows_carry_consistent_figures(report):
         assert r["speedup_vs_per_sample"] == pytest.approx(base[0]["step_s"] / r["step_s"])
 
 
+@pytest.mark.slow
 def test_peaks_crossover_and_overhead(report):
     data, stdout, *_ = report
     assert {(p["library"], p["dtype"]) for p in data["matmul_peak"]} == {
@@ -118,6 +121,7 @@ def test_peaks_crossover_and_overhead(report):
     assert "nnkit numpy batched" in stdout
 
 
+@pytest.mark.slow
 def test_plot_and_markdown_are_written(report):
     _, _, folder, _ = report
     assert (folder / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -125,6 +129,7 @@ def test_plot_and_markdown_are_written(report):
     assert "#### S1 float32" in text and "| batch | contender |" in text
 
 
+@pytest.mark.slow
 def test_a_progress_line_per_contender_as_it_is_timed(report):
     data, _, _, stderr = report
     lines = [m.groups() for m in map(PROGRESS.match, stderr.splitlines()) if m]
@@ -139,6 +144,7 @@ def test_a_progress_line_per_contender_as_it_is_timed(report):
     assert "matmul peak numpy float32: " in stderr
 
 
+@pytest.mark.slow
 def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
     proc = _bench("--backends", "numpy", "--peers", "none", "--out", "q.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -159,6 +165,7 @@ def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
     assert "nnkit numpy batched" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("jax" not in backends.available(), reason="jax not installed")
 def test_fused_rows_on_jax(tmp_path):
     proc = _bench(

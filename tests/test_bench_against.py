@@ -194,6 +194,7 @@ def old_checkout(tmp_path_factory):
                    timeout=120)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_run_against_an_old_commit_times_both_checkouts_and_their_ratio(old_checkout, tmp_path):
     short = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", OLD_COMMIT],
                            capture_output=True, text=True, check=True, timeout=60)  # fmt: skip

@@ -393,6 +393,7 @@ def test_training_on_a_file_loads_no_optional_library(tmp_path):
     assert result.stdout.splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_train_keeps_compiled_programs_for_the_next_run(tmp_path):
     """`nnkit train` on JAX keeps its compiled programs in $NNKIT_CACHE_DIR; a second run
     loads them and trains the same model (the same lines printed)."""

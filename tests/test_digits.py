@@ -27,6 +27,7 @@ def test_digits_split_matches_train_test_split():
     assert nnkit.datasets.digits(normalize=True)[0].max() == 1.0
 
 
+@pytest.mark.slow
 def test_lecture_network_reaches_0975_within_20000_steps():
     X, y, X_test, y_test = nnkit.datasets.digits()
     model = nnkit.Sequential(

@@ -102,6 +102,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 @needs_jax
 def test_four_devices_train_the_same_run_as_one():
     """SGD, momentum and Adam, float32 and float64, the whole-fit program and fused=False, one
@@ -203,6 +204,7 @@ def test_backends_that_cannot_shard_refuse_devices_naming_jax(name):
 # -- two processes --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_jax
 def test_two_processes_of_two_devices_train_as_one_process_of_four(tmp_path):
     """2 processes x 2 forced CPU devices on 127.0.0.1 (gloo), each calling fit with the
@@ -238,6 +240,7 @@ def test_two_processes_of_two_devices_train_as_one_process_of_four(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.slow
 @needs_jax
 def test_a_process_that_dies_stops_the_other_within_bounded_time(tmp_path):
     port = _free_port()
@@ -264,8 +267,8 @@ def test_a_process_that_dies_stops_the_other_within_bounded_time(tmp_path):
 
 KILLED = [
     ("numpy", None, 1, "momentum", 0.0, 128),  # bitwise
-    pytest.param("jax", None, 1, "adam", 1e-5, 32, marks=needs_jax),
-    pytest.param("jax", 4, 4, "adam", 1e-5, 32, marks=needs_jax),
+    pytest.param("jax", None, 1, "adam", 1e-5, 32, marks=[needs_jax, pytest.mark.slow]),
+    pytest.param("jax", 4, 4, "adam", 1e-5, 32, marks=[needs_jax, pytest.mark.slow]),
 ]
 
 
@@ -322,6 +325,7 @@ def _nnkit(*argv: str, devices: int = 4) -> subprocess.CompletedProcess:
                           text=True, timeout=TIMEOUT_S)  # fmt: skip
 
 
+@pytest.mark.slow
 @needs_jax
 def test_cli_trains_over_devices_and_info_lists_them():
     proc = _nnkit("train", "digits", "--backend", "jax", "--devices", "4", "--steps", "40",

@@ -301,6 +301,7 @@ JAX_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_jax_inputs_under_array_api_dispatch_train_on_jax():
     out = subprocess.run([sys.executable, "-c", JAX_CHILD], capture_output=True, text=True,
@@ -371,6 +372,7 @@ DEVICES_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_devices_train_data_parallel_as_on_one_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}

@@ -106,6 +106,7 @@ def test_gpu_session_fits_the_device_time_box():
     assert f"limits add up to {total} s" in " ".join(docs.split())
 
 
+@pytest.mark.slow
 def test_gpu_session_dry_run_writes_each_step_s_files_as_it_ends(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}

@@ -231,6 +231,7 @@ def test_bfloat16_grads_agree_with_float32_to_bfloat16_precision():
         assert abs(float(loss16) - float(loss32)) < 2 * BF16_EPS * float(loss32)
 
 
+@pytest.mark.slow
 @needs_jax
 def test_bfloat16_trains_digits_as_well_as_float32():
     """Measured (2-core CPU, JAX 0.10): the lecture network after 6000 steps of 64 reaches

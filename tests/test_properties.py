@@ -62,6 +62,7 @@ def host(be, tree):
     return [be.to_numpy(a).astype(np.float64) for a in tree_leaves(tree)]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("x64")  # float64 (conftest); not an argument: hypothesis refuses those
 @given(
     net=networks(),
@@ -94,6 +95,7 @@ def test_gradients_match_finite_differences(net, n, loss_name, backend_name, see
         assert abs(numeric - analytic) <= 1e-6 * abs(analytic) + 1e-7, (numeric, analytic)
 
 
+@pytest.mark.slow
 @given(
     net=networks(activations=[*SMOOTH, "relu", "leaky_relu"]),
     n=st.integers(1, 8),
