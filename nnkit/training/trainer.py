@@ -53,10 +53,11 @@ class Trainer:
     ``save(path)`` / ``Trainer.load(path)`` keep it all.
 
     Arrays held before a ``fit`` never change: the compiled whole-fit program (JAX) returns
-    new arrays, and before the first step that updates in place (backends with ``inplace``,
-    NumPy) or consumes its input (JAX donation) the fit copies ``params`` and ``opt_state``
-    once. During a fit those steps go on updating that copy, so a callback that keeps params
-    across steps keeps a copy (``nnkit.tree.tree_copy``).
+    new arrays, and before the first step, which donates its parameters and optimizer state
+    (a compiled step may write the new values into them: NumPy's replay does, JAX may),
+    the fit copies ``params`` and ``opt_state`` once. During a fit the steps go on updating
+    that copy, so a callback that keeps params across steps keeps a copy
+    (``nnkit.tree.tree_copy``).
     """
 
     def __init__(
