@@ -486,8 +486,9 @@ def test_where_by_bits_is_numpys_where(dtype):
 
     def f(cond, x, y, k):
         xp = backends.get("numpy").xp
+        counts = xp.astype(cond, xp.int64) * 3  # truth values other than bools: 0 and 3
         return (xp.where(cond, x, y), xp.where(cond, 1, y), xp.where(cond[:, :1], x, 0),
-                xp.where(cond, x, y[0]), xp.where(cond, k, x))  # fmt: skip
+                xp.where(cond, x, y[0]), xp.where(cond, k, x), xp.where(counts, x, y))  # fmt: skip
 
     compiled = NUMPY.jit(f)
     for step in range(4):

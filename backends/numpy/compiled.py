@@ -6,18 +6,21 @@ call with a new structure, new shapes or dtypes, or other held arrays records ``
 (``tracing``) and returns what it computed; later calls that fit the recording run its
 ``Program``:
 
-- its inputs: an array argument is *held* (the recording reads that very array, so a call
-  must pass the same array object, whose values may have changed) or, once a call has passed
-  another array in its place, *copied* (into an array of the program's own, each call: the
-  minibatch of a training step). Python numbers (a step count) are read anew each call, and
-  the arithmetic the function did on them is made again with Python's operators;
+- its inputs: an array argument is *held*: the recording reads that very array, whose values
+  may have changed; a call that passes another array of the same layout owning its memory
+  (a fit's fresh copy of the parameters) re-points the recorded calls to it. Where another
+  array takes its place that is a view (a minibatch sliced from the data), the argument is
+  *copied* from then on, into an array of the program's own each call. Python numbers (a
+  step count) are read anew each call, and the arithmetic the function did on them is made
+  again with Python's operators;
 - its buffers: each array the function made is written again in place (ufuncs with ``out=``,
   the rest copied in), views stay views of the same memory;
 - donation, as in ``jax.jit``: the arrays of ``donate_argnums`` are given up by the caller;
   an output of the same shape and dtype is written into one of them (the last operation
   that makes it writes there directly when nothing reads the old values after it) and
   returned, so a training step updates its parameters in place;
-- its outputs: other arrays are returned as new copies, numbers as their values.
+- its outputs: other arrays are returned new (made by their last call, or copied out of
+  their buffer), numbers as their values.
 
 The same calls on the same values: a replay is bitwise the plain call. As under
 ``jax.jit``, ``fn`` must be a function of its arguments (a value it reads from elsewhere is

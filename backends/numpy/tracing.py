@@ -54,7 +54,9 @@ class Node:
     ``kind``: "ufunc" (``fn(*args, out=out, **kwargs)`` writes the result), "copy" (the
     result of ``fn(*args, **kwargs)`` is copied into ``out``), "into" (``fn(out, *args,
     **kwargs)`` writes it), "effect" (``fn(*args, **kwargs)`` writes into arrays among its
-    arguments; ``out`` those arrays). ``args`` hold real arrays, constants and ScalarRefs.
+    arguments; ``out`` those arrays); a program marks "fresh ufunc" and "fresh copy" the
+    nodes whose new result is an output as it is (no ``out``). ``args`` hold real arrays,
+    constants and ScalarRefs.
     """
 
     __slots__ = ("fn", "args", "kwargs", "out", "kind")
@@ -130,11 +132,15 @@ class BitSelect:
 
     @classmethod
     def of(cls, buffer: np.ndarray, args: tuple, kwargs: dict) -> BitSelect | None:
-        """A BitSelect for ``numpy.where(cond, x, y)`` whose result is ``buffer``, where x and
-        y are numbers or arrays of the result's dtype (the bits to pick from); else None."""
+        """A BitSelect for ``numpy.where(cond, x, y)`` whose result is ``buffer``, where cond
+        is a bool array and x and y are numbers or arrays of the result's dtype (the bits to
+        pick from); else None."""
         if kwargs or len(args) != 3 or buffer.dtype.kind not in "biuf":
             return None
-        if buffer.dtype.itemsize not in (1, 2, 4, 8) or not isinstance(args[0], np.ndarray):
+        cond = args[0]
+        if buffer.dtype.itemsize not in (1, 2, 4, 8) or not isinstance(cond, np.ndarray):
+            return None
+        if cond.dtype != np.bool_:  # other truth values take numpy.where itself
             return None
         for v in args[1:]:
             if isinstance(v, np.ndarray) and v.dtype != buffer.dtype:
