@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backends
-from ..errors import InvalidValueError
+from ..checks import check_choice
 from ..io import atomic_write
 from ..training import precision
 from . import against, peers
@@ -193,20 +193,11 @@ def _validate(args: argparse.Namespace) -> None:
     for name in args.backends or []:
         backends.get(name)  # unknown or unavailable: BackendUnavailable
     for strategy in args.strategies:
-        if strategy not in STRATEGIES:
-            raise InvalidValueError(
-                f"unknown strategy {strategy!r}; expected one of {list(STRATEGIES)}"
-            )
+        check_choice("strategy", strategy, STRATEGIES)
     for peer in _peer_names(args.peers):
-        if peer not in peers.PEERS:
-            raise InvalidValueError(
-                f"unknown peer {peer!r}; expected one of {list(peers.PEERS)} or none"
-            )
+        check_choice("peer (or 'none' alone)", peer, peers.PEERS)
     for sname in args.scenarios:
-        if sname not in scenarios():
-            raise InvalidValueError(
-                f"unknown scenario {sname!r}; expected one of {sorted(scenarios())}"
-            )
+        check_choice("scenario", sname, scenarios())
 
 
 def run(
