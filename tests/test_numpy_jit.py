@@ -496,3 +496,20 @@ def test_where_by_bits_is_numpys_where(dtype):
         x, y = values((5, 4)), values((5, 4))
         k = True if dtype == "bool" else step + 2
         assert_bitwise(compiled(cond, x, y, k), f(cond, x, y, k))
+
+
+def test_calls_with_several_results_replay_each():
+    """A ufunc with two outputs (divmod, frexp) and a function giving views (broadcast_arrays)
+    replay their results into their own buffers, their views as views."""
+    rng = np.random.default_rng(22)
+
+    def f(x):
+        q, r = np.divmod(x, 3.0)
+        a, b = np.broadcast_arrays(x, x[:1])
+        m, e = np.frexp(x)
+        return q + r + a + b + m * e
+
+    compiled = NUMPY.jit(f)
+    for _ in range(4):
+        x = rng.normal(size=(4, 3)) * 10
+        assert compiled(x).tobytes() == f(x).tobytes()

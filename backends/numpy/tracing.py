@@ -297,11 +297,11 @@ class Recorder:
             return None
         if isinstance(result, tuple) and all(isinstance(r, np.ndarray) for r in result):
             fresh = tuple(r for r in result if id(root(r)) not in self.known)
-            buffers = tuple(self._buffer(r) for r in fresh)
+            buffers = {id(r): self._buffer(r) for r in fresh}
             if buffers:
                 self.nodes.append(Node(_results_into(fn, result, fresh), args, kwargs,
-                                       buffers, "into"))  # fmt: skip
-            return tuple(Traced(r, self) for r in result)
+                                       tuple(buffers.values()), "into"))  # fmt: skip
+            return tuple(Traced(buffers.get(id(r), r), self) for r in result)
         if isinstance(result, (np.ndarray, np.generic)):
             if isinstance(result, np.ndarray) and id(root(result)) in self.known:
                 return Traced(result, self)  # a view of an input or a buffer
