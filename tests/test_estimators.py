@@ -257,18 +257,44 @@ def _globals(data: bytes) -> set[str]:
 
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_pickle_on_jax_holds_host_arrays_and_resumes_partial_fit():
+    X32 = X.astype(np.float32)  # float32 X trains in float32: JAX's x64 mode stays off
     est = MLPClassifier(hidden_layer_sizes=(8,), backend="jax", random_state=0)
     for _ in range(2):
-        est.partial_fit(X, TARGETS["multiclass"], classes=[0, 1, 2])
+        est.partial_fit(X32, TARGETS["multiclass"], classes=[0, 1, 2])
     data = pickle.dumps(est)
     modules = _globals(data)
     assert not any(m.split(".")[0] in ("jax", "jaxlib") for m in modules), modules
+    assert "nnkit.training.trainer" not in modules, modules
     copy = pickle.loads(data)
     assert all(type(c) is np.ndarray for c in copy.coefs_ + copy.intercepts_)
-    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
-    est.partial_fit(X, TARGETS["multiclass"])
-    copy.partial_fit(X, TARGETS["multiclass"])
+    np.testing.assert_array_equal(copy.predict_proba(X32), est.predict_proba(X32))
+    est.partial_fit(X32, TARGETS["multiclass"])
+    copy.partial_fit(X32, TARGETS["multiclass"])
     for a, b in zip(est.coefs_, copy.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"solver": "sgd", "learning_rate": "invscaling", "learning_rate_init": 0.1},
+     {"solver": "sgd", "learning_rate": "adaptive", "n_iter_no_change": 1, "tol": 1e3},
+     {"solver": "adam", "batch_size": 16}],
+)  # fmt: skip
+def test_partial_fit_continues_the_same_across_pickles_and_rate_changes(params):
+    """The solver state (optimizer state, rate, data position, steps) is one object: kept
+    live between calls, pickled as host arrays, taken over by a new Trainer where the
+    learning rate changes; all three continue the same run."""
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, **params}
+    live, thawed = MLPRegressor(**kwargs), MLPRegressor(**kwargs)
+    y = TARGETS["regression"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(4):
+            live.partial_fit(X, y)
+            thawed = pickle.loads(pickle.dumps(thawed.partial_fit(X, y)))
+    assert "nnkit.training.trainer" not in _globals(pickle.dumps(live))
+    np.testing.assert_array_equal(live.loss_curve_, thawed.loss_curve_)
+    for a, b in zip(live.coefs_ + live.intercepts_, thawed.coefs_ + thawed.intercepts_):
         np.testing.assert_array_equal(a, b)
 
 
