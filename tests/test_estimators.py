@@ -405,3 +405,27 @@ def test_devices_train_data_parallel_as_on_one_device():
     out = subprocess.run([sys.executable, "-c", DEVICES_CHILD], capture_output=True, text=True,
                          timeout=600, check=True, env=env).stdout  # fmt: skip
     assert float(out.splitlines()[-1]) < 1e-6
+
+
+def test_ctrl_c_keeps_what_was_trained_with_sklearns_warning(monkeypatch):
+    """Ctrl-C during training (here: after the second epoch) ends fit with scikit-learn's
+    warning and the weights of the steps taken."""
+    fit = nnkit.Trainer.fit
+
+    def interrupted(self, *args, epochs=1, **kwargs):
+        fit(self, *args, epochs=2, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nnkit.Trainer, "fit", interrupted)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=10, random_state=0).fit(
+            X, TARGETS["regression"]
+        )
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    monkeypatch.setattr(nnkit.Trainer, "fit", fit)
+    with pytest.warns(ConvergenceWarning):
+        two = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
+            X, TARGETS["regression"]
+        )
+    for a, b in zip(est.coefs_ + est.intercepts_, two.coefs_ + two.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -64,7 +64,7 @@ class BaseMLP(BaseEstimator):
         backend = arrays.training_backend(self.backend, X)
         Xb = self._data(backend, X, dtype, "X")
         if self.solver == "lbfgs":
-            trainer = self._new_trainer(backend, units, dtype, int(rng.randint(2**31 - 1)), 1.0)
+            trainer = self._new_trainer(backend, units, dtype, _seed(rng), 1.0)
             self.coefs_, self.intercepts_, self.n_iter_, self.loss_ = lbfgs.minimize(
                 trainer, Xb, self._data(backend, self._targets(Y), dtype, "y"),
                 self.coefs_, self.intercepts_, max_iter=self.max_iter, max_fun=self.max_fun,
@@ -176,9 +176,8 @@ class BaseMLP(BaseEstimator):
             X, Y, val = self._split(X, Y, rng)
         n = X.shape[0]
         batch_size = self._batch_size(backend, n)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
         trainer, rate = self._stochastic_trainer(
-            backend, units, dtype, seed, n, batch_size, incremental
+            backend, units, dtype, _seed(rng), n, batch_size, incremental
         )
         forward = net.forward_fn(backend.name, units, self.activation, self.out_activation_, dtype)
         rules = EpochRules(self, n, val, forward, rate)
@@ -188,15 +187,11 @@ class BaseMLP(BaseEstimator):
             return state.on(self._new_trainer(backend, units, dtype, old.seed, lr), old.params)
 
         self.n_iter_ = 0
-        outcome = Outcome.GO_ON
         T = self._data(backend, self._targets(Y), dtype, "y")
-        try:
-            trainer, outcome = stochastic.run(
-                trainer, X, T, epochs=1 if incremental else self.max_iter,
-                batch_size=batch_size, shuffle=self.shuffle, rules=rules, renew=renew,
-            )  # fmt: skip
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
+        trainer, outcome = stochastic.run(
+            trainer, X, T, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            shuffle=self.shuffle, rules=rules, renew=renew,
+        )  # fmt: skip
         if not incremental and outcome is not Outcome.STOP and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
@@ -292,6 +287,11 @@ class BaseMLP(BaseEstimator):
         tags.input_tags.sparse = True
         tags.array_api_support = True
         return tags
+
+
+def _seed(rng: np.random.RandomState) -> int:
+    """A Trainer seed (its minibatch orders) drawn from the estimator's random state."""
+    return int(rng.randint(np.iinfo(np.int32).max))
 
 
 def stochastic_only(est: BaseMLP) -> bool:

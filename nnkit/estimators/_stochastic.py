@@ -13,6 +13,7 @@ scikit-learn's NaN spreads to every weight within a step, and no later step undo
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,36 +41,44 @@ def run(
     """Up to ``epochs`` epochs of minibatch steps on X, T (the trainer's backend), each booked
     by ``rules``; a lowered learning rate continues on ``renew(trainer, rate)``, a new
     Trainer that takes over the old one's state. Returns (the last trainer, the last
-    epoch's outcome). Every call starts at an epoch's start."""
+    epoch's outcome: STOP also after Ctrl-C, which ends the run with a warning, as in
+    scikit-learn)."""
     done, diverged, outcome = 0, False, Outcome.GO_ON
     snapshot = trainer.backend.jit(tree_copy)
-    while done < epochs:
-        if diverged:
-            loss = unguarded_epoch(trainer, X, T, batch_size, shuffle)
-            outcome = rules.end(trainer.params, loss)
-            done += 1
-        else:
-            epoch, offset = trainer.position  # each fit starts at an epoch's start
-            start = (epoch + 1, 0) if offset else (epoch, 0)
-            trainer.restore(trainer.state.replace(position=start))
-            watch = _Watch(rules, snapshot)
-            try:
-                trainer.fit(
-                    X, T, epochs=epochs - done, batch_size=batch_size, shuffle=shuffle,
-                    progress=False, callbacks=[watch],
-                )  # fmt: skip
-            except NonFiniteLossError:
-                trainer.restore(watch.start)  # the epoch again, as scikit-learn steps it
-                diverged = True
+    try:
+        while done < epochs:
+            if diverged:
+                loss = unguarded_epoch(trainer, X, T, batch_size, shuffle)
+                outcome = rules.end(trainer.params, loss)
+                done += 1
+            else:
+                watch = _Watch(rules, snapshot)
+                try:
+                    _fit(trainer, X, T, epochs - done, batch_size, shuffle, watch)
+                except NonFiniteLossError:
+                    trainer.restore(watch.start)  # the epoch again, as scikit-learn steps it
+                    diverged = True
+                    done += watch.epochs
+                    continue
                 done += watch.epochs
-                continue
-            done += watch.epochs
-            outcome = watch.outcome
-        if outcome is Outcome.STOP or done >= epochs:
-            break
-        if outcome is Outcome.NEW_RATE:
-            trainer = renew(trainer, rules.learning_rate)
+                outcome = watch.outcome
+            if outcome is Outcome.STOP or done >= epochs:
+                break
+            if outcome is Outcome.NEW_RATE:
+                trainer = renew(trainer, rules.learning_rate)
+    except KeyboardInterrupt:  # Ctrl-C: scikit-learn keeps what was trained, with a warning
+        warnings.warn("Training interrupted by user.", stacklevel=5)
+        outcome = Outcome.STOP
     return trainer, outcome
+
+
+def _fit(trainer: Trainer, X: Any, T: Any, epochs: int, batch_size: int, shuffle: bool,
+         watch: _Watch) -> None:  # fmt: skip
+    """``Trainer.fit`` of ``epochs`` epochs from the start of an epoch, watched by ``watch``."""
+    epoch, offset = trainer.position
+    trainer.restore(trainer.state.replace(position=(epoch + 1, 0) if offset else (epoch, 0)))
+    trainer.fit(X, T, epochs=epochs, batch_size=batch_size, shuffle=shuffle, progress=False,
+                callbacks=[watch])  # fmt: skip
 
 
 class _Watch(Callback):
