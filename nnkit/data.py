@@ -80,15 +80,22 @@ def train_val_split(
 
 
 def minibatches(
-    X: Any, Y: Any, batch_size: int = 64, *, seed: int = 0, epoch: int = 0, shuffle: bool = True
-) -> Iterator[tuple[Any, Any]]:
+    X: Any, Y: Any, batch_size: int = 64, *, seed: int = 0, epoch: int = 0, shuffle: bool = True,
+    sample_weight: Any = None,
+) -> Iterator[tuple[Any, ...]]:  # fmt: skip
     """``(X_batch, Y_batch)`` pairs covering one epoch in the order ``epoch_order(seed, epoch)``
-    (the order ``Trainer.fit`` uses); the last batch may be smaller."""
+    (the order ``Trainer.fit`` uses); the last batch may be smaller. With ``sample_weight``
+    (n,): ``(X_batch, Y_batch, w_batch)`` triples, each weight with its row."""
+    data = (X, Y) if sample_weight is None else (X, Y, sample_weight)
     n = _length(X)
-    if _length(Y) != n:
-        raise InvalidValueError(f"X and Y have different numbers of samples: {n} and {_length(Y)}")
+    if any(_length(a) != n for a in data):
+        lengths = ", ".join(str(_length(a)) for a in data)
+        raise InvalidValueError(
+            f"X, Y{', sample_weight' if len(data) == 3 else ''} have different numbers of "
+            f"samples: {lengths}"
+        )
     batch_size = check_positive_int("batch_size", batch_size)
     order = epoch_order(seed, epoch, n, shuffle)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        yield _take(X, index), _take(Y, index)
+        yield tuple(_take(a, index) for a in data)

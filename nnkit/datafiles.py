@@ -55,6 +55,7 @@ class Table:
     target: str | None
     lines: list[int] | None = None
     target_path: str = ""  # the file of the targets (a .npy of features has its own)
+    w: np.ndarray | None = None  # per-sample weights (n,) float64, finite, >= 0, or None
 
     def where(self, i: int) -> str:
         """Where target ``i`` is: ``t.csv, line 7 (column species)`` or ``t.npz, y[6]``."""
@@ -71,6 +72,7 @@ def read(
     with_target: bool = True,
     features: Sequence[str] | None = None,
     default_target: str | None = None,
+    weights: str | None = None,
 ) -> Table:
     """The features (and targets, with ``with_target``) of the data file ``path``.
 
@@ -78,6 +80,10 @@ def read(
     last column); without the target, every column is a feature, or only the columns
     ``features`` when the header has them all (in that order). .npz: arrays X and y. .npy:
     X, with the targets from the .npy file ``targets``.
+
+    ``weights``: per-sample weights (``Table.w``): a CSV column (not a feature then), an
+    array of the .npz (e.g. ``w``), or a .npy file beside a .npy of features. They must be
+    finite numbers >= 0, not all 0.
     """
     path = str(path)
     suffix = Path(path).suffix.lower()
@@ -88,14 +94,41 @@ def read(
     if targets is not None and suffix != ".npy":
         raise DataFileError(f"{path}: --targets goes with a .npy file of features")
     if suffix == ".csv":
-        return _read_csv(path, target or default_target, with_target, features)
+        return _read_csv(path, target or default_target, with_target, features, weights)
     if suffix == ".npz":
-        return _table(path, *_npz(path, with_target), path)
+        X, y, w = _npz(path, with_target, weights)
+        return _weighted(_table(path, X, y, path), w, f"{path}, {weights}")
     if with_target and targets is None:
         raise DataFileError(f"{path}: a .npy file holds the features only; give --targets Y.npy")
     X = _npy(path)
     y = _npy(str(targets)) if with_target else None
-    return _table(path, X, y, str(targets or path))
+    table = _table(path, X, y, str(targets or path))
+    return table if weights is None else _weighted(table, _npy(weights), weights)
+
+
+def _weighted(table: Table, w: np.ndarray | None, where: str) -> Table:
+    """``table`` with the weights ``w`` (read from ``where``) checked: numbers (n,), finite,
+    >= 0, not all 0."""
+    if w is None:
+        return table
+    if w.ndim != 1 or w.shape[0] != table.X.shape[0]:
+        raise DataFileError(
+            f"{where}: weights of shape {w.shape} for {table.X.shape[0]} rows; expected one "
+            f"weight per row, shape ({table.X.shape[0]},)"
+        )
+    if w.dtype.kind not in "biuf":
+        raise DataFileError(f"{where}: weights hold {w.dtype} values, not numbers")
+    w = w.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise DataFileError(f"{where}[{bad[0]}]: weight {w[bad[0]]} is not a finite number >= 0")
+    _check_some_weight(w, where)
+    return dataclasses.replace(table, w=w)
+
+
+def _check_some_weight(w: np.ndarray, where: str) -> None:
+    if not np.any(w > 0):
+        raise DataFileError(f"{where}: every weight is 0; expected at least one positive weight")
 
 
 # -- CSV -------------------------------------------------------------------------------------
@@ -126,8 +159,9 @@ def is_number(text: str) -> bool:
 
 
 def _read_csv(
-    path: str, target: str | None, with_target: bool, features: Sequence[str] | None
-) -> Table:
+    path: str, target: str | None, with_target: bool, features: Sequence[str] | None,
+    weights: str | None = None,
+) -> Table:  # fmt: skip
     reader = csv.reader(io.StringIO(_text(path), newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -175,16 +209,43 @@ def _read_csv(
             raise DataFileError(
                 f"{path}, line 1: no column {target!r}; the columns are {', '.join(header)}"
             )
-    if features is not None and all(f in seen and seen[f] != t for f in features):
+    v = None
+    if weights is not None:
+        if weights not in seen:
+            raise DataFileError(
+                f"{path}, line 1: no weights column {weights!r}; the columns are "
+                f"{', '.join(header)}"
+            )
+        v = seen[weights]
+        if v == t:
+            raise DataFileError(f"{path}: column {weights!r} cannot be both target and weights")
+    if features is not None and all(f in seen and seen[f] not in (t, v) for f in features):
         columns = [seen[f] for f in features]
     else:
-        columns = [j for j in range(len(header)) if j != t]
+        columns = [j for j in range(len(header)) if j not in (t, v)]
     if not columns:
         raise DataFileError(f"{path}: no feature columns besides the target {header[t]!r}")
     X = _csv_numbers(path, rows, lines, columns, header)
     y = None if t is None else _csv_targets(path, [r[t] for r in rows], lines, t, header[t])
     target_name = None if t is None else header[t]
-    return Table(path, X, y, [header[j] for j in columns], target_name, lines, path)
+    w = None if v is None else _csv_weights(path, rows, lines, v, header)
+    return Table(path, X, y, [header[j] for j in columns], target_name, lines, path, w)
+
+
+def _csv_weights(
+    path: str, rows: list[list[str]], lines: list[int], v: int, header: list[str]
+) -> np.ndarray:
+    """The weights column as (n,) float64: every cell a finite number >= 0, not all 0."""
+    w = _csv_numbers(path, rows, lines, [v], header)[:, 0]
+    negative = np.flatnonzero(w < 0)
+    if negative.size:
+        i = negative[0]
+        raise DataFileError(
+            f"{path}, line {lines[i]}, column {v + 1} ({header[v]}): weight "
+            f"{rows[i][v].strip()!r} is negative; expected a number >= 0"
+        )
+    _check_some_weight(w, f"{path}, column {v + 1} ({header[v]})")
+    return w
 
 
 def _csv_numbers(
@@ -266,18 +327,23 @@ def _member(path: str, archive: Any, name: str) -> np.ndarray:
         raise DataFileError(f"{path}: array {name} is damaged ({e})") from None
 
 
-def _npz(path: str, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _npz(
+    path: str, with_target: bool, weights: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Arrays X, y (``with_target``) and ``weights`` (a name, or None) of the .npz ``path``."""
     archive = _loaded(path, ".npz")
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataFileError(f"{path}: a single .npy array, not an .npz archive of X and y")
+    names = ["X", *(["y"] if with_target else []), *([weights] if weights else [])]
     with archive:
-        for name in ("X", "y") if with_target else ("X",):
+        for name in names:
             if name not in archive.files:
                 holds = ", ".join(archive.files) or "nothing"
                 raise DataFileError(f"{path}: no array {name!r} (it holds: {holds})")
         X = _member(path, archive, "X")
         y = _member(path, archive, "y") if with_target else None
-    return X, y
+        w = _member(path, archive, weights) if weights else None
+    return X, y, w
 
 
 def _npy(path: str) -> np.ndarray:

@@ -1,19 +1,26 @@
-"""Losses: ``loss(pred, target) -> 0-d array`` and ``loss.grad(pred, target) -> dLoss/dpred``.
+"""Losses: ``loss(pred, target, weight=None) -> 0-d array`` and ``loss.grad(pred, target,
+weight=None) -> dLoss/dpred``.
 
-Every loss here is a mean over the batch of a per-sample loss, so the gradient
-of a batch equals the average of its per-sample gradients (the per-sample and
-batched training strategies rely on this).
+Every loss here is a mean over the batch of a per-sample loss l_i, so the gradient of a
+batch equals the average of its per-sample gradients (the per-sample and batched training
+strategies rely on this). ``weight`` (batch,) weights the samples: the loss is then
+``sum_i w_i l_i / sum_i w_i``, as ``numpy.average`` with weights; ``None`` gives the plain
+mean, bitwise as without the argument.
 
-``loss(pred, target)`` and ``loss.grad(pred, target)`` check their inputs first
-(see ``nnkit.shapes`` and ``nnkit.values``): shapes always (free under ``jax.jit``), values
-(label range, BCE targets in [0, 1]) only on eagerly readable arrays.
+A loss is written once, as its elementwise terms (``MSE``: ``(pred - target)**2``) and
+their derivative; ``mean_loss`` and ``mean_grad`` turn them into the batch's loss and its
+gradient, with or without weights. l_i is the mean of row i's terms (``rows="mean"``: MSE,
+BCE) or their sum (``rows="sum"``: cross-entropy over classes).
+
+``loss(...)`` and ``loss.grad(...)`` check their inputs first (see ``nnkit.shapes`` and
+``nnkit.values``): shapes always (free under ``jax.jit``), values (label range, BCE targets
+in [0, 1], weights finite, >= 0 and not all 0) only on eagerly readable arrays.
 ``loss.unchecked(...)`` and ``loss.unchecked_grad(...)`` are the bare maths, plain array
 expressions, for training steps whose data the Trainer has already checked once per ``fit``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from . import functional as F
@@ -23,23 +30,74 @@ from .configurable import Configurable
 from .data import one_hot
 
 
+def weight_sum(weight: Any) -> Any:
+    """sum_i w_i of weights (..., batch), or 1 where every weight is 0 (such a batch then
+    has loss 0 and gradient 0: its rows count for nothing)."""
+    xp = namespace(weight)
+    total = xp.sum(weight, axis=-1)
+    return xp.where(total > 0, total, xp.ones_like(total))
+
+
+def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
+    """The loss of elementwise ``terms`` (batch, out): the mean over rows of l_i, the
+    ``rows`` ("mean" or "sum") of row i's terms; with ``weight`` (batch,) the weighted mean
+    ``sum_i w_i l_i / sum_i w_i``."""
+    xp = namespace(terms)
+    per_row = terms.shape[-1] if rows == "mean" else 1
+    if weight is None:
+        return xp.mean(terms) if rows == "mean" else xp.sum(terms) / terms.shape[-2]
+    return xp.sum(weight[..., None] * terms) / (weight_sum(weight) * per_row)
+
+
+def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
+    """dLoss/dpred of ``mean_loss(terms, weight, rows)``, given ``d`` = dterms/dpred
+    (batch, out): each row's share of the mean."""
+    per_row = d.shape[-1] if rows == "mean" else 1
+    if weight is None:
+        return d / (d.shape[-2] * per_row)
+    return weight[..., None] * d / (weight_sum(weight) * per_row)
+
+
 class Loss(Configurable):
-    def __call__(self, pred: Any, target: Any) -> Any:
-        """The loss, a 0-d array, after checking ``target`` against ``pred``."""
-        self.check(pred, target)
-        return self.unchecked(pred, target)
+    """Base of the losses: the checked calls, target preparation, and the bare maths
+    ``unchecked``/``unchecked_grad`` that each loss writes."""
 
-    def grad(self, pred: Any, target: Any) -> Any:
-        """dLoss/dpred, shaped like ``pred``, after checking ``target`` against ``pred``."""
-        self.check(pred, target)
-        return self.unchecked_grad(pred, target)
+    def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """The loss, a 0-d array, after checking ``target`` (and ``weight``) against ``pred``.
 
-    def check(self, pred: Any, target: Any) -> None:
-        """Shapes always; values only where ``values.readable`` (no host read under jit)."""
-        shapes.check_nonempty(tuple(pred.shape), type(self).__name__)
+        Parameters
+        ----------
+        pred : array (batch, out)
+        target : array
+            As the loss takes it (same shape as ``pred``; class labels (batch,) where the
+            loss allows them).
+        weight : array (batch,), optional
+            Per-sample weights, finite and >= 0, not all 0; cast to ``pred``'s dtype.
+            The loss is then ``sum_i w_i l_i / sum_i w_i``.
+        """
+        weight = self.check(pred, target, weight)
+        return self.unchecked(pred, target, weight)
+
+    def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """dLoss/dpred, shaped like ``pred``, after the checks of ``__call__``."""
+        weight = self.check(pred, target, weight)
+        return self.unchecked_grad(pred, target, weight)
+
+    def check(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """Shapes always; values only where ``values.readable`` (no host read under jit).
+        Returns ``weight`` in ``pred``'s dtype (None stays None)."""
+        name = type(self).__name__
+        shapes.check_nonempty(tuple(pred.shape), name)
         self.check_shapes(tuple(pred.shape), target)
         if values.readable(target):
             self.check_values(tuple(pred.shape), target)
+        if weight is None:
+            return None
+        shapes.check_weights_shape(pred.shape[0], weight, name)
+        if values.readable(weight):
+            values.check_weights(weight, f"{name} weights")
+        xp = namespace(pred)
+        return weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
 
     def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
         """``target`` fits a prediction of ``pred_shape``: same shape, never broadcast."""
@@ -71,15 +129,13 @@ class Loss(Configurable):
         self.check_values(pred_shape, target)
         return target
 
-    def unchecked(self, pred: Any, target: Any) -> Any:
+    def unchecked(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """The loss of checked inputs (``weight`` in pred's dtype or None)."""
         raise NotImplementedError
 
-    def unchecked_grad(self, pred: Any, target: Any) -> Any:
+    def unchecked_grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
+        """dLoss/dpred of checked inputs."""
         raise NotImplementedError
-
-
-def _size(x: Any) -> int:
-    return math.prod(x.shape)
 
 
 def _is_integer(x: Any) -> bool:
@@ -87,13 +143,15 @@ def _is_integer(x: Any) -> bool:
 
 
 class MSE(Loss):
-    """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size."""
+    """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size.
 
-    def unchecked(self, pred, target):
-        return namespace(pred).mean((pred - target) ** 2)
+    Weighted: l_i = mean_j (pred_ij - target_ij)**2, loss = sum_i w_i l_i / sum_i w_i."""
 
-    def unchecked_grad(self, pred, target):
-        return 2 * (pred - target) / _size(pred)
+    def unchecked(self, pred, target, weight=None):
+        return mean_loss((pred - target) ** 2, weight)
+
+    def unchecked_grad(self, pred, target, weight=None):
+        return mean_grad(2 * (pred - target), weight)
 
 
 class BinaryCrossEntropy(Loss):
@@ -107,7 +165,7 @@ class BinaryCrossEntropy(Loss):
     so a saturated sigmoid (p exactly 0 or 1) gives a finite loss of at most
     -log(eps) per element (36.0 in float64, 15.9 in float32) and a finite gradient;
     beyond the clip the loss no longer grows, so prefer ``from_logits=True``.
-    Targets must lie in [0, 1].
+    Targets must lie in [0, 1]. Weighted: l_i is the mean of row i's terms.
     """
 
     def __init__(self, from_logits: bool = False):
@@ -116,19 +174,21 @@ class BinaryCrossEntropy(Loss):
     def check_values(self, pred_shape, target):
         values.check_range(target, 0, 1, "BinaryCrossEntropy target", closed_high=True)
 
-    def unchecked(self, pred, target):
+    def unchecked(self, pred, target, weight=None):
         xp = namespace(pred)
         if self.from_logits:
             z = pred
-            return xp.mean(xp.where(z > 0, z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z))))
-        p = _clip_probabilities(pred)
-        return -xp.mean(target * xp.log(p) + (1 - target) * xp.log(1 - p))
+            terms = xp.where(z > 0, z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z)))
+        else:
+            p = _clip_probabilities(pred)
+            terms = -(target * xp.log(p) + (1 - target) * xp.log(1 - p))
+        return mean_loss(terms, weight)
 
-    def unchecked_grad(self, pred, target):
+    def unchecked_grad(self, pred, target, weight=None):
         if self.from_logits:
-            return (F.sigmoid(pred) - target) / _size(pred)
+            return mean_grad(F.sigmoid(pred) - target, weight)
         p = _clip_probabilities(pred)
-        return (p - target) / (p * (1 - p)) / _size(pred)
+        return mean_grad((p - target) / (p * (1 - p)), weight)
 
     def config(self):
         return {"from_logits": self.from_logits}
@@ -139,7 +199,8 @@ class CrossEntropy(Loss):
 
     ``target`` is one-hot (batch, K) or integer labels (batch,). With
     ``from_logits=False`` pred are probabilities, clipped below at finfo(dtype).eps.
-    The logits gradient is (softmax(z) - onehot) / batch.
+    The logits gradient is (softmax(z) - onehot) / batch. Weighted: l_i = -sum_k t_ik
+    log softmax(z_i)_k, loss = sum_i w_i l_i / sum_i w_i.
     """
 
     def __init__(self, from_logits: bool = True):
@@ -157,21 +218,19 @@ class CrossEntropy(Loss):
 
     def check_values(self, pred_shape, target):
         if target.ndim == 1:
-            values.check_range(
-                target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False
-            )
+            values.check_range(target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False)
 
-    def unchecked(self, pred, target):
+    def unchecked(self, pred, target, weight=None):
         xp = namespace(pred)
         t = dense_target(pred, target)
         logp = F.log_softmax(pred) if self.from_logits else xp.log(_clip_probabilities(pred))
-        return -xp.sum(t * logp) / pred.shape[0]
+        return mean_loss(-(t * logp), weight, rows="sum")
 
-    def unchecked_grad(self, pred, target):
+    def unchecked_grad(self, pred, target, weight=None):
         t = dense_target(pred, target)
         if self.from_logits:
-            return (F.softmax(pred) - t) / pred.shape[0]
-        return -t / _clip_probabilities(pred) / pred.shape[0]
+            return mean_grad(F.softmax(pred) - t, weight, rows="sum")
+        return mean_grad(-t / _clip_probabilities(pred), weight, rows="sum")
 
     def config(self):
         return {"from_logits": self.from_logits}

@@ -31,12 +31,17 @@ def accuracy(pred: Any, target: Any) -> float:
     return float(hit_rate(p, t))
 
 
-def hit_rate(pred: Any, target: Any) -> Any:
+def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
     """``accuracy`` as a 0-d float32 array, without checks or a host read (compiles
-    under jit): ``pred`` and ``target`` as ``accuracy`` takes them, of matching rows."""
+    under jit): ``pred`` and ``target`` as ``accuracy`` takes them, of matching rows;
+    ``weight`` (n,): the weighted fraction ``sum_i w_i hit_i / sum_i w_i``."""
     p, t = labels_of(pred), labels_of(target)
     xp = namespace(p)
-    return xp.mean(xp.astype(p == xp.astype(t, p.dtype), xp.float32))
+    hits = xp.astype(p == xp.astype(t, p.dtype), xp.float32)
+    if weight is None:
+        return xp.mean(hits)
+    w = xp.astype(weight, xp.float32)
+    return xp.sum(w * hits) / xp.sum(w)
 
 
 def is_classification(target: Any, k: int) -> bool:
@@ -80,5 +85,3 @@ def format_confusion_matrix(counts: Any, labels: Any = None) -> str:
     if total:
         lines.append(f"accuracy {hits / total:.4f} ({hits}/{total})")
     return "\n".join(lines)
-
-

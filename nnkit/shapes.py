@@ -62,3 +62,15 @@ def check_labels_shape(pred_shape: tuple[int, ...], target: Any, what: str) -> N
             f"{what}: 1-D targets must be integer class labels, got dtype {target.dtype}; "
             f"use integer labels (e.g. y.astype(int)) or one-hot rows (batch, K)"
         )
+
+
+def check_weights_shape(n: int, weight: Any, what: str) -> None:
+    """Per-sample weights: real numbers of shape (n,), one per row of n."""
+    xp = namespace(weight)
+    if not xp.isdtype(weight.dtype, ("bool", "integral", "real floating")):
+        raise InvalidTypeError(f"{what}: weights must be real numbers, got dtype {weight.dtype}")
+    if tuple(weight.shape) != (n,):
+        raise ShapeError(
+            f"{what}: weights of shape {tuple(weight.shape)} for {n} samples; expected one "
+            f"weight per sample, shape ({n},)"
+        )

@@ -71,3 +71,16 @@ def check_range(x: Any, low: float, high: float, name: str, *, closed_high: bool
     raise ValueRangeError(
         f"{name} must lie in {interval}, got values from {h.min()} to {h.max()} ({outside} outside)"
     )
+
+
+def check_weights(weight: Any, name: str) -> None:
+    """Per-sample weights: finite, >= 0 and not all 0 (a weighted mean needs a positive
+    total); a few reductions on the weights' device."""
+    check_finite(weight, name)
+    check_range(weight, 0, float("inf"), name, closed_high=True)
+    xp = array_api_compat.array_namespace(weight)
+    if not bool(xp.any(weight > 0)):
+        raise ValueRangeError(
+            f"{name} are all 0 ({weight.shape[0]} samples); expected at least one positive "
+            "weight (the loss is sum_i w_i l_i / sum_i w_i)"
+        )

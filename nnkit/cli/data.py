@@ -1,10 +1,13 @@
 """The data of a run: a built-in dataset or a data file as host arrays split into training,
-validation and test rows, with the DataSpec that the model keeps of it."""
+validation and test rows (with their sample weights, where the file has them), with the
+DataSpec that the model keeps of it."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import TYPE_CHECKING, Any
+
+import numpy as np  # host side: the rows of a split
 
 from .. import datafiles, datasets
 from ..data import train_val_split
@@ -14,13 +17,14 @@ from ..errors import InvalidValueError
 if TYPE_CHECKING:
     from .train_config import TrainConfig
 
-Pair = tuple[Any, Any]  # host arrays (X, Y)
+Pair = tuple[Any, ...]  # host arrays (X, Y), or (X, Y, w) with sample weights
 
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    """Host (X, Y) pairs ``train``, ``val`` and ``test`` (None: no such rows); ``classes``
-    (None for a regression); the ``spec`` a model keeps; ``n_out``, the model's outputs."""
+    """Host (X, Y) or (X, Y, w) tuples ``train``, ``val`` and ``test`` (None: no such rows);
+    ``classes`` (None for a regression); the ``spec`` a model keeps; ``n_out``, the model's
+    outputs."""
 
     train: Pair
     val: Pair | None
@@ -31,12 +35,14 @@ class Data:
 
 
 def hold_out(pair: Pair, fraction: float, seed: int) -> tuple[Pair, Pair | None]:
-    """(the other rows, the rows held out): ``fraction`` of ``pair``'s rows drawn from
-    ``seed`` as ``train_val_split`` draws them; none held out for a fraction of 0."""
+    """(the other rows, the rows held out): ``fraction`` of ``pair``'s rows (each array of
+    the tuple, weights too) drawn from ``seed`` as ``train_val_split`` draws them; none
+    held out for a fraction of 0."""
     if not fraction:
         return pair, None
-    X, Y, X_out, Y_out = train_val_split(*pair, fraction, seed=seed)
-    return (X, Y), (X_out, Y_out)
+    rows = np.arange(len(pair[0]))
+    keep, _, out, _ = train_val_split(rows, rows, fraction, seed=seed)
+    return tuple(a[keep] for a in pair), tuple(a[out] for a in pair)
 
 
 def builtin_spec(name: str, n_in: int) -> DataSpec:
@@ -73,7 +79,9 @@ def load_file(config: TrainConfig) -> Data:
     and validation carved from the rest; targets encoded for the outputs that the loss
     ``config.loss_for`` the task needs. Prints what it read."""
     path = config.dataset
-    table = datafiles.read(path, target=config.target, targets=config.targets)
+    table = datafiles.read(
+        path, target=config.target, targets=config.targets, weights=config.weights
+    )
     spec = describe(table, config.task)
     k = spec.n_classes
     if k is None:
@@ -81,6 +89,8 @@ def load_file(config: TrainConfig) -> Data:
     else:  # one sigmoid output for two classes, unless the loss is a softmax
         n_out = k if config.loss_for(k) == "cross_entropy" or k > 2 else 1
     encoded = (table.X, spec.encode(table, n_out))
+    if table.w is not None:
+        encoded = (*encoded, table.w)
     try:
         train, test = hold_out(encoded, config.test_fraction, config.seed)
         train, val = hold_out(train, config.val_fraction, config.seed)
@@ -89,9 +99,10 @@ def load_file(config: TrainConfig) -> Data:
     parts = {"train": train, "val": val, "test": test}
     sizes = ", ".join(f"{len(p[0])} {name}" for name, p in parts.items() if p is not None)
     about = f"{k} classes ({', '.join((spec.classes or [])[:10])})" if k else "regression"
+    weighted = "" if table.w is None else f", weighted by {config.weights}"
     print(
         f"data {path}: {table.X.shape[0]} rows, {table.X.shape[1]} features, target "
-        f"{table.target}: {about}; {sizes}"
+        f"{table.target}: {about}{weighted}; {sizes}"
     )
     return Data(train, val, test, k, spec, n_out)
 
@@ -108,7 +119,7 @@ def load_data(config: TrainConfig) -> Data:
     spec = data.spec.standardized(data.train[0])
 
     def scaled(pair: Pair | None) -> Pair | None:
-        return None if pair is None else (spec.transform(pair[0]), pair[1])
+        return None if pair is None else (spec.transform(pair[0]), *pair[1:])
 
     return dataclasses.replace(
         data, train=scaled(data.train), val=scaled(data.val), test=scaled(data.test), spec=spec

@@ -11,7 +11,7 @@ from .. import datafiles
 from ..errors import InvalidValueError
 from .data import load_dataset
 from .defaults import DATASETS
-from .parsing import add_backend
+from .parsing import WEIGHTS_HELP, add_backend
 from .report import report_test
 from .saved import spec_for, trainer_from_file
 
@@ -26,6 +26,7 @@ class EvaluateConfig:
     file: str | None
     target: str | None
     targets: str | None
+    weights: str | None
     dataset: str | None
     backend: str | None
     seed: int
@@ -34,8 +35,8 @@ class EvaluateConfig:
     def from_args(cls, args: argparse.Namespace) -> EvaluateConfig:
         """The evaluation that the parsed ``args`` ask for; InvalidValueError for flags that
         do not go together."""
-        if args.file is None and (args.target or args.targets):
-            raise InvalidValueError("--target and --targets go with a data file FILE")
+        if args.file is None and (args.target or args.targets or args.weights):
+            raise InvalidValueError("--target, --targets and --weights go with a data file FILE")
         if args.file is not None and args.dataset is not None:
             raise InvalidValueError(f"give a data file or --dataset, not both ({args.file})")
         fields = [f.name for f in dataclasses.fields(cls)]
@@ -55,6 +56,7 @@ def add_parser(sub: Any) -> None:
         "--target", metavar="COLUMN", help="a CSV's target column (default: the model's)"
     )
     evaluate.add_argument("--targets", metavar="Y.npy", help="the targets of a .npy of features")
+    evaluate.add_argument("--weights", metavar="COLUMN", help=WEIGHTS_HELP)
     evaluate.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
@@ -79,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
             targets=config.targets,
             features=None if spec is None else spec.features,
             default_target=None if spec is None else spec.target,
+            weights=config.weights,
         )
         spec = spec_for(trainer, spec, table)
         Y = spec.encode(table, trainer.model.out_features or 1)
         X = spec.features_of(table)
-        report_test(config.file, trainer, X, Y, spec.n_classes, spec.classes)
+        rows = (X, Y) if table.w is None else (X, Y, table.w)
+        report_test(config.file, trainer, rows, spec.n_classes, spec.classes)
         return 0
     dataset = config.dataset or extra.get("dataset")
     if dataset not in DATASETS:
@@ -92,5 +96,5 @@ def run(args: argparse.Namespace) -> int:
     X, Y = data.test
     if spec is not None:
         X = spec.transform(X)
-    report_test(f"{dataset} test", trainer, X, Y, data.classes)
+    report_test(f"{dataset} test", trainer, (X, Y), data.classes)
     return 0

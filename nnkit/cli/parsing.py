@@ -10,6 +10,12 @@ from typing import NoReturn
 from .. import datafiles
 from .defaults import DATASETS
 
+WEIGHTS_HELP = (
+    "per-sample weights: a CSV column (not a feature then), an array of the .npz (e.g. w), "
+    "or a .npy file beside a .npy of features; finite, >= 0, not all 0. Training minimises "
+    "the weighted mean loss; the metrics printed are weighted means"
+)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line on stderr (and exit code 2), no usage block."""

@@ -16,11 +16,15 @@ def print_metrics(label: str, result: dict[str, float]) -> None:
 
 
 def report_test(
-    label: str, trainer: Any, X: Any, Y: Any, classes: int | None, names: Any = None
+    label: str, trainer: Any, rows: tuple[Any, ...], classes: int | None, names: Any = None
 ) -> Any:
-    """Print the test metrics and, for classification, the confusion matrix (classes named
-    ``names``); return it. One sigmoid output (xor) counts as class 1 above 0.5."""
-    result = trainer.evaluate(X, Y)
+    """Print the test metrics of ``rows`` (X, Y) or (X, Y, sample weights) and, for
+    classification, the confusion matrix (classes named ``names``; rows counted once,
+    whatever their weight); return it. One sigmoid output (xor) counts as class 1 above 0.5.
+    With weights, the loss and the accuracy are weighted means."""
+    X, Y, *weights = rows
+    w = weights[0] if weights else None
+    result = trainer.evaluate(X, Y, sample_weight=w)
     if classes is None:
         print_metrics(label, result)
         return None
@@ -28,8 +32,9 @@ def report_test(
     Y = np.asarray(Y)
     if pred.shape[1] == 1:
         pred, Y = (pred[:, 0] > 0.5).astype(np.int64), Y.reshape(-1)
-    counts = confusion_matrix(labels_of(pred), Y.astype(np.int64), k=classes)
-    result["accuracy"] = float(np.trace(counts) / counts.sum())
+    predicted, Y = labels_of(pred), Y.astype(np.int64)
+    counts = confusion_matrix(predicted, Y, k=classes)
+    result["accuracy"] = float(np.average(predicted == Y, weights=w))
     print_metrics(label, result)
     print(format_confusion_matrix(counts, names))
     return counts

@@ -22,7 +22,7 @@ from ..training.checkpoint import save_trainer
 from .data import Data, load_data
 from .defaults import DATASETS, SGD_LR_DIVISOR, TASK_LOSS, TEST_FRACTION, per_dataset
 from .models import PRESETS, build_model, build_optimizer, build_schedule
-from .parsing import add_backend, dataset_name, device_count, layer_widths
+from .parsing import WEIGHTS_HELP, add_backend, dataset_name, device_count, layer_widths
 from .report import print_metrics, report_test
 from .train_config import TrainConfig
 
@@ -51,6 +51,7 @@ def add_parser(sub: Any) -> None:
         "--target", metavar="COLUMN", help="a CSV's target column (default: the last)"
     )
     train.add_argument("--targets", metavar="Y.npy", help="the targets of a .npy of features")
+    train.add_argument("--weights", metavar="COLUMN", help=WEIGHTS_HELP)
     train.add_argument(
         "--task",
         choices=TASKS,
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         distributed.initialize(config.coordinator, config.num_processes, config.process_id)
     check_outputs(config)
     data = load_data(config)
-    X, Y = data.train
+    X, Y, *weights = data.train
     steps = config.total_steps(X.shape[0])
     trainer = build_trainer(config, data, steps)
     widths = "-".join(str(w) for w in [X.shape[1], *config.layers, data.n_out])
@@ -217,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         steps=steps,
         batch_size=config.batch_size,
         validation_data=data.val,
+        sample_weight=weights[0] if weights else None,
         progress=config.progress,  # a bar on a terminal, plain lines in a log
     )
     elapsed = time.perf_counter() - start
@@ -229,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     print_metrics("final epoch", {k: v for k, v in last.items() if "loss" in k or "acc" in k})
     counts = None
     if data.test is not None:
-        counts = report_test("test", trainer, *data.test, data.classes, data.spec.classes)
+        counts = report_test("test", trainer, data.test, data.classes, data.spec.classes)
     if config.save:
         extra = {"dataset": config.dataset, "data": data.spec.to_json()}
         save_trainer(config.save, trainer, extra=extra)

@@ -13,7 +13,7 @@ from ..checks import check_positive_int
 from ..errors import InvalidValueError
 from .defaults import DATASETS, FILE, TASK_LOSS, TEST_FRACTION
 
-FILE_ONLY = ("target", "targets", "task", "test_fraction")  # flags for data files alone
+FILE_ONLY = ("target", "targets", "weights", "task", "test_fraction")  # flags for data files alone
 
 
 def compiled_cache_dir() -> str:
@@ -37,15 +37,16 @@ def _fraction(flag: str, value: float) -> float:
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """A training run: the fields are ``nnkit train``'s flags (see its help), with these
-    meanings where a flag was left out. ``target``, ``targets``, ``task``: None (a data
-    file's flags). ``test_fraction``: 0 for a built-in dataset. ``cache_dir``: where compiled
-    programs are kept ("": none). ``loss``: None where the data file's task picks it
+    meanings where a flag was left out. ``target``, ``targets``, ``weights``, ``task``: None
+    (a data file's flags). ``test_fraction``: 0 for a built-in dataset. ``cache_dir``: where
+    compiled programs are kept ("": none). ``loss``: None where the data file's task picks it
     (``loss_for``). The run stops after ``steps`` or ``epochs``, whichever comes first
     (``total_steps``); None sets no limit."""
 
     dataset: str
     target: str | None
     targets: str | None
+    weights: str | None
     task: str | None
     standardize: bool
     test_fraction: float
@@ -98,6 +99,7 @@ class TrainConfig:
             dataset=args.dataset,
             target=args.target,
             targets=args.targets,
+            weights=args.weights,
             task=args.task,
             standardize=d.standardize if args.standardize is None else args.standardize,
             test_fraction=0.0 if builtin else _fraction("--test-fraction", test_fraction),

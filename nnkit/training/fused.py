@@ -22,7 +22,7 @@ from ..errors import InvalidValueError
 from ..values import all_finite
 from .steps import metrics_fn
 
-Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
+Step = Callable[..., tuple[Any, Any, Any]]
 
 
 def xp_full_nan(like: Any) -> Any:
@@ -41,60 +41,61 @@ def check_fusable(backend: backends.Backend, strategy: str) -> None:
 
 
 def scan_minibatches(
-    step: Step, backend: backends.Backend, params: Any, state: Any, X: Any, T: Any,
+    step: Step, backend: backends.Backend, params: Any, state: Any, rows: tuple[Any, ...],
     batch_size: int, steps: int,
 ) -> tuple[Any, Any, Any]:  # fmt: skip
-    """``step`` on the first ``steps`` minibatches of ``batch_size`` rows of X and T, in order,
-    in one ``backend.scan``: (params, state, loss summed over the rows)."""
-    xp, m = namespace(X), steps * batch_size
-    Xs = xp.reshape(X[:m, ...], (steps, batch_size, *X.shape[1:]))
-    Ts = xp.reshape(T[:m, ...], (steps, batch_size, *T.shape[1:]))
+    """``step`` on the first ``steps`` minibatches of ``batch_size`` rows of ``rows`` (X, T[,
+    w]), in order, in one ``backend.scan``: (params, state, loss summed over the rows)."""
+    xp, m = namespace(rows[0]), steps * batch_size
+    batches = tuple(xp.reshape(a[:m, ...], (steps, batch_size, *a.shape[1:])) for a in rows)
 
     def body(carry: Any, batch: Any) -> tuple[Any, Any]:
         params, state, loss = step(*carry, *batch)
         return (params, state), loss
 
-    (params, state), losses = backend.scan(body, (params, state), (Xs, Ts))
+    (params, state), losses = backend.scan(body, (params, state), batches)
     return params, state, xp.sum(losses) * batch_size
 
 
 class FusedEpoch:
-    """``epoch(params, state, X, T, *, batch_size, steps) -> (params, state, loss_sum)``: the
-    first ``steps`` minibatches of X (n, in) and T (n, ...) in one compiled scan. One
-    compiled function per (batch_size, steps)."""
+    """``epoch(params, state, X, T[, w], *, batch_size, steps) -> (params, state,
+    loss_sum)``: the first ``steps`` minibatches of X (n, in), T (n, ...) and the weights w
+    (n,) where given, in one compiled scan. One compiled function per (batch_size, steps)."""
 
     def __init__(self, step: Step, backend: backends.Backend):
         self._step, self._backend = step, backend
         self._compiled: dict[tuple[int, int], Callable] = {}
 
     def __call__(
-        self, params: Any, state: Any, X: Any, T: Any, *, batch_size: int, steps: int
+        self, params: Any, state: Any, *rows: Any, batch_size: int, steps: int
     ) -> tuple[Any, Any, Any]:
         key = (batch_size, steps)
         if key not in self._compiled:
 
-            def fused_epoch(params: Any, state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
+            def fused_epoch(params: Any, state: Any, *rows: Any) -> tuple[Any, Any, Any]:
                 return scan_minibatches(
-                    self._step, self._backend, params, state, X, T, batch_size, steps
+                    self._step, self._backend, params, state, rows, batch_size, steps
                 )
 
             self._compiled[key] = self._backend.jit(fused_epoch, donate_argnums=(0, 1))
-        return self._compiled[key](params, state, X, T)
+        return self._compiled[key](params, state, *rows)
 
 
 class FusedFit:
-    """``fit(params, state, *, X, T, orders, first, count, capacity, batch_size, val=None,
+    """``fit(params, state, *, rows, orders, first, count, capacity, batch_size, val=None,
     tail=0) -> (params, state, records)``: ``count`` whole epochs, then the first ``tail``
     minibatches of one more, in one compiled program; ``first``, ``count`` and ``tail`` are
     values of the call, not of the program, so a fit cut into stretches of any length (for
     a live progress bar), its end mid-epoch included, compiles once.
 
-    Epoch i of the call visits the rows of X (n, in), T (n, ...) in ``orders[first + i]``
+    Epoch i of the call visits the rows of ``rows`` (X (n, in), T (n, ...)[, weights w
+    (n,)]) in ``orders[first + i]``
     (``orders``: an int array (rows, n) of epoch orders, sent once per fit; None: the data
     order, no gather), in minibatches of ``batch_size``, the smaller last one included;
     ``count`` <= ``capacity``; ``tail`` full minibatches of the next epoch (fewer than an
-    epoch has) follow, also a value of the call. ``val``: None, or (X_val, T_val, classes)
-    to evaluate at each epoch's end (see ``steps.metrics_fn``). ``records``: per epoch
+    epoch has) follow, also a value of the call. ``val``: None, or the prepared validation
+    data (X_val, T_val, classes, w_val) to evaluate at each epoch's end (see
+    ``steps.metrics_fn``). ``records``: per epoch
     (rows 0 .. count - 1 of ``capacity``; the tail's in row ``capacity``, meaningful where
     ``tail`` > 0), the loss summed over its rows, whether it and the parameters are finite,
     and the validation loss and accuracy (NaN where not computed), as arrays. One compiled
@@ -110,27 +111,28 @@ class FusedFit:
         step, backend = self._step, self._backend
         metrics = None if classes is None else metrics_fn(self._predict, self._loss, classes)
 
-        def record(params, loss_sum, X_val, T_val):
+        def record(params, loss_sum, val):
             """An epoch's record: its summed loss, whether it and the parameters are finite,
             the validation loss and accuracy (NaN where not computed)."""
             nan = xp_full_nan(loss_sum)
-            val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, X_val, T_val)
+            val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, *val)
             return loss_sum, all_finite(loss_sum, params), val_loss, val_acc
 
-        def whole_epoch(params, state, X, T, order, X_val, T_val):
+        def whole_epoch(params, state, rows, order, val):
             """Every minibatch of the epoch ``order`` (None: data order), the smaller last
             one included; then the epoch's record."""
-            xp, n = namespace(X), X.shape[0]
-            Xe, Te = (xp.take(X, order, axis=0), xp.take(T, order, axis=0)) if shuffled else (X, T)
+            xp, n = namespace(rows[0]), rows[0].shape[0]
+            if shuffled:
+                rows = tuple(xp.take(a, order, axis=0) for a in rows)
             full = n // batch_size
             params, state, loss_sum = scan_minibatches(
-                step, backend, params, state, Xe, Te, batch_size, full
+                step, backend, params, state, rows, batch_size, full
             )
             if n > full * batch_size:  # the last, smaller minibatch
                 rest = slice(full * batch_size, n)
-                params, state, loss = step(params, state, Xe[rest, ...], Te[rest, ...])
+                params, state, loss = step(params, state, *(a[rest, ...] for a in rows))
                 loss_sum = loss_sum + loss * (n - full * batch_size)
-            return (params, state), record(params, loss_sum, X_val, T_val)
+            return (params, state), record(params, loss_sum, val)
 
         def order_of(orders, epoch):
             """Row ``epoch`` (a value of the running program) of ``orders``; None unshuffled."""
@@ -139,31 +141,31 @@ class FusedFit:
             xp = namespace(orders)
             return xp.take(orders, xp.reshape(epoch, (1,)), axis=0)[0, ...]
 
-        def tail_steps(params, state, X, T, order, X_val, T_val, steps):
+        def tail_steps(params, state, rows, order, val, steps):
             """The first ``steps`` (a value of the running program, below the epoch's
             minibatch count, so all full) minibatches of the epoch ``order``; its record."""
-            xp = namespace(X)
-            per_epoch = -(-X.shape[0] // batch_size)
+            xp = namespace(rows[0])
+            per_epoch = -(-rows[0].shape[0] // batch_size)
 
             def minibatch(carry, i):  # only its own rows are gathered
-                rows = i * batch_size + xp.arange(batch_size)
-                rows = xp.take(order, rows) if shuffled else rows
-                params, state, loss = step(*carry, xp.take(X, rows, axis=0),
-                                           xp.take(T, rows, axis=0))  # fmt: skip
+                taken = i * batch_size + xp.arange(batch_size)
+                taken = xp.take(order, taken) if shuffled else taken
+                batch = (xp.take(a, taken, axis=0) for a in rows)
+                params, state, loss = step(*carry, *batch)
                 return (params, state), loss
 
             (params, state), losses = backend.loop(minibatch, (params, state), steps, per_epoch)
-            return (params, state), record(params, xp.sum(losses) * batch_size, X_val, T_val)
+            return (params, state), record(params, xp.sum(losses) * batch_size, val)
 
-        def fused_fit(params, state, X, T, orders, first, count, tail, X_val, T_val):
-            xp = namespace(X)
+        def fused_fit(params, state, rows, orders, first, count, tail, val):
+            xp = namespace(rows[0])
 
             def epoch(carry, i):
-                return whole_epoch(*carry, X, T, order_of(orders, first + i), X_val, T_val)
+                return whole_epoch(*carry, rows, order_of(orders, first + i), val)
 
             (params, state), records = backend.loop(epoch, (params, state), count, capacity)
             last = order_of(orders, first + count)
-            (params, state), rec = tail_steps(params, state, X, T, last, X_val, T_val, tail)
+            (params, state), rec = tail_steps(params, state, rows, last, val, tail)
             records = tuple(
                 xp.concat([r, xp.reshape(x, (1,))]) for r, x in zip(records, rec, strict=True)
             )
@@ -171,11 +173,12 @@ class FusedFit:
 
         return backend.jit(fused_fit)
 
-    def __call__(self, params: Any, state: Any, *, X: Any, T: Any, orders: Any, first: int,
-                 count: int, capacity: int, batch_size: int,
-                 val: tuple[Any, Any, bool] | None = None, tail: int = 0):  # fmt: skip
-        X_val, T_val, classes = (None, None, None) if val is None else val
+    def __call__(self, params: Any, state: Any, *, rows: tuple[Any, ...], orders: Any,
+                 first: int, count: int, capacity: int, batch_size: int, val: Any = None,
+                 tail: int = 0):  # fmt: skip
+        classes = None if val is None else val.classes
         key = (capacity, batch_size, orders is not None, classes)
         if key not in self._compiled:
             self._compiled[key] = self._program(*key)
-        return self._compiled[key](params, state, X, T, orders, first, count, tail, X_val, T_val)
+        val_rows = () if val is None else val.rows
+        return self._compiled[key](params, state, rows, orders, first, count, tail, val_rows)

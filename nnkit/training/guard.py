@@ -46,23 +46,23 @@ class Guard:
         return state.replace(params=params, opt_state=opt_state)
 
     def replay(
-        self, good: TrainState, *, failed_at: int, X: Any, T: Any, batch_size: int,
+        self, good: TrainState, *, failed_at: int, rows: tuple[Any, ...], batch_size: int,
         shuffle: bool, seed: int, step: Callable,
     ) -> tuple[TrainState, NonFiniteLossError]:  # fmt: skip
         """Re-run the steps after ``good`` (a snapshot that passed a check) up to step
-        ``failed_at`` one at a time on X (n, in) and T (n, ...), minibatches of
+        ``failed_at`` one at a time on ``rows`` (X (n, in), T (n, ...)[, w (n,)]), minibatches of
         ``batch_size`` rows in the order of ``data.epoch_order(seed, epoch, n, shuffle)``,
         checking each. Returns the state just before the first bad step and its
         NonFiniteLossError. (Should a nondeterministic device not reproduce the failure,
         the error names step ``failed_at`` and the state is the replayed, finite one.)"""
-        xp, n = self.backend.xp, X.shape[0]
+        xp, n = self.backend.xp, rows[0].shape[0]
         state = self.snapshot(good)
         while state.steps_done < failed_at:
             epoch, offset = next_position(state.position, n)
             index = epoch_order(seed, epoch, n, shuffle)[offset : offset + batch_size]
-            rows = self.backend.asarray(index)
-            xb, tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-            p, o, loss = step(tree_copy(state.params), tree_copy(state.opt_state), xb, tb)
+            taken = self.backend.asarray(index)
+            batch = tuple(xp.take(a, taken, axis=0) for a in rows)
+            p, o, loss = step(tree_copy(state.params), tree_copy(state.opt_state), *batch)
             if not self.finite(loss, p):
                 loss = float(self.backend.to_numpy(loss))
                 return state, NonFiniteLossError(state.steps_done + 1, loss)

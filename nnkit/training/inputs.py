@@ -58,7 +58,7 @@ def to_backend(backend: backends.Backend, x: Any, name: str, dtype: Any = None) 
 
 
 class Inputs:
-    """Prepares data for one Trainer: ``features(X)`` and ``pair(X, Y)``.
+    """Prepares data for one Trainer: ``features(X)`` and ``pair(X, Y, weight=None)``.
 
     Host data (NumPy arrays, lists) is checked and prepared on the host, where that compiles
     and launches nothing, and then moved to the backend once; arrays already on the backend
@@ -69,7 +69,7 @@ class Inputs:
 
     def __init__(self, backend: backends.Backend, model: Sequential, loss: Loss, dtype: str):
         self.backend, self.model, self.loss, self.dtype = backend, model, loss, dtype
-        self._last: tuple[Any, Any, Prepared] | None = None
+        self._last: tuple[Any, Any, Any, Prepared] | None = None
 
     def _stage(self, *data: Any) -> backends.Backend:
         """Where to check: the host when every input is host data, else the backend."""
@@ -85,32 +85,50 @@ class Inputs:
         """X checked (shape, finite) and moved: (n, in) in the parameter dtype."""
         return self.backend.asarray(self._features(self._stage(X), X))
 
-    def pair(self, X: Any, Y: Any) -> Prepared:
-        """X (n, in), the targets T as the loss wants them (``Loss.prepare_target``), and
-        whether T holds classes (``metrics.is_classification``)."""
+    def pair(self, X: Any, Y: Any, weight: Any = None) -> Prepared:
+        """X (n, in), the targets T as the loss wants them (``Loss.prepare_target``), whether
+        T holds classes (``metrics.is_classification``), and the sample weights (n,) in the
+        parameter dtype (finite, >= 0, not all 0), or None."""
         last = self._last
-        if last is not None and last[0] is X and last[1] is Y:
-            return last[2]
-        stage = self._stage(X, Y)
+        if last is not None and last[0] is X and last[1] is Y and last[2] is weight:
+            return last[3]
+        data = (X, Y) if weight is None else (X, Y, weight)
+        stage = self._stage(*data)
         Xs = self._features(stage, X)
         T = to_backend(stage, Y, "Y")
         shapes.check_same_length(Xs, T)
         values.check_finite(T, "Y")
         k = self.model.out_features or Xs.shape[1]  # activations alone keep the width
         T = self.loss.prepare_target(T, (Xs.shape[0], k), Xs.dtype)
+        w = None if weight is None else self._weights(stage, weight, Xs.shape[0])
         prepared = Prepared(
-            self.backend.asarray(Xs), self.backend.asarray(T), is_classification(T, k)
-        )
-        owners = {backends.name_of(X), backends.name_of(Y)}
-        if self.backend.immutable and owners == {self.backend.name}:
-            self._last = (X, Y, prepared)
+            self.backend.asarray(Xs), self.backend.asarray(T), is_classification(T, k),
+            None if w is None else self.backend.asarray(w),
+        )  # fmt: skip
+        if self.backend.immutable and {backends.name_of(a) for a in data} == {self.backend.name}:
+            self._last = (X, Y, weight, prepared)
         return prepared
+
+    def _weights(self, stage: backends.Backend, weight: Any, n: int) -> Any:
+        """``sample_weight`` checked (n,), finite, >= 0, not all 0, in the parameter dtype."""
+        w = to_backend(stage, weight, "sample_weight")
+        shapes.check_weights_shape(n, w, "sample_weight")
+        values.check_weights(w, "sample_weight")
+        w = stage.asarray(w, dtype=self.dtype)
+        values.check_finite(w, f"sample_weight (in {self.dtype})")
+        return w
 
 
 class Prepared(NamedTuple):
-    """Checked data on the trainer's backend: X (n, in), targets T, and whether T holds
-    class labels (integer labels or one-hot rows)."""
+    """Checked data on the trainer's backend: X (n, in), targets T, whether T holds class
+    labels (integer labels or one-hot rows), and the sample weights w (n,) or None."""
 
     X: Any
     T: Any
     classes: bool
+    w: Any = None
+
+    @property
+    def rows(self) -> tuple[Any, ...]:
+        """The row-aligned arrays a step takes: (X, T), or (X, T, w) with weights."""
+        return (self.X, self.T) if self.w is None else (self.X, self.T, self.w)

@@ -33,10 +33,12 @@ class Run:
     """What one ``fit`` call trains on and how. ``step``: the trainer's step for its strategy;
     ``fused``: the FusedEpoch for runs of steps in one scan, and ``program``: the FusedFit
     for whole epochs in one program (None: stepwise); ``validate``: the validation metrics
-    read on the host, ``val``: (X_val, T_val, classes?) for the program to compute them."""
+    read on the host, ``val``: the prepared validation data (X_val, T_val, classes?, w_val)
+    for the program to compute them. ``w``: the sample weights (n,) or None."""
 
     X: Any
     T: Any
+    w: Any
     batch_size: int
     shuffle: bool
     step: Callable
@@ -46,7 +48,12 @@ class Run:
     validate: Callable[[], dict[str, float]] | None
     fused: Any = None
     program: Any = None
-    val: tuple[Any, Any, bool] | None = None
+    val: Any = None
+
+    @property
+    def rows(self) -> tuple[Any, ...]:
+        """The row-aligned arrays of the data set: (X, T), or (X, T, w) with weights."""
+        return (self.X, self.T) if self.w is None else (self.X, self.T, self.w)
 
 
 class Loop:
@@ -127,7 +134,7 @@ class Loop:
         start_epoch, capacity, orders = self.plan
         start = time.perf_counter()
         params, opt_state, out = run.program(
-            state.params, state.opt_state, X=run.X, T=run.T, orders=orders,
+            state.params, state.opt_state, rows=run.rows, orders=orders,
             first=first - start_epoch, count=epochs, capacity=capacity, batch_size=size,
             val=run.val, tail=tail,
         )  # fmt: skip
@@ -203,16 +210,16 @@ class Loop:
         trainer, run = self.trainer, self.run
         xp, n = trainer.backend.xp, run.X.shape[0]
         epoch, offset = next_position(trainer.state.position, n)
-        Xe, Te = run.X, run.T  # shuffle=False: the data order itself, no gather
+        rows = run.rows  # shuffle=False: the data order itself, no gather
         if run.shuffle:
             order = trainer.backend.asarray(epoch_order(trainer.seed, epoch, n, run.shuffle))
-            Xe, Te = xp.take(run.X, order, axis=0), xp.take(run.T, order, axis=0)
+            rows = tuple(xp.take(a, order, axis=0) for a in rows)
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         try:
             while offset < n and self.remaining and not trainer.stop_training:
                 if self.interrupted():
                     raise KeyboardInterrupt
-                k, stop, loss = self._steps(Xe, Te, epoch, offset)
+                k, stop, loss = self._steps(rows, epoch, offset)
                 loss_sum = loss_sum + loss
                 seen, offset, self.remaining = seen + stop - offset, stop, self.remaining - k
                 self.bar.advance(epoch + 1, k)
@@ -224,12 +231,12 @@ class Loop:
         self._check(loss_sum)
         return self._record(epoch, offset < n, loss_sum, seen, start)
 
-    def _steps(self, X: Any, T: Any, epoch: int, offset: int) -> tuple[int, int, Any]:
-        """The next steps of epoch ``epoch`` over X, T (in its order) from row ``offset``: k
-        full minibatches in one fused scan where the run has one (up to the next check),
-        else one step; commits the state after them. Returns (k, the row after them, their
-        loss summed over rows)."""
-        run, size, n = self.run, self.run.batch_size, X.shape[0]
+    def _steps(self, rows: tuple[Any, ...], epoch: int, offset: int) -> tuple[int, int, Any]:
+        """The next steps of epoch ``epoch`` over ``rows`` (X, T[, w] in its order) from row
+        ``offset``: k full minibatches in one fused scan where the run has one (up to the
+        next check), else one step; commits the state after them. Returns (k, the row after
+        them, their loss summed over rows)."""
+        run, size, n = self.run, self.run.batch_size, rows[0].shape[0]
         k = min(self.remaining, (n - offset) // size, self._steps_to_next_check())
         state = self.trainer.state
         params, opt_state = state.params, state.opt_state
@@ -237,16 +244,15 @@ class Loop:
             params, opt_state = self.guard.copy((params, opt_state))
         if run.fused is None or k == 0:
             k, stop = 1, min(offset + size, n)
-            params, opt_state, loss = run.step(
-                params, opt_state, X[offset:stop, ...], T[offset:stop, ...]
-            )
+            batch = tuple(a[offset:stop, ...] for a in rows)
+            params, opt_state, loss = run.step(params, opt_state, *batch)
             loss = loss * (stop - offset)
         else:
             stop = offset + k * size
             if offset:  # from an epoch's start the arrays go in whole (the scan takes its
                 # first k minibatches): no slice to dispatch, one compilation per k
-                X, T = X[offset:stop, ...], T[offset:stop, ...]
-            params, opt_state, loss = run.fused(params, opt_state, X, T, batch_size=size, steps=k)
+                rows = tuple(a[offset:stop, ...] for a in rows)
+            params, opt_state, loss = run.fused(params, opt_state, *rows, batch_size=size, steps=k)
         self.own = TrainState(params, opt_state, state.steps_done + k, (epoch, stop))
         self.commit(self.own)
         return k, stop, loss
@@ -276,7 +282,7 @@ class Loop:
         state just before the first bad step and returns that step's error."""
         run = self.run
         state, error = self.guard.replay(
-            self.good, failed_at=failed_at, X=run.X, T=run.T, batch_size=run.batch_size,
+            self.good, failed_at=failed_at, rows=run.rows, batch_size=run.batch_size,
             shuffle=run.shuffle, seed=self.trainer.seed, step=run.step,
         )  # fmt: skip
         self.commit(state)

@@ -1,7 +1,9 @@
 """The pure maths of one training step, built once per Trainer and compiled by the backend.
 
-``grads(params, X, T) -> (grads, loss)``: forward and backward of a minibatch, in the
-precision policy's compute dtype, with the loss and the gradients in the parameter dtype.
+``grads(params, X, T, w=None) -> (grads, loss)``: forward and backward of a minibatch, in
+the precision policy's compute dtype, with the loss and the gradients in the parameter
+dtype; ``w`` (batch,): per-sample weights (the loss's weighted mean), None: the plain mean.
+A minibatch travels as the tuple ``(X, T)`` or ``(X, T, w)``, its arrays row-aligned.
 ``batched``: one design-matrix forward/backward per minibatch, then the optimizer update.
 ``per_sample``: the lecture's loop, one row at a time, gradients summed, averaged, then
 the update. Both return ``(params, opt_state, loss)`` and give the same gradients.
@@ -12,7 +14,8 @@ parameters and optimizer state: a compiled step may write the new values into th
 
 ``l2 > 0`` adds scikit-learn's L2 penalty to every minibatch of n rows: ``0.5 * l2 *
 sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
-their gradients (per-sample: once, to the averaged rows). ``l2 == 0`` traces nothing more.
+their gradients (per-sample: once, to the averaged rows); with weights, n is the minibatch's
+weight sum (scikit-learn's rule). ``l2 == 0`` traces nothing more.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from .._ns import namespace
 from ..backends import Backend
 from ..layers import Dense
-from ..losses import Loss
+from ..losses import Loss, weight_sum
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
@@ -37,22 +40,27 @@ Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
 
 def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> Callable:
-    """``(params, X, T) -> (grads, loss)``. The first layer's input gradient is not computed:
-    nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
+    """``(params, X, T, w=None) -> (grads, loss)``. The first layer's input gradient is not
+    computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
     penalty = l2_fn(model, l2)
 
-    def grads(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
+    def grads(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
         low = policy.to_compute(params)
         Y, cache = model.forward(low, policy.to_compute(X))
         Y = policy.to_param(Y)
-        dY = loss.unchecked_grad(Y, T)
-        value = loss.unchecked(Y, T)
+        dY = loss.unchecked_grad(Y, T, w)
+        value = loss.unchecked(Y, T, w)
         _, g = model.backward(low, cache, policy.to_compute(dY), input_grad=False)
         if penalty is None:
             return policy.to_param(g), value
-        return penalty(params, policy.to_param(g), value, X.shape[0])
+        return penalty(params, policy.to_param(g), value, mass(X, w))
 
     return grads
+
+
+def mass(X: Any, w: Any = None) -> Any:
+    """What a minibatch's L2 penalty is divided by: its row count, or its weight sum."""
+    return X.shape[0] if w is None else weight_sum(w)
 
 
 def l2_fn(model: Sequential, l2: float) -> Callable | None:
@@ -87,17 +95,17 @@ def predict_fn(model: Sequential, policy: Policy) -> Callable:
 
 
 def metrics_fn(predict: Callable, loss: Loss, classes: bool) -> Callable:
-    """``(params, X, T) -> (loss, accuracy)`` on checked data, 0-d arrays of X's dtype;
-    accuracy NaN unless ``classes`` (T holds class labels). Pure: compiled on its own, or
-    inside a whole-fit program at each epoch's end."""
+    """``(params, X, T, w=None) -> (loss, accuracy)`` on checked data, 0-d arrays of X's
+    dtype, weighted by ``w`` (n,) where given; accuracy NaN unless ``classes`` (T holds class
+    labels). Pure: compiled on its own, or inside a whole-fit program at each epoch's end."""
 
-    def metrics(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
+    def metrics(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
         xp = namespace(X)
         pred = predict(params, X)
-        value = xp.astype(loss.unchecked(pred, T), X.dtype)
+        value = xp.astype(loss.unchecked(pred, T, w), X.dtype)
         if not classes:
             return value, xp.full((), float("nan"), dtype=X.dtype)
-        return value, xp.astype(hit_rate(pred, T), X.dtype)
+        return value, xp.astype(hit_rate(pred, T, w), X.dtype)
 
     return metrics
 
@@ -105,22 +113,32 @@ def metrics_fn(predict: Callable, loss: Loss, classes: bool) -> Callable:
 def batched_fn(grads: Callable, update: Callable) -> Step:
     """The pure batched step: ``update`` is ``optimizer.step`` or its in-place form."""
 
-    def step(params: Any, opt_state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
-        g, value = grads(params, X, T)
+    def step(params: Any, opt_state: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any, Any]:
+        g, value = grads(params, X, T, w)
         params, opt_state = update(params, g, opt_state)
         return params, opt_state, value
 
     return step
 
 
-def per_sample_grads(grads: Callable, params: Any, X: Any, T: Any) -> tuple[Any, Any]:
-    """The lecture's loop: ``grads`` of one row at a time, summed, then averaged."""
-    n = X.shape[0]
-    total_g, total = grads(params, X[0:1, ...], T[0:1, ...])
-    for i in range(1, n):
+def per_sample_grads(
+    grads: Callable, params: Any, X: Any, T: Any, w: Any = None
+) -> tuple[Any, Any]:
+    """The lecture's loop: ``grads`` of one row at a time, summed, then averaged; with
+    weights ``w`` (batch,), ``sum_i w_i g_i / sum_i w_i``."""
+
+    def row(i: int) -> tuple[Any, Any]:
         g, value = grads(params, X[i : i + 1, ...], T[i : i + 1, ...])
+        if w is None:
+            return g, value
+        return tree_map(lambda a: w[i] * a, g), w[i] * value
+
+    total_g, total = row(0)
+    for i in range(1, X.shape[0]):
+        g, value = row(i)
         total_g = tree_map(lambda a, b: a + b, total_g, g)
         total = total + value
+    n = mass(X, w)
     return tree_map(lambda a: a / n, total_g), total / n
 
 
@@ -129,9 +147,8 @@ def data_parallel(step: Step, backend: Backend) -> Step:
     parameters and state whole on each (``Backend.shard_rows``, ``Backend.replicate``): the
     compiler sums the shards' gradients. On one device both are the identity."""
 
-    def sharded(params: Any, opt_state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
-        X, T = backend.shard_rows(X), backend.shard_rows(T)
-        params, opt_state, value = step(params, opt_state, X, T)
+    def sharded(params: Any, opt_state: Any, *rows: Any) -> tuple[Any, Any, Any]:
+        params, opt_state, value = step(params, opt_state, *map(backend.shard_rows, rows))
         params, opt_state = backend.replicate((params, opt_state))
         return params, opt_state, value
 
@@ -142,10 +159,11 @@ def data_parallel(step: Step, backend: Backend) -> Step:
 class Steps:
     """The compiled functions of one Trainer.
 
-    ``step(params, opt_state, X, T) -> (params, opt_state, loss)`` for its strategy
+    ``step(params, opt_state, X, T, w=None) -> (params, opt_state, loss)`` for its strategy
     (params and opt_state consumed: donated on JAX, updated in place on NumPy);
-    ``grads(params, X, T) -> (grads, loss)`` for its strategy, params untouched;
-    ``predict(params, X) -> Y``; ``metrics[classes](params, X, T) -> (loss, accuracy)``
+    ``grads(params, X, T, w=None) -> (grads, loss)`` for its strategy, params untouched;
+    ``predict(params, X) -> Y``; ``metrics[classes](params, X, T, w=None) -> (loss,
+    accuracy)``
     (see ``metrics_fn``); ``batched``: the uncompiled batched step, for the fused runs to
     compile inside their scans.
     """
@@ -184,12 +202,14 @@ def build(
     penalty = l2_fn(model, l2)
     apply = jit(update, donate_argnums=(0, 2))
 
-    def per_sample(params: Any, X: Any, T: Any) -> tuple[Any, Any]:
-        g, value = per_sample_grads(row, params, X, T)
-        return (g, value) if penalty is None else penalty(params, g, value, X.shape[0])
+    def per_sample(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
+        g, value = per_sample_grads(row, params, X, T, w)
+        return (g, value) if penalty is None else penalty(params, g, value, mass(X, w))
 
-    def per_sample_step(params: Any, opt_state: Any, X: Any, T: Any) -> tuple[Any, Any, Any]:
-        g, value = per_sample(params, X, T)
+    def per_sample_step(
+        params: Any, opt_state: Any, X: Any, T: Any, w: Any = None
+    ) -> tuple[Any, Any, Any]:
+        g, value = per_sample(params, X, T, w)
         params, opt_state = apply(params, g, opt_state)
         return params, opt_state, value
 

@@ -24,7 +24,7 @@ from .callbacks import as_callback
 from .fused import FusedEpoch, FusedFit, check_fusable
 from .guard import Guard
 from .history import History
-from .inputs import Inputs
+from .inputs import Inputs, Prepared
 from .loop import Loop, Run
 from .state import TrainState, conforming
 
@@ -109,11 +109,12 @@ class Trainer:
         steps: int | None = None,
         batch_size: int = 64,
         shuffle: bool = True,
-        validation_data: tuple[Any, Any] | None = None,
+        validation_data: tuple[Any, ...] | None = None,
         progress: bool | None = None,
         callbacks: Sequence[Any] = (),
         check_every: int | None = None,
         fused: bool | None = None,
+        sample_weight: Any = None,
     ) -> History:
         """Train for ``epochs`` passes or ``steps`` minibatches (default: one epoch) of X
         (n, in) and Y (n,) or (n, out); returns one History record per epoch (also kept as
@@ -123,10 +124,18 @@ class Trainer:
         an epoch may be smaller, and a fit that stops mid-epoch is continued mid-epoch by
         the next one.
 
-        ``validation_data=(X_val, Y_val)`` adds ``val_loss`` (and ``val_accuracy``) to each
-        record. ``progress``: None (default): a rich bar when stdout is a terminal, else
-        nothing; True: the rich bar where it can draw (a terminal, Jupyter), else a plain
-        flushed line every tenth of the run (logs, pipes, nohup); False: nothing.
+        ``sample_weight`` (n,): per-sample weights, finite, >= 0 and not all 0; each
+        minibatch's loss is then its weighted mean ``sum_i w_i l_i / sum_i w_i`` (the L2
+        penalty divided by its weight sum), the weights following their rows through
+        shuffling and minibatches. A record's ``loss`` is the mean of the epoch's minibatch
+        losses weighted by their row counts, with sample weights too (as scikit-learn's
+        ``loss_curve_``).
+
+        ``validation_data=(X_val, Y_val)`` or ``(X_val, Y_val, w_val)`` adds ``val_loss``
+        (and ``val_accuracy``) to each record, weighted by ``w_val`` where given.
+        ``progress``: None (default): a rich bar when stdout is a terminal, else nothing;
+        True: the rich bar where it can draw (a terminal, Jupyter), else a plain flushed
+        line every tenth of the run (logs, pipes, nohup); False: nothing.
         ``callbacks``: Callback objects or functions ``fn(trainer, record)`` called after
         each epoch (see ``nnkit.callbacks``).
 
@@ -164,11 +173,11 @@ class Trainer:
         if check_every is not None:
             check_every = checks.check_positive_int("check_every", check_every)
         hooks = [as_callback(c) for c in callbacks]
-        X, T, _ = self._inputs.pair(X, Y)
+        X, T, _, w = self._inputs.pair(X, Y, sample_weight)
         validate = val = None
         if validation_data is not None:
-            val = self._inputs.pair(*validation_data)
-            validate = lambda: self._metrics(*val)  # noqa: E731
+            val = self._inputs.pair(*self._validation(validation_data))
+            validate = lambda: self._metrics(val)  # noqa: E731
         if steps is None:
             steps = checks.check_positive_int("epochs", 1 if epochs is None else epochs)
             steps *= math.ceil(X.shape[0] / batch_size)
@@ -184,7 +193,7 @@ class Trainer:
             )
         fused_epoch, program = self._fused if fused else (None, None)
         run = Run(
-            X=X, T=T, batch_size=batch_size, shuffle=shuffle, step=self._steps.step,
+            X=X, T=T, w=w, batch_size=batch_size, shuffle=shuffle, step=self._steps.step,
             steps=steps, check_every=check_every, callbacks=hooks, validate=validate,
             fused=fused_epoch, program=program, val=val,
         )  # fmt: skip
@@ -262,24 +271,38 @@ class Trainer:
         """Install ``state``, as built by this trainer's fit (unchecked): the one writer."""
         self._state = state
 
-    def gradients(self, X: Any, Y: Any) -> tuple[list[dict], Any]:
-        """(grads, loss) of one minibatch with this trainer's strategy; parameters unchanged."""
-        X, T, _ = self._inputs.pair(X, Y)
-        return self._steps.grads(self.params, X, T)
+    def gradients(self, X: Any, Y: Any, sample_weight: Any = None) -> tuple[list[dict], Any]:
+        """(grads, loss) of one minibatch X (n, in), Y with this trainer's strategy, weighted
+        by ``sample_weight`` (n,) where given; parameters unchanged."""
+        return self._steps.grads(self.params, *self._inputs.pair(X, Y, sample_weight).rows)
 
     def predict(self, X: Any) -> Any:
         """Model output for X (batch, in) as an array of the trainer's backend."""
         return self._steps.predict(self.params, self._inputs.features(X))
 
-    def evaluate(self, X: Any, Y: Any) -> dict[str, float]:
-        """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows."""
-        return self._metrics(*self._inputs.pair(X, Y))
+    def evaluate(self, X: Any, Y: Any, sample_weight: Any = None) -> dict[str, float]:
+        """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows;
+        both weighted by ``sample_weight`` (n,) where given (as ``fit`` takes it)."""
+        return self._metrics(self._inputs.pair(X, Y, sample_weight))
 
-    def _metrics(self, X: Any, T: Any, classes: bool) -> dict[str, float]:
+    def _metrics(self, data: Prepared) -> dict[str, float]:
         """Loss (and accuracy for classes) of checked data: one compiled call, one read."""
-        values = self._steps.metrics[classes](self.params, X, T)
+        values = self._steps.metrics[data.classes](self.params, *data.rows)
         loss, acc = (float(self.backend.to_numpy(v)) for v in values)
-        return {"loss": loss, "accuracy": acc} if classes else {"loss": loss}
+        return {"loss": loss, "accuracy": acc} if data.classes else {"loss": loss}
+
+    @staticmethod
+    def _validation(data: Any) -> tuple[Any, ...]:
+        """``validation_data`` as (X_val, Y_val) or (X_val, Y_val, w_val), else an error."""
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            got = f"a {type(data).__name__}" + (
+                f" of {len(data)} items" if isinstance(data, (tuple, list)) else ""
+            )
+            raise InvalidValueError(
+                f"validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val), "
+                f"got {got}"
+            )
+        return tuple(data)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole trainer (model, params, optimizer state, loss, data position) to
