@@ -389,10 +389,10 @@ DEVICES_CHILD = textwrap.dedent(
 
     warnings.simplefilter("ignore")
     rng = np.random.RandomState(0)
-    X, y = rng.randn(101, 4), rng.randint(0, 3, 101)
+    X, y, w = rng.randn(101, 4), rng.randint(0, 3, 101), rng.uniform(0, 2, 101)
     kwargs = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax")
-    two = MLPClassifier(devices=2, **kwargs).fit(X, y)  # batch "auto": 101 -> 100
-    one = MLPClassifier(batch_size=100, **kwargs).fit(X, y)
+    two = MLPClassifier(devices=2, **kwargs).fit(X, y, sample_weight=w)  # "auto": 100
+    one = MLPClassifier(batch_size=100, **kwargs).fit(X, y, sample_weight=w)
     print(max(float(np.abs(a - b).max()) for a, b in zip(two.coefs_, one.coefs_)))
     """
 )
@@ -401,6 +401,7 @@ DEVICES_CHILD = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_devices_train_data_parallel_as_on_one_device():
+    """Sample weights too: they follow their rows onto the devices."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run([sys.executable, "-c", DEVICES_CHILD], capture_output=True, text=True,
                          timeout=600, check=True, env=env).stdout  # fmt: skip

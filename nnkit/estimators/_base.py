@@ -30,6 +30,7 @@ from . import _stochastic as stochastic
 from ._epochs import EpochRules, Outcome
 from ._losses import HalfPoissonDeviance, HalfSquaredError, SummedBinaryCrossEntropy
 from ._solver_state import SolverState
+from ._weights import check_sample_weight
 
 STOCHASTIC = ("sgd", "adam")
 NON_FINITE = (
@@ -46,7 +47,7 @@ class BaseMLP(BaseEstimator):
         a ValueError and a TypeError, naming the first bad one)."""
         params.validate(type(self).__name__, self.get_params(deep=False))
 
-    def _fit(self, X: Any, y: Any, incremental: bool) -> BaseMLP:
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
@@ -54,6 +55,7 @@ class BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         X = arrays.densify(X)
+        weights = check_sample_weight(sample_weight, X.shape[0])
         dtype = self._training_dtype(X, first_pass)
         self.n_outputs_ = Y.shape[1]
         units = (X.shape[1], *hidden, self.n_outputs_)
@@ -67,11 +69,11 @@ class BaseMLP(BaseEstimator):
             trainer = self._new_trainer(backend, units, dtype, _seed(rng), 1.0)
             self.coefs_, self.intercepts_, self.n_iter_, self.loss_ = lbfgs.minimize(
                 trainer, Xb, self._data(backend, self._targets(Y), dtype, "y"),
-                self.coefs_, self.intercepts_, max_iter=self.max_iter, max_fun=self.max_fun,
-                tol=self.tol,
+                self._weights(backend, weights, dtype), self.coefs_, self.intercepts_,
+                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
             )  # fmt: skip
         else:
-            self._fit_stochastic(backend, units, dtype, Xb, Y, rng, incremental)
+            self._fit_stochastic(backend, units, dtype, Xb, Y, weights, rng, incremental)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE)
         return self
@@ -97,6 +99,10 @@ class BaseMLP(BaseEstimator):
         if self.devices is None:
             return arrays.to_backend(backend, x, cast)
         return np.asarray(backends.to_host(x), dtype=cast)
+
+    def _weights(self, backend: backends.Backend, w: np.ndarray | None, dtype: str) -> Any:
+        """Checked sample weights (or None) as the Trainer takes them, as ``_data``."""
+        return None if w is None else self._data(backend, w, dtype, "sample_weight")
 
     def _initialize(self, Y: np.ndarray, units: tuple[int, ...], rng: Any, dtype: str) -> None:
         """Fresh fitted state, as scikit-learn's ``_initialize``."""
@@ -165,7 +171,7 @@ class BaseMLP(BaseEstimator):
         """``coefs_`` and ``intercepts_`` as ``trainer``'s parameters."""
         return net.to_params(trainer.backend, self.coefs_, self.intercepts_, trainer.dtype)
 
-    def _fit_stochastic(self, backend, units, dtype, X, Y, rng, incremental: bool) -> None:
+    def _fit_stochastic(self, backend, units, dtype, X, Y, w, rng, incremental: bool) -> None:
         """Epochs of minibatch steps (``_stochastic.run``) with scikit-learn's per-epoch rules
         (``EpochRules``), from the kept ``SolverState`` in ``partial_fit``; keeps the new
         one."""
@@ -173,7 +179,7 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         val = None
         if self.early_stopping:
-            X, Y, val = self._split(X, Y, rng)
+            X, Y, w, val = self._split(X, Y, w, rng)
         n = X.shape[0]
         batch_size = self._batch_size(backend, n)
         trainer, rate = self._stochastic_trainer(
@@ -189,8 +195,9 @@ class BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         T = self._data(backend, self._targets(Y), dtype, "y")
         trainer, outcome = stochastic.run(
-            trainer, X, T, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
-            shuffle=self.shuffle, rules=rules, renew=renew,
+            trainer, X, T, self._weights(backend, w, dtype), rules=rules, renew=renew,
+            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            shuffle=self.shuffle,
         )  # fmt: skip
         if not incremental and outcome is not Outcome.STOP and self.n_iter_ == self.max_iter:
             warnings.warn(
@@ -241,9 +248,12 @@ class BaseMLP(BaseEstimator):
         trainer.restore(trainer.state.replace(params=self._params(trainer)))
         return trainer, rate
 
-    def _split(self, X: Any, Y: np.ndarray, rng: Any) -> tuple[Any, np.ndarray, tuple]:
-        """scikit-learn's early-stopping split (the same rows for the same random state):
-        (X_train, Y_train, (X_val, y_val)) with y_val as ``score`` wants it."""
+    def _split(
+        self, X: Any, Y: np.ndarray, w: np.ndarray | None, rng: Any
+    ) -> tuple[Any, np.ndarray, np.ndarray | None, tuple]:
+        """scikit-learn's early-stopping split (the same rows for the same random state),
+        the sample weights ``w`` (or None) with their rows: (X_train, Y_train, w_train,
+        (X_val, y_val, w_val)) with y_val as ``score`` wants it."""
         stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
         train, held = train_test_split(
             np.arange(X.shape[0]), random_state=rng, test_size=self.validation_fraction,
@@ -255,7 +265,9 @@ class BaseMLP(BaseEstimator):
                 "of your dataset."
             )
         y_val = self._decode(Y[held])
-        return arrays.take_rows(X, train), Y[train], (arrays.take_rows(X, held), y_val)
+        w_train, w_val = (None, None) if w is None else (w[train], w[held])
+        val = (arrays.take_rows(X, held), y_val, w_val)
+        return arrays.take_rows(X, train), Y[train], w_train, val
 
     def _forward(self, X: Any, method: str) -> tuple[Any, Any]:
         """(output, X): the network's output (after ``out_activation_``) for validated X, an

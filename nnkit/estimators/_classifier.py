@@ -226,7 +226,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.dtype = dtype
         self.devices = devices
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Train the network on X and y.
 
         Parameters
@@ -235,6 +235,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The input data (sparse matrices are densified).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             The class labels, or a label indicator matrix for multilabel classification.
+        sample_weight : array-like of shape (n_samples,) or float, default=None
+            Weights of the samples: each minibatch's loss (and L2 penalty) is their
+            weighted mean, and early stopping's validation score is weighted too. Finite,
+            >= 0 and not all 0; None weighs every sample 1.
 
         Returns
         -------
@@ -247,10 +251,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             A parameter or input is invalid, or the solver produced non-finite weights.
         """
         self._check_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(stochastic_only)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
+    ) -> MLPClassifier:
         """Train one epoch on X and y, continuing the solver's state of the previous call.
 
         Only for the stochastic solvers ('sgd', 'adam'), without early stopping.
@@ -261,6 +267,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The input data.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             The class labels, or a label indicator matrix.
+        sample_weight : array-like of shape (n_samples,) or float, default=None
+            Weights of the samples: each minibatch's loss (and L2 penalty) is their
+            weighted mean. Finite, >= 0 and not all 0; None weighs every sample 1.
         classes : array-like of shape (n_classes,), default=None
             Every class of all calls, e.g. ``np.unique(y_all)``: required on the first call,
             may be left out afterwards; y need not hold them all.
@@ -277,7 +286,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(backends.to_host(y))
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -314,9 +323,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """Labels of host outputs or indicator rows Y (n, n_outputs_)."""
         return self._label_binarizer.inverse_transform(Y.ravel() if self.n_outputs_ == 1 else Y)
 
-    def _score_output(self, out: np.ndarray, y: np.ndarray) -> float:
-        """The validation score of early stopping: accuracy of the outputs ``out``."""
-        return float(accuracy_score(y, self._decode(out)))
+    def _score_output(self, out: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+        """The validation score of early stopping: accuracy of the outputs ``out``, weighted
+        by ``w`` (or None)."""
+        return float(accuracy_score(y, self._decode(out), sample_weight=w))
 
     def predict(self, X: Any) -> Any:
         """Predict the class labels of X.

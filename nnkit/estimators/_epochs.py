@@ -37,7 +37,8 @@ class EpochRules:
     n : int
         Training samples per epoch (``t_`` counts them).
     val : tuple or None
-        (X_val on the backend, y_val as ``score`` takes it) with early stopping.
+        (X_val on the backend, y_val as ``score`` takes it, the validation sample weights
+        or None) with early stopping.
     forward : callable
         ``(params, X) -> output`` of the network (``net.forward_fn``), to score X_val.
     learning_rate : float
@@ -45,7 +46,12 @@ class EpochRules:
     """
 
     def __init__(
-        self, est: Any, n: int, val: tuple[Any, Any] | None, forward: Any, learning_rate: float
+        self,
+        est: Any,
+        n: int,
+        val: tuple[Any, Any, Any] | None,
+        forward: Any,
+        learning_rate: float,
     ):
         self.est, self.n, self.val, self.forward = est, n, val, forward
         self.learning_rate = learning_rate
@@ -93,9 +99,9 @@ class EpochRules:
 
     def _count_validation(self, params: Any) -> None:
         est = self.est
-        X_val, y_val = self.val
+        X_val, y_val, w_val = self.val
         out = np.asarray(backends.to_host(self.forward(params, X_val)))
-        score = est._score_output(out, y_val)
+        score = est._score_output(out, y_val, w_val)
         est.validation_scores_.append(score)
         if est.verbose:
             print(f"Validation score: {score:f}")

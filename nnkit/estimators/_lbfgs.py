@@ -20,6 +20,7 @@ def minimize(
     trainer: Trainer,
     X: Any,
     T: Any,
+    sample_weight: Any,
     coefs: list[np.ndarray],
     intercepts: list[np.ndarray],
     *,
@@ -27,10 +28,11 @@ def minimize(
     max_fun: int,
     tol: float,
 ) -> tuple[list[np.ndarray], list[np.ndarray], int, float]:
-    """L-BFGS-B from ``coefs`` and ``intercepts`` (host arrays) on X, T (``trainer``'s
-    backend), with scikit-learn's options (``maxiter``, ``maxfun``, ``gtol``) and its
-    ConvergenceWarning. Returns (coefs, intercepts, iterations, final loss), the weights in
-    the dtype of the ones given."""
+    """L-BFGS-B from ``coefs`` and ``intercepts`` (host arrays) on X, T and the sample
+    weights (``trainer``'s backend; None: unweighted), the loss their weighted mean, with
+    scikit-learn's options (``maxiter``, ``maxfun``, ``gtol``) and its ConvergenceWarning.
+    Returns (coefs, intercepts, iterations, final loss), the weights in the dtype of the
+    ones given."""
     shapes = [a.shape for a in coefs + intercepts]
     sizes = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
     half, dtype = len(coefs), coefs[0].dtype
@@ -42,7 +44,7 @@ def minimize(
         parts = unpack(x)
         params = net.to_params(trainer.backend, parts[:half], parts[half:], trainer.dtype)
         trainer.restore(trainer.state.replace(params=params))
-        grads, loss = trainer.gradients(X, T)
+        grads, loss = trainer.gradients(X, T, sample_weight=sample_weight)
         gc, gi = net.to_coefs(grads)
         flat = np.concatenate([g.ravel() for g in gc + gi]).astype(np.float64)
         return float(backends.to_host(loss)), flat

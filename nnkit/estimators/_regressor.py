@@ -226,7 +226,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.dtype = dtype
         self.devices = devices
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Train the network on X and y.
 
         Parameters
@@ -235,6 +235,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The input data (sparse matrices are densified).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (>= 0 for ``loss='poisson'``).
+        sample_weight : array-like of shape (n_samples,) or float, default=None
+            Weights of the samples: each minibatch's loss (and L2 penalty) is their
+            weighted mean, and early stopping's validation score is weighted too. Finite,
+            >= 0 and not all 0; None weighs every sample 1.
 
         Returns
         -------
@@ -247,10 +251,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             A parameter or input is invalid, or the solver produced non-finite weights.
         """
         self._check_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(stochastic_only)
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Train one epoch on X and y, continuing the solver's state of the previous call.
 
         Only for the stochastic solvers ('sgd', 'adam'), without early stopping.
@@ -261,6 +265,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The input data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
+        sample_weight : array-like of shape (n_samples,) or float, default=None
+            Weights of the samples: each minibatch's loss (and L2 penalty) is their
+            weighted mean. Finite, >= 0 and not all 0; None weighs every sample 1.
 
         Returns
         -------
@@ -268,7 +275,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The updated estimator.
         """
         self._check_params()
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -288,13 +295,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _decode(self, Y: np.ndarray) -> np.ndarray:
         return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _score_output(self, out: np.ndarray, y: np.ndarray) -> float:
-        """The validation score of early stopping: R^2 of the outputs ``out``, NaN where they
-        are not finite (as scikit-learn scores them)."""
+    def _score_output(self, out: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+        """The validation score of early stopping: R^2 of the outputs ``out`` weighted by
+        ``w`` (or None), NaN where they are not finite (as scikit-learn scores them)."""
         pred = self._decode(out)
         if not np.isfinite(pred).all():
             return np.nan
-        return float(r2_score(y, pred))
+        return float(r2_score(y, pred, sample_weight=w))
 
     def predict(self, X: Any) -> Any:
         """Predict the targets of X.

@@ -31,6 +31,7 @@ def run(
     trainer: Trainer,
     X: Any,
     T: Any,
+    w: Any,
     *,
     epochs: int,
     batch_size: int,
@@ -38,9 +39,10 @@ def run(
     rules: EpochRules,
     renew: Callable[[Trainer, float], Trainer],
 ) -> tuple[Trainer, Outcome]:
-    """Up to ``epochs`` epochs of minibatch steps on X, T (the trainer's backend), each booked
-    by ``rules``; a lowered learning rate continues on ``renew(trainer, rate)``, a new
-    Trainer that takes over the old one's state. Returns (the last trainer, the last
+    """Up to ``epochs`` epochs of minibatch steps on X, T and the sample weights w (the
+    trainer's backend; w None: unweighted), each booked by ``rules``; a lowered learning
+    rate continues on ``renew(trainer, rate)``, a new Trainer that takes over the old one's
+    state. Returns (the last trainer, the last
     epoch's outcome: STOP also after Ctrl-C, which ends the run with a warning, as in
     scikit-learn)."""
     done, diverged, outcome = 0, False, Outcome.GO_ON
@@ -48,13 +50,13 @@ def run(
     try:
         while done < epochs:
             if diverged:
-                loss = unguarded_epoch(trainer, X, T, batch_size, shuffle)
+                loss = unguarded_epoch(trainer, X, T, w, batch_size, shuffle)
                 outcome = rules.end(trainer.params, loss)
                 done += 1
             else:
                 watch = _Watch(rules, snapshot)
                 try:
-                    _fit(trainer, X, T, epochs - done, batch_size, shuffle, watch)
+                    _fit(trainer, X, T, w, epochs - done, batch_size, shuffle, watch)
                 except NonFiniteLossError:
                     trainer.restore(watch.start)  # the epoch again, as scikit-learn steps it
                     diverged = True
@@ -72,13 +74,13 @@ def run(
     return trainer, outcome
 
 
-def _fit(trainer: Trainer, X: Any, T: Any, epochs: int, batch_size: int, shuffle: bool,
-         watch: _Watch) -> None:  # fmt: skip
+def _fit(trainer: Trainer, X: Any, T: Any, w: Any, epochs: int, batch_size: int,
+         shuffle: bool, watch: _Watch) -> None:  # fmt: skip
     """``Trainer.fit`` of ``epochs`` epochs from the start of an epoch, watched by ``watch``."""
     epoch, offset = trainer.position
     trainer.restore(trainer.state.replace(position=(epoch + 1, 0) if offset else (epoch, 0)))
     trainer.fit(X, T, epochs=epochs, batch_size=batch_size, shuffle=shuffle, progress=False,
-                callbacks=[watch])  # fmt: skip
+                callbacks=[watch], sample_weight=w)  # fmt: skip
 
 
 class _Watch(Callback):
@@ -104,9 +106,12 @@ class _Watch(Callback):
             trainer.stop_training = True
 
 
-def unguarded_epoch(trainer: Trainer, X: Any, T: Any, batch_size: int, shuffle: bool) -> float:
-    """One epoch of ``trainer`` from its position (an epoch's start), step by step without
-    the NaN guard, as scikit-learn takes its steps; returns the epoch's mean loss.
+def unguarded_epoch(
+    trainer: Trainer, X: Any, T: Any, w: Any, batch_size: int, shuffle: bool
+) -> float:
+    """One epoch of ``trainer`` on X, T and weights w (or None) from its position (an
+    epoch's start), step by step without the NaN guard, as scikit-learn takes its steps;
+    returns the epoch's mean loss (of the minibatch losses weighted by their rows).
 
     ``Trainer.gradients`` and the optimizer's ``step`` make each step. After a step whose
     loss or new weights hold a NaN, every weight is set to NaN and no more maths is done:
@@ -120,7 +125,9 @@ def unguarded_epoch(trainer: Trainer, X: Any, T: Any, batch_size: int, shuffle: 
         state = trainer.state
         params, opt_state, loss = state.params, state.opt_state, math.nan
         if not _has_nan(params):
-            grads, value = trainer.gradients(arrays.take_rows(X, rows), arrays.take_rows(T, rows))
+            wb = None if w is None else arrays.take_rows(w, rows)
+            xb, tb = arrays.take_rows(X, rows), arrays.take_rows(T, rows)
+            grads, value = trainer.gradients(xb, tb, sample_weight=wb)
             params, opt_state = trainer.optimizer.step(params, grads, opt_state)
             loss = float(backends.to_host(value))
             if math.isnan(loss) or _has_nan(params):
