@@ -58,7 +58,7 @@ def minimize(
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iteration(s) "
             f"(status={result.status}): {result.message}. Increase the number of "
-            "iterations (max_iter) or scale the data.", ConvergenceWarning, stacklevel=5,
+            "iterations (max_iter) or scale the data.", ConvergenceWarning, stacklevel=4,
         )  # fmt: skip
     parts = [p.astype(dtype) for p in unpack(result.x)]
     return parts[:half], parts[half:], min(int(result.nit), max_iter), float(result.fun)

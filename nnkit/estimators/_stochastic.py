@@ -42,9 +42,8 @@ def run(
     """Up to ``epochs`` epochs of minibatch steps on X, T and the sample weights w (the
     trainer's backend; w None: unweighted), each booked by ``rules``; a lowered learning
     rate continues on ``renew(trainer, rate)``, a new Trainer that takes over the old one's
-    state. Returns (the last trainer, the last
-    epoch's outcome: STOP also after Ctrl-C, which ends the run with a warning, as in
-    scikit-learn)."""
+    state. Returns (the last trainer, the last epoch's outcome: STOP also after Ctrl-C,
+    which ends the run with a warning, as in scikit-learn)."""
     done, diverged, outcome = 0, False, Outcome.GO_ON
     snapshot = trainer.backend.jit(tree_copy)
     try:
@@ -60,9 +59,9 @@ def run(
                 except NonFiniteLossError:
                     trainer.restore(watch.start)  # the epoch again, as scikit-learn steps it
                     diverged = True
-                    done += watch.epochs
-                    continue
                 done += watch.epochs
+                if diverged:
+                    continue
                 outcome = watch.outcome
             if outcome is Outcome.STOP or done >= epochs:
                 break
