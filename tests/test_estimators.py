@@ -257,18 +257,44 @@ def _globals(data: bytes) -> set[str]:
 
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_pickle_on_jax_holds_host_arrays_and_resumes_partial_fit():
+    X32 = X.astype(np.float32)  # float32 X trains in float32: JAX's x64 mode stays off
     est = MLPClassifier(hidden_layer_sizes=(8,), backend="jax", random_state=0)
     for _ in range(2):
-        est.partial_fit(X, TARGETS["multiclass"], classes=[0, 1, 2])
+        est.partial_fit(X32, TARGETS["multiclass"], classes=[0, 1, 2])
     data = pickle.dumps(est)
     modules = _globals(data)
     assert not any(m.split(".")[0] in ("jax", "jaxlib") for m in modules), modules
+    assert "nnkit.training.trainer" not in modules, modules
     copy = pickle.loads(data)
     assert all(type(c) is np.ndarray for c in copy.coefs_ + copy.intercepts_)
-    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
-    est.partial_fit(X, TARGETS["multiclass"])
-    copy.partial_fit(X, TARGETS["multiclass"])
+    np.testing.assert_array_equal(copy.predict_proba(X32), est.predict_proba(X32))
+    est.partial_fit(X32, TARGETS["multiclass"])
+    copy.partial_fit(X32, TARGETS["multiclass"])
     for a, b in zip(est.coefs_, copy.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"solver": "sgd", "learning_rate": "invscaling", "learning_rate_init": 0.1},
+     {"solver": "sgd", "learning_rate": "adaptive", "n_iter_no_change": 1, "tol": 1e3},
+     {"solver": "adam", "batch_size": 16}],
+)  # fmt: skip
+def test_partial_fit_continues_the_same_across_pickles_and_rate_changes(params):
+    """The solver state (optimizer state, rate, data position, steps) is one object: kept
+    live between calls, pickled as host arrays, taken over by a new Trainer where the
+    learning rate changes; all three continue the same run."""
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, **params}
+    live, thawed = MLPRegressor(**kwargs), MLPRegressor(**kwargs)
+    y = TARGETS["regression"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(4):
+            live.partial_fit(X, y)
+            thawed = pickle.loads(pickle.dumps(thawed.partial_fit(X, y)))
+    assert "nnkit.training.trainer" not in _globals(pickle.dumps(live))
+    np.testing.assert_array_equal(live.loss_curve_, thawed.loss_curve_)
+    for a, b in zip(live.coefs_ + live.intercepts_, thawed.coefs_ + thawed.intercepts_):
         np.testing.assert_array_equal(a, b)
 
 
@@ -363,10 +389,10 @@ DEVICES_CHILD = textwrap.dedent(
 
     warnings.simplefilter("ignore")
     rng = np.random.RandomState(0)
-    X, y = rng.randn(101, 4), rng.randint(0, 3, 101)
+    X, y, w = rng.randn(101, 4), rng.randint(0, 3, 101), rng.uniform(0, 2, 101)
     kwargs = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax")
-    two = MLPClassifier(devices=2, **kwargs).fit(X, y)  # batch "auto": 101 -> 100
-    one = MLPClassifier(batch_size=100, **kwargs).fit(X, y)
+    two = MLPClassifier(devices=2, **kwargs).fit(X, y, sample_weight=w)  # "auto": 100
+    one = MLPClassifier(batch_size=100, **kwargs).fit(X, y, sample_weight=w)
     print(max(float(np.abs(a - b).max()) for a, b in zip(two.coefs_, one.coefs_)))
     """
 )
@@ -375,7 +401,32 @@ DEVICES_CHILD = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
 def test_devices_train_data_parallel_as_on_one_device():
+    """Sample weights too: they follow their rows onto the devices."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run([sys.executable, "-c", DEVICES_CHILD], capture_output=True, text=True,
                          timeout=600, check=True, env=env).stdout  # fmt: skip
     assert float(out.splitlines()[-1]) < 1e-6
+
+
+def test_ctrl_c_keeps_what_was_trained_with_sklearns_warning(monkeypatch):
+    """Ctrl-C during training (here: after the second epoch) ends fit with scikit-learn's
+    warning and the weights of the steps taken."""
+    fit = nnkit.Trainer.fit
+
+    def interrupted(self, *args, epochs=1, **kwargs):
+        fit(self, *args, epochs=2, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nnkit.Trainer, "fit", interrupted)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=10, random_state=0).fit(
+            X, TARGETS["regression"]
+        )
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    monkeypatch.setattr(nnkit.Trainer, "fit", fit)
+    with pytest.warns(ConvergenceWarning):
+        two = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(
+            X, TARGETS["regression"]
+        )
+    for a, b in zip(est.coefs_ + est.intercepts_, two.coefs_ + two.intercepts_, strict=True):
+        np.testing.assert_array_equal(a, b)

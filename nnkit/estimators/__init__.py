@@ -19,6 +19,7 @@ except ImportError as e:
     ) from e
 
 from ._checks import expected_failed_checks
-from ._mlp import MLPClassifier, MLPRegressor
+from ._classifier import MLPClassifier
+from ._regressor import MLPRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "sklearn"]

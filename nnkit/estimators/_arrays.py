@@ -11,7 +11,12 @@ import numpy as np  # host side: scikit-learn hands over NumPy (or SciPy sparse)
 from sklearn import get_config
 
 from .. import backends
+from ..errors import ValueRangeError
 from ..training import inputs
+
+# the least magnitude that a cast to float32 rounds to inf (float32's largest finite value
+# plus half its last step)
+FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 
 
 def dispatching() -> bool:
@@ -31,6 +36,44 @@ def float_dtypes(x: Any) -> list[Any]:
         xp = array_api_compat.array_namespace(x)
         return [xp.float64, xp.float32]
     return [np.float64, np.float32]
+
+
+def is_float(x: Any) -> bool:
+    """Whether ``x`` (an array of any namespace) holds real floating-point numbers."""
+    return bool(array_api_compat.array_namespace(x).isdtype(x.dtype, "real floating"))
+
+
+def float_name(x: Any) -> str:
+    """The name of validated X's dtype, "float64" or "float32" (``validate_data`` with
+    ``float_dtypes`` leaves no other)."""
+    return "float64" if x.dtype == array_api_compat.array_namespace(x).float64 else "float32"
+
+
+def check_representable(x: Any, dtype: str, name: str, requested: str | None) -> None:
+    """Refuse finite float64 values of ``x`` that a cast to ``dtype`` ("float32": the
+    training dtype; nothing to check for "float64") would turn into inf, naming them and
+    what keeps them; ``requested`` is the estimator's ``dtype`` parameter."""
+    xp = array_api_compat.array_namespace(x)
+    if dtype == "float64" or x.dtype != xp.float64 or not x.shape[0]:
+        return
+    magnitude = xp.reshape(xp.abs(x), (-1,))
+    largest = float(xp.max(magnitude))
+    if largest < FLOAT32_OVERFLOW:
+        return
+    count = int(xp.sum(xp.astype(magnitude >= FLOAT32_OVERFLOW, xp.int32)))
+    row = int(xp.argmax(magnitude)) // (magnitude.shape[0] // x.shape[0])
+    if requested is None:
+        how = "this estimator trains in float32, the dtype of the X it was first fitted on"
+        fix = "Fit it on float64 X, or set dtype='float64', to keep them"
+    else:
+        how = f"dtype={requested!r} trains in float32"
+        fix = "dtype=None (X's own float dtype) or dtype='float64' keeps them"
+    raise ValueRangeError(
+        f"{name} holds {count} finite value(s) too large for float32 (largest magnitude "
+        f"{largest:.6g}, in row {row}; float32 reaches {float(np.finfo(np.float32).max):.6g}) "
+        f"that the cast to float32 would turn into inf: {how}. {fix}, or rescale the data "
+        "(e.g. with sklearn.preprocessing.StandardScaler)."
+    )
 
 
 def space(x: Any) -> tuple[str, str]:
