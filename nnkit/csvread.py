@@ -197,7 +197,9 @@ def _read_numpy(
     None where loadtxt refuses the file."""
     wanted = set(numbers)
     kinds = np.dtype([(f"c{j}", np.float64 if j in wanted else object) for j in range(width)])
-    text = io.StringIO(str(memoryview(data)[start:], "utf-8"))
+    lines = io.BytesIO(data)  # the bytes themselves, decoded a chunk at a time
+    lines.seek(start)
+    text = io.TextIOWrapper(lines, encoding="utf-8", newline="")
     try:
         table = np.loadtxt(text, dtype=kinds, delimiter=",", comments=None, quotechar='"', ndmin=1)
     except ValueError:  # a cell that is not a number, a row of other length
