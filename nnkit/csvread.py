@@ -82,12 +82,10 @@ def parse(
 
 
 def _parser(size: int) -> str | None:
-    """The first of PARSERS installed here (pyarrow for ``size`` bytes of at least
-    PYARROW_MIN_BYTES only), or None."""
+    """The first of PARSERS that reads ``size`` bytes here (pyarrow: where it is installed,
+    from PYARROW_MIN_BYTES on; NumPy: always), or None."""
     for name in PARSERS:
-        if name == "pyarrow" and size >= PYARROW_MIN_BYTES and _has_pyarrow():
-            return name
-        if name == "numpy":
+        if name != "pyarrow" or (size >= PYARROW_MIN_BYTES and _has_pyarrow()):
             return name
     return None
 
