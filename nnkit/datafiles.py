@@ -7,8 +7,11 @@ column, by default the last, may hold numbers or names); ``.npz`` (arrays ``X`` 
 targets mean classification, floats regression.
 
 Every problem is a DataFileError whose one-line message names the file and, in a CSV, the
-line and column. Reading uses the csv module and NumPy only, with
-``np.load(..., allow_pickle=False)``: nothing is ever unpickled.
+line and column. A CSV is parsed fast (``nnkit.csvread``: pyarrow where it is installed,
+else NumPy) where the parser reads it exactly as the csv module does; any other file, and
+any file with a bad value, is read with the csv module, cell by cell, which finds the line
+and column of the error. Arrays are read with ``np.load(..., allow_pickle=False)``: nothing
+is ever unpickled.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np  # host-side: files are read into NumPy arrays
 
+from . import csvread
 from .errors import InvalidValueError
 
 FORMATS = (".csv", ".npz", ".npy")
@@ -46,7 +50,8 @@ def is_data_file(name: str | os.PathLike) -> bool:
 class Table:
     """A data file's contents: X (n, d) finite float64; y the targets as read, (n,) or
     (n, k) of int64, float64 or str (None when not read); the names of the features and the
-    target; ``lines``: the CSV line of each row (None for arrays)."""
+    target; ``lines``: the CSV line of each row (None for arrays); ``parser``: what read a
+    CSV: "pyarrow" or "numpy" (csvread's fast parsers) or "csv" (the csv module)."""
 
     path: str
     X: np.ndarray
@@ -56,6 +61,7 @@ class Table:
     lines: list[int] | None = None
     target_path: str = ""  # the file of the targets (a .npy of features has its own)
     w: np.ndarray | None = None  # per-sample weights (n,) float64, finite, >= 0, or None
+    parser: str | None = None  # a CSV's parser; None for arrays
 
     def where(self, i: int) -> str:
         """Where target ``i`` is: ``t.csv, line 7 (column species)`` or ``t.npz, y[6]``."""
@@ -94,7 +100,7 @@ def read(
     if targets is not None and suffix != ".npy":
         raise DataFileError(f"{path}: --targets goes with a .npy file of features")
     if suffix == ".csv":
-        return _read_csv(path, target or default_target, with_target, features, weights)
+        return _read_csv(path, _Want(target or default_target, with_target, features, weights))
     if suffix == ".npz":
         X, y, w = _npz(path, with_target, weights)
         return _weighted(_table(path, X, y, path), w, f"{path}, {weights}")
@@ -134,11 +140,45 @@ def _check_some_weight(w: np.ndarray, where: str) -> None:
 # -- CSV -------------------------------------------------------------------------------------
 
 
-def _text(path: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Want:
+    """What read() asks of a CSV: the target's name (None: the last column), whether to read
+    the target, the features by name (None: every other column), the weights' name."""
+
+    target: str | None
+    with_target: bool
+    features: Sequence[str] | None
+    weights: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Which columns of a CSV hold the target and the weights (None: not read) and the
+    features, in the order X keeps them."""
+
+    target: int | None
+    weights: int | None
+    features: list[int]
+
+
+def _read_csv(path: str, want: _Want) -> Table:
+    """The CSV ``path`` read by a fast parser (csvread) where one vouches for the file and
+    every value is good, else with the csv module, cell by cell, which finds what is wrong."""
+    data = _bytes(path)
+    if not data.isascii():
+        _text(path, data)  # not UTF-8: the error the careful reader gives
+    table = _fast_csv(path, data, want)
+    return _careful_csv(path, _text(path, data), want) if table is None else table
+
+
+def _bytes(path: str) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as e:
         raise DataFileError(f"{path}: cannot read it: {e.strerror or e}") from None
+
+
+def _text(path: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -158,31 +198,109 @@ def is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(
-    path: str, target: str | None, with_target: bool, features: Sequence[str] | None,
-    weights: str | None = None,
-) -> Table:  # fmt: skip
-    reader = csv.reader(io.StringIO(_text(path), newline=""), strict=True)
+def _header(path: str, row: list[str] | None) -> list[str]:
+    """The column names of the header ``row``, stripped; an error for no names, a row of
+    numbers or a name twice."""
+    if row is None or not any(c.strip() for c in row):
+        raise DataFileError(f"{path}: empty: no header row of column names")
+    header = [c.strip() for c in row]
+    if all(is_number(c) for c in header):
+        raise DataFileError(
+            f"{path}, line 1: a row of numbers, not a header; nnkit wants a header row "
+            "of column names first"
+        )
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if name in seen:
+            raise DataFileError(
+                f"{path}, line 1: column name {name!r} appears twice "
+                f"(columns {seen[name] + 1} and {j + 1})"
+            )
+        seen[name] = j
+    return header
+
+
+def _layout(path: str, header: list[str], want: _Want) -> _Layout:
+    """The columns that ``want`` picks from ``header``; an error for a target or weights
+    column that is not there, or no feature column left."""
+    seen = {name: j for j, name in enumerate(header)}
+    t = None
+    if want.with_target:
+        if want.target is None:
+            t = len(header) - 1
+        elif want.target in seen:
+            t = seen[want.target]
+        else:
+            raise DataFileError(
+                f"{path}, line 1: no column {want.target!r}; the columns are {', '.join(header)}"
+            )
+    v = None
+    if want.weights is not None:
+        if want.weights not in seen:
+            raise DataFileError(
+                f"{path}, line 1: no weights column {want.weights!r}; the columns are "
+                f"{', '.join(header)}"
+            )
+        v = seen[want.weights]
+        if v == t:
+            raise DataFileError(
+                f"{path}: column {want.weights!r} cannot be both target and weights"
+            )
+    features = want.features
+    if features is not None and all(f in seen and seen[f] not in (t, v) for f in features):
+        columns = [seen[f] for f in features]
+    else:
+        columns = [j for j in range(len(header)) if j not in (t, v)]
+    if not columns:
+        raise DataFileError(f"{path}: no feature columns besides the target {header[t]!r}")
+    return _Layout(t, v, columns)
+
+
+def _fast_csv(path: str, data: bytes, want: _Want) -> Table | None:
+    """The Table of the CSV ``data`` (valid UTF-8) as a fast parser reads it; None where none
+    vouches for the file, or for a missing column, a non-finite number or a bad weight: the
+    careful reader then reports the first error, as it orders them."""
+    split = csvread.split_header(data)
+    if split is None:
+        return None
+    header = _header(path, split[0])
+    try:
+        layout = _layout(path, header, want)
+    except DataFileError:  # reported by the careful reader, after any error in the rows
+        return None
+    t, v = layout.target, layout.weights
+    numbers = list(dict.fromkeys([*layout.features, *([] if v is None else [v])]))
+    columns = csvread.parse(data, split[1], len(header), numbers, [] if t is None else [t])
+    if columns is None:
+        return None
+    at = {j: k for k, j in enumerate(numbers)}  # each column once, the features first
+    X = columns.numbers
+    if numbers != layout.features:  # weights read too, or a feature named twice
+        X = X[:, [at[j] for j in layout.features]]
+    w = None if v is None else columns.numbers[:, at[v]].copy()
+    if not np.isfinite(X).all() or (w is not None and not _good_weights(w)):
+        return None
+    y = None
+    if t is not None:
+        y = _csv_targets(path, columns.texts[t], columns.lines, t, header[t])
+    features = [header[j] for j in layout.features]
+    target = None if t is None else header[t]
+    return Table(path, X, y, features, target, columns.lines, path, w, columns.parser)
+
+
+def _good_weights(w: np.ndarray) -> bool:
+    """Whether the weights ``w`` are finite, >= 0 and not all 0."""
+    return bool(np.isfinite(w).all() and (w >= 0).all() and (w > 0).any())
+
+
+def _careful_csv(path: str, text: str, want: _Want) -> Table:
+    """The CSV ``text`` read with the csv module, cell by cell: the first problem is an
+    error naming its line (and column)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
     try:
-        header = next(reader, None)
-        if header is None or not any(c.strip() for c in header):
-            raise DataFileError(f"{path}: empty: no header row of column names")
-        header = [c.strip() for c in header]
-        if all(is_number(c) for c in header):
-            raise DataFileError(
-                f"{path}, line 1: a row of numbers, not a header; nnkit wants a header row "
-                "of column names first"
-            )
-        seen: dict[str, int] = {}
-        for j, name in enumerate(header):
-            if name in seen:
-                raise DataFileError(
-                    f"{path}, line 1: column name {name!r} appears twice "
-                    f"(columns {seen[name] + 1} and {j + 1})"
-                )
-            seen[name] = j
+        header = _header(path, next(reader, None))
         for row in reader:
             if not any(c.strip() for c in row):
                 continue  # a blank line
@@ -199,37 +317,14 @@ def _read_csv(
         raise DataFileError(f"{path}, line {start}: {e}{hint}") from None
     if not rows:
         raise DataFileError(f"{path}: no data rows after the header")
-    t = None
-    if with_target:
-        if target is None:
-            t = len(header) - 1
-        elif target in seen:
-            t = seen[target]
-        else:
-            raise DataFileError(
-                f"{path}, line 1: no column {target!r}; the columns are {', '.join(header)}"
-            )
-    v = None
-    if weights is not None:
-        if weights not in seen:
-            raise DataFileError(
-                f"{path}, line 1: no weights column {weights!r}; the columns are "
-                f"{', '.join(header)}"
-            )
-        v = seen[weights]
-        if v == t:
-            raise DataFileError(f"{path}: column {weights!r} cannot be both target and weights")
-    if features is not None and all(f in seen and seen[f] not in (t, v) for f in features):
-        columns = [seen[f] for f in features]
-    else:
-        columns = [j for j in range(len(header)) if j not in (t, v)]
-    if not columns:
-        raise DataFileError(f"{path}: no feature columns besides the target {header[t]!r}")
-    X = _csv_numbers(path, rows, lines, columns, header)
+    layout = _layout(path, header, want)
+    t, v = layout.target, layout.weights
+    X = _csv_numbers(path, rows, lines, layout.features, header)
     y = None if t is None else _csv_targets(path, [r[t] for r in rows], lines, t, header[t])
-    target_name = None if t is None else header[t]
     w = None if v is None else _csv_weights(path, rows, lines, v, header)
-    return Table(path, X, y, [header[j] for j in columns], target_name, lines, path, w)
+    features = [header[j] for j in layout.features]
+    target = None if t is None else header[t]
+    return Table(path, X, y, features, target, lines, path, w, "csv")
 
 
 def _csv_weights(
