@@ -99,7 +99,7 @@ class Trainer:
         self._inputs = Inputs(self.backend, model, loss, self.policy.param)
         self._guard = Guard(self.backend)
         self._fused: tuple[FusedEpoch, FusedFit] | None = None  # built by the first fused fit
-        self._compiled: Any = None  # the compiled step (compile_step), made by the first one
+        self._compiled: step_fns.Step | None = None  # compile_step's, made by the first use
 
     def fit(
         self,
@@ -216,7 +216,7 @@ class Trainer:
             )
         return self._fused
 
-    def _compiled_step(self) -> Any:
+    def _compiled_step(self) -> step_fns.Step:
         """The batched step compiled whole (``can_compile_step``), built once per trainer:
         a later fit reuses its compilations."""
         if self._compiled is None:
