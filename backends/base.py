@@ -48,6 +48,7 @@ class Backend:
     install: str = ""
     is_host: bool = False  # True where arrays are NumPy arrays in host memory (no copy out)
     can_scan: bool = False  # True where ``scan`` compiles a whole loop (JAX)
+    can_compile_step: bool = False  # True where ``compile_step`` compiles a step (torch)
     bfloat16: bool = False  # True where arrays can be bfloat16 (mixed precision)
     immutable: bool = False  # True where arrays never change once made (JAX): checks of an
     # array's values may then be remembered by the array's identity
@@ -139,6 +140,17 @@ class Backend:
         ``donate_argnums`` are given up by the caller: the compiled function may write its
         outputs into them. Compiled or not, the same numbers."""
         return fn
+
+    def compile_step(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
+        """``fn``, a pure training step ``(params, opt_state, *rows) -> (params, opt_state,
+        loss)``, compiled as one program on request where ``jit`` leaves it eager (torch:
+        ``torch.compile``): the same formulas, equal to ``fn`` within float rounding; each
+        new shape of the rows compiles once. ``donate_argnums`` as for ``jit``.
+
+        Only backends with ``can_compile_step`` implement it; the others raise
+        NotImplementedError.
+        """
+        raise NotImplementedError(f"backend {self.name!r} does not compile a training step")
 
     def without_jit(self) -> Backend:
         """This backend with ``jit`` the identity: every function runs as written, one array

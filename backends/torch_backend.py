@@ -1,8 +1,10 @@
 """torch through ``array_api_compat.torch``, on ``cuda:0`` where torch sees a GPU, else the CPU.
 
-Eager, no compiler: ``jit`` is the identity. Host (NumPy) data on the CPU becomes a tensor
-that shares its memory where it can (as on the NumPy backend); on CUDA it is copied to the
-device. Arrays are mutable and the optimizer updates are functional (no in-place ops).
+Eager: ``jit`` is the identity. ``compile_step`` compiles a whole training step with
+``torch.compile`` on request (``Trainer.fit(fused=True)``; see ``torch_compile``). Host
+(NumPy) data on the CPU becomes a tensor that shares its memory where it can (as on the
+NumPy backend); on CUDA it is copied to the device. Arrays are mutable and the optimizer
+updates are functional (no in-place ops).
 
 Precision: torch computes float32 matmuls in full float32 by default; ``NNKIT_TF32=1`` calls
 ``torch.set_float32_matmul_precision("high")`` (TF32 tensor cores on CUDA) when the backend
@@ -12,11 +14,13 @@ is loaded. bfloat16 (mixed precision) is not offered on this backend.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .base import Backend, require, tf32_requested
+from .torch_compile import compile_step
 
 INSTALL = "pip install 'nnkit[torch]'"
 
@@ -24,6 +28,7 @@ INSTALL = "pip install 'nnkit[torch]'"
 class TorchBackend(Backend):
     name = "torch"
     install = INSTALL
+    can_compile_step = True
 
     def __init__(self, torch: Any, xp: Any, device: Any):
         super().__init__(xp, device)
@@ -44,6 +49,9 @@ class TorchBackend(Backend):
 
     def exportable(self, x: Any) -> Any:
         return x.detach()  # a tensor that requires grad refuses __dlpack__; strides are >= 0
+
+    def compile_step(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
+        return compile_step(self._torch, self.device, fn)  # new arrays: nothing donated
 
     def sync(self, x: Any = None) -> Any:
         if self.device.type == "cuda":

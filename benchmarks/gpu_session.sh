@@ -12,24 +12,28 @@
 #   nvidia-smi        10  the card
 #   info              30  `nnkit info`; the GPU backends: backends.available() less numpy
 #                         and array_api_strict (cupy, jax, torch: whichever load here), the
-#                         compiled ones (can_scan: jax) and the eager ones  -> backends.txt
+#                         compiled ones (can_scan: jax), the eager ones, and all of them
+#                         with a compiled step (can_compile_step: torch) batched only ("lean":
+#                         torch.compile would compile once per batch size) -> backends.txt
 #   gpu-tests         80  pytest -m gpu (-v: a cut run still logs each result)
 #   lecture-compiled  60  the lecture's 40,000 minibatches of 64 end to end on JAX: fused,
 #                         then batched, float32 and bfloat16, cold and warm
 #                                                                 -> lecture-compiled.json
-#   bench-s1          60  S1 at batch 64 and 1024, float32: every GPU backend batched and fused
-#                         beside torch_cuda (PyTorch CUDA eager) and jax_optax_scan, 20 rounds
-#                                                                            -> s1.json/png/md
-#   lecture-eager     60  the lecture run on CuPy and torch, batched float32, the cold pass
+#   bench-s1          85  S1 at batch 64 and 1024, float32: every GPU backend batched and fused
+#                         (torch fused: the step compiled by torch.compile, CUDA graphs) beside
+#                         torch_cuda (PyTorch CUDA eager), torch_compile_cuda (its step
+#                         compiled, CUDA graphs) and jax_optax_scan, 20 rounds; compile times
+#                         on their own lines                                 -> s1.json/png/md
+#   lecture-eager     45  the lecture run on CuPy and torch, batched float32, the cold pass
 #                         only (no compile to amortise)                   -> lecture-eager.json
 #   bench-s2          75  S2 at batch 4096 and 8192 (matmul-bound), float32 (TF32 off) and
-#                         bfloat16, held against the n x n matmul peaks of the same run
+#                         bfloat16, the GPU backends lean, held against the n x n matmul peaks of the same run
 #                         (n = 4096, 8192; CuPy's, JAX's and torch's: cuBLAS), 10 rounds
 #                                                                            -> s2.json/png/md
 #   bench-s4-s5       30  S4 and S5 at batch 64 (S1 for 100 epochs: one fit call, ten of ten
 #                         epochs): JAX's default fit vs the JAX+Optax scan -> s4-s5.json/png/md
-#   bench-crossover   60  S1 at batch 1, 8, 64, 256, 1024 on NumPy (the CPU) and every GPU
-#                         backend: the crossover batch size and the batch-1 step overhead
+#   bench-crossover   50  S1 at batch 1, 8, 64, 256, 1024 on NumPy (the CPU) and every GPU
+#                         backend (lean): the crossover batch size and the batch-1 step overhead
 #                                                                     -> crossover.json/png/md
 #   device-tests      35  the backend-parametrised tests, the GPU backends' cases (-k), -v
 # $OUT (default ./gpu-session-out) also gets session.log, appended line by line. Commit the
@@ -97,25 +101,30 @@ rc = main(["info"])
 gpu = [b for b in backends.available() if b not in ("numpy", "array_api_strict")]
 scan = [b for b in gpu if backends.get(b).can_scan]
 eager = [b for b in gpu if b not in scan]
+lean = [b + ":batched" if backends.get(b).can_compile_step else b for b in gpu]
 with open(sys.argv[1], "w") as f:
-    for key, names in (("gpu", gpu), ("scan", scan), ("eager", eager)):
+    for key, names in (("gpu", gpu), ("scan", scan), ("eager", eager), ("lean", lean)):
         f.write(key + "=" + ",".join(names) + "\n")
-print(f"GPU backends: {gpu} (compiled: {scan}, eager: {eager})")
+print(f"GPU backends: {gpu} (compiled: {scan}, eager: {eager}, lean: {lean})")
 sys.exit(rc)'
-gpu="" scan="" eager=""
+gpu="" scan="" eager="" lean=""
 rm -f "$out/backends.txt"  # never a stale list from an earlier run into the same $OUT
 step 10 nvidia-smi bash -c 'if command -v nvidia-smi >/dev/null; then nvidia-smi
   else echo "no nvidia-smi here"; fi'
 step 30 info "$py" -c "$pick" "$out/backends.txt"
 if [[ -f "$out/backends.txt" ]]; then
   while IFS="=" read -r key value; do
-    case $key in gpu) gpu=$value ;; scan) scan=$value ;; eager) eager=$value ;; esac
+    case $key in
+      gpu) gpu=$value ;; scan) scan=$value ;; eager) eager=$value ;; lean) lean=$value ;;
+    esac
   done <"$out/backends.txt"
 fi
 [[ -n $gpu ]] || say "=== no GPU backend: the lecture and bench steps are skipped"
 bench=("$py" -m nnkit bench)
-peers=torch_cuda,jax_optax_scan  # PyTorch CUDA eager and the JAX+Optax scan; each skipped
-                                 # by the bench where it cannot run (no CUDA, not installed)
+# PyTorch CUDA eager, its step compiled (S1 only: a compile per batch size) and the JAX+Optax
+# scan; each skipped by the bench where it cannot run (no CUDA, not installed)
+peers_s1=torch_cuda,torch_compile_cuda,jax_optax_scan
+peers=torch_cuda,jax_optax_scan
 
 step 80 gpu-tests "$py" -m pytest -m gpu -v -rfEs "${collect[@]}"
 
@@ -126,14 +135,14 @@ if [[ -n $scan ]]; then
 else skip lecture-compiled "no GPU backend compiles a scan"; fi
 
 if [[ -n $gpu ]]; then
-  step 60 bench-s1 "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 64,1024 64)" --dtype float32 \
-    --backends "$gpu" --strategies batched,fused --peers "$peers" --repeats "$(dv 20 1)" \
+  step 85 bench-s1 "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 64,1024 64)" --dtype float32 \
+    --backends "$gpu" --strategies batched,fused --peers "$peers_s1" --repeats "$(dv 20 1)" \
     --matmul-size "$(dv 2048 32)" --out "$out/s1.json" --plot "$out/s1.png" \
     --markdown "$out/s1.md"
 else skip bench-s1 "no GPU backend"; fi
 
 if [[ -n $eager ]]; then
-  step 60 lecture-eager "$py" benchmarks/lecture_run.py --backends "$eager" \
+  step 45 lecture-eager "$py" benchmarks/lecture_run.py --backends "$eager" \
     --dtypes float32 --modes batched --steps "$(dv 40000 50)" --no-warm \
     --out "$out/lecture-eager.json"
 else skip lecture-eager "no eager GPU backend"; fi
@@ -141,7 +150,7 @@ else skip lecture-eager "no eager GPU backend"; fi
 # S2 at 4096+: matmul-bound, held against the best n x n matmul of the same run
 if [[ -n $gpu ]]; then
   step 75 bench-s2 "${bench[@]}" --scenarios S2 --batch-sizes "$(dv 4096,8192 4096)" \
-    --dtype float32,bfloat16 --backends "$gpu" --strategies batched,fused --peers "$peers" \
+    --dtype float32,bfloat16 --backends "$lean" --strategies batched,fused --peers "$peers" \
     --repeats "$(dv 10 1)" --matmul-size "$(dv 4096,8192 32,64)" --out "$out/s2.json" \
     --plot "$out/s2.png" --markdown "$out/s2.md"
 else skip bench-s2 "no GPU backend"; fi
@@ -154,8 +163,8 @@ if [[ ,$scan, == *,jax,* ]]; then
 else skip bench-s4-s5 "no JAX backend"; fi
 
 if [[ -n $gpu ]]; then
-  step 60 bench-crossover "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 1,8,64,256,1024 1,8)" \
-    --dtype float32 --backends "numpy,$gpu" --strategies batched,fused --peers none \
+  step 50 bench-crossover "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 1,8,64,256,1024 1,8)" \
+    --dtype float32 --backends "numpy,$lean" --strategies batched,fused --peers none \
     --repeats "$(dv 3 1)" --matmul-size "$(dv 1024 32)" --out "$out/crossover.json" \
     --plot "$out/crossover.png" --markdown "$out/crossover.md"
 else skip bench-crossover "no GPU backend"; fi

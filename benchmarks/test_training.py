@@ -8,9 +8,10 @@ synchronised at the end; extra_info carries what a row of ``nnkit bench`` carrie
 
 import pytest
 
+from nnkit import backends
 from nnkit.bench import peers
 from nnkit.bench.contenders import default_backends, nnkit_contender, strategies_for
-from nnkit.bench.scenarios import scenarios
+from nnkit.bench.scenarios import scenarios, smoke_mode
 
 DTYPES = {"S1": ("float32", "float64"), "S2": ("float32",), "S3": ("float32",)}
 CASES = [
@@ -19,6 +20,18 @@ CASES = [
     for dtype in DTYPES.get(s, ("float32",))
     for batch in scenario.batch_sizes
 ]
+
+
+# torch.compile takes tens of seconds a contender on a small CPU: in smoke mode (CI) what it
+# compiles (nnkit torch fused, the torch_compile peers) runs at this one case; the slow tests
+# of tests/test_bench.py run it through `nnkit bench`
+SMOKE_COMPILE_CASE = ("S1", "float32", 8)
+
+
+def _skip_torch_compile_in_smoke(case, torch_compiled):
+    if torch_compiled and smoke_mode() and case != SMOKE_COMPILE_CASE:
+        pytest.skip("torch.compile takes tens of seconds a case: smoke mode compiles at "
+                    "{} {} b{} only".format(*SMOKE_COMPILE_CASE))  # fmt: skip
 
 
 def _id(case):
@@ -41,6 +54,8 @@ def test_nnkit(benchmark, case, backend, strategy):
     scenario, dtype, batch = case
     if not scenarios()[scenario].runs(f"nnkit {backend} {strategy}"):
         pytest.skip(f"{scenario} times JAX's default fit and the JAX+Optax scan only")
+    compiled = strategy == "fused" and backends.get(backend).can_compile_step
+    _skip_torch_compile_in_smoke(case, compiled)
     _measure(benchmark, nnkit_contender(scenarios()[scenario], backend, strategy, batch, dtype))
 
 
@@ -50,6 +65,7 @@ def test_peer(benchmark, case, peer):
     scenario, dtype, batch = case
     if not scenarios()[scenario].runs(peer):
         pytest.skip(f"{scenario} times JAX's default fit and the JAX+Optax scan only")
+    _skip_torch_compile_in_smoke(case, peer in peers.TORCH_COMPILE)
     try:
         contender = peers.contender(peer, scenarios()[scenario], batch, dtype)
     except peers.PeerUnavailable as e:

@@ -255,9 +255,19 @@ def _runnable_peers():
     return out
 
 
-def _expected(cells, wanted):
+def _quick_leaves_out(row):
+    """Whether the quick run, without --backends and --peers, leaves ``row`` out: what
+    torch.compile compiles (tens of seconds a contender)."""
+    library, backend, strategy = row
+    if library == "nnkit":
+        return strategy == "fused" and backends.get(backend).can_compile_step
+    return library in peers.TORCH_COMPILE
+
+
+def _expected(cells, wanted, quick=False):
     nnkit = [("nnkit", b, s) for b in default_backends() for s in strategies_for(b, wanted)]
     rows = nnkit + [(p, None, "peer") for p in _runnable_peers()]
+    rows = [row for row in rows if not (quick and _quick_leaves_out(row))]
     label = {row: f"nnkit {row[1]} {row[2]}" if row[0] == "nnkit" else row[0] for row in rows}
     return [(sc, "float32", batch, *row) for sc, batch in cells for row in rows
             if scenarios()[sc].runs(label[row])]  # fmt: skip
@@ -268,12 +278,17 @@ def test_quick_default_matrix(full_size):
     assert not args.full and args.repeats == 5 and args.budget_s == command.QUICK_CELL_BUDGET_S
     assert args.matmul_size == [512, 1024, 2048]
     cells = [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64)]
-    assert planned == _expected(cells, ("batched", "fused"))
+    assert planned == _expected(cells, ("batched", "fused"), quick=True)
     assert {p.strategy for p in planned} <= {"batched", "fused", "peer"}
     assert "array_api_strict" not in {p.backend for p in planned}
     fused = {p.backend for p in planned if p.strategy == "fused"}
     assert fused == {b for b in default_backends() if backends.get(b).can_scan}
-    assert all("torch_cuda" in note or "needs" in note for note in skipped)
+    assert not {p.library for p in planned} & set(peers.TORCH_COMPILE)
+    left_out = {f"nnkit {b} fused" for b in default_backends()
+                if backends.get(b).can_compile_step} | {
+        f"peer {p!r}" for p in _runnable_peers() if p in peers.TORCH_COMPILE}  # fmt: skip
+    assert {n.split(": ")[0] for n in skipped if "quick run leaves it out" in n} == left_out
+    assert all("needs" in note or "quick run leaves it out" in note for note in skipped)
     # the quick run's unit of S2 is one step; the full run keeps its own
     assert scenario("S2", full=False).steps(256) == 1 and scenario("S2").steps(256) == 2
     assert scenario("S1", full=False) == scenarios()["S1"]
@@ -303,7 +318,46 @@ def test_full_selects_the_whole_matrix(full_size):
 def test_explicit_options_override_quick_and_full(full_size, argv, cells, strategies):
     args, planned, _ = _matrix(*argv, "--repeats", "3", "--matmul-size", "256")
     assert args.repeats == 3 and args.budget_s is None and args.matmul_size == [256]
-    assert planned == _expected(cells, strategies)
+    assert planned == _expected(cells, strategies, quick=not args.full)
+
+
+@pytest.mark.skipif("torch" not in backends.available(), reason="torch not installed")
+def test_named_backends_and_peers_are_in_the_quick_run_and_a_backend_can_name_strategies(
+    full_size,
+):
+    """Naming torch (--backends) or torch_compile (--peers) puts what torch.compile compiles
+    in the quick run; "NAME:S1+S2" times only those strategies on that backend."""
+    _, planned, skipped = _matrix("--scenarios", "S1", "--backends", "torch,numpy:batched",
+                                  "--peers", "torch_compile")  # fmt: skip
+    assert [(p.batch_size, p.label) for p in planned] == [
+        (b, label) for b in (64, 1024) for label in
+        ("nnkit torch batched", "nnkit torch fused", "nnkit numpy batched", "torch_compile")]
+    assert not [n for n in skipped if "quick run" in n]
+    _, planned, _ = _matrix("--scenarios", "S1", "--backends", "torch:fused+batched",
+                            "--strategies", "per_sample", "--peers", "none")  # fmt: skip
+    assert [p.label for p in planned] == ["nnkit torch fused", "nnkit torch batched"] * 2
+
+
+def test_a_backends_unknown_strategy_is_a_clear_error(capsys):
+    code, out, err = _cli(capsys, "bench", "--backends", "numpy:sideways", "--peers", "none")
+    assert code == 2 and out == ""
+    assert "unknown strategy in --backends 'numpy:sideways': 'sideways'" in err
+    assert "expected one of" in err
+
+
+def test_a_compiling_rows_first_unit_less_its_median_is_its_compile_time():
+    row = {"scenario": "S1", "library": "torch_compile", "backend": "torch", "strategy": "peer",
+           "batch_size": 64, "dtype": "float32", "device": "cpu (torch)", "steps_per_unit": 4,
+           "flops_per_step": 10, "times_s": [0.2, 0.1, 0.3], "first_unit_s": 23.3,
+           "label": "torch_compile"}  # fmt: skip
+    eager = {**row, "library": "torch", "label": "torch", "first_unit_s": None}
+    report = bench_report.summarise([row, eager], [], [], {})
+    assert report["results"][0]["compile_s"] == pytest.approx(23.1)
+    assert report["results"][1]["compile_s"] is None
+    lines = bench_report.markdown(report).splitlines()
+    assert [line for line in lines if "compiled in" in line] == [
+        "- torch_compile: compiled in 23.1 s (S1 float32 batch 64; its first unit less a "
+        "timed one)"]  # fmt: skip
 
 
 def test_resolving_twice_changes_nothing(full_size):
@@ -578,3 +632,55 @@ def test_each_cell_is_written_as_it_ends(monkeypatch):
         assert partial["complete"] is False
         assert len({(r["scenario"], r["batch_size"]) for r in partial["results"]}) == i + 1
     assert final["complete"] is True and final["matmul_peak"]
+
+
+# -- what torch.compile compiles: nnkit torch fused and the torch_compile peer (slow) ----
+
+needs_torch = pytest.mark.skipif("torch" not in backends.available(), reason="needs torch")
+
+
+@pytest.mark.slow
+@needs_torch
+def test_torch_compiled_rows_compile_in_their_first_unit_only(monkeypatch):
+    """The digits epoch at batch 64 ends with a minibatch of 29: both shapes compile in the
+    first unit, which ``build`` runs and times; the timed units compile nothing."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setenv(SMOKE_ENV, "1")
+    for row in (Planned("S3", "float32", 64, "nnkit", "torch", "fused"),
+                Planned("S3", "float32", 64, "torch_compile", None, "peer")):  # fmt: skip
+        before = counters["stats"]["unique_graphs"]
+        c = command.build(row)
+        assert c.first_unit_s is not None and c.info()["first_unit_s"] == c.first_unit_s
+        built = counters["stats"]["unique_graphs"]
+        assert built - before >= 2, row  # the minibatches of 64, and the last one of 29
+        c.run()
+        c.run()
+        assert counters["stats"]["unique_graphs"] == built, row
+    eager = command.build(Planned("S3", "float32", 64, "torch", None, "peer"))
+    assert eager.first_unit_s is None
+
+
+@pytest.mark.slow
+@needs_torch
+def test_bench_times_torch_compile_beside_torch_and_reports_compile_times(tmp_path):
+    proc = _bench(
+        "--backends", "torch", "--scenarios", "S1", "--batch-sizes", "8",
+        "--strategies", "batched,fused", "--peers", "torch,torch_compile", "--repeats", "2",
+        "--matmul-size", "32", "--out", "t.json", "--markdown", "t.md", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["label"]: r for r in json.loads((tmp_path / "t.json").read_text())["results"]}
+    assert set(rows) == {"nnkit torch batched", "nnkit torch fused", "torch", "torch_compile"}
+    for label, r in rows.items():
+        compiled = label in ("nnkit torch fused", "torch_compile")
+        assert (r["compile_s"] is not None) == compiled, label
+        assert r["compile_s"] is None or r["compile_s"] == pytest.approx(
+            r["first_unit_s"] - r["median_s"])  # fmt: skip
+        assert set(r["ratio_vs"]) == {"torch", "torch_compile"} - {label}
+    assert rows["torch_compile"]["device"].startswith("cpu (torch ")
+    assert "torch.compile" in rows["torch_compile"]["device"]
+    text = (tmp_path / "t.md").read_text()
+    for label in ("nnkit torch fused", "torch_compile"):
+        assert f"- {label}: compiled in " in text and f"\n{label}: compiled in " in proc.stdout
+    assert "| vs torch | vs torch_compile |" in text

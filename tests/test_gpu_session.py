@@ -43,7 +43,8 @@ OUTPUTS = {
     **{f"bench-{n}": [f"{n}.{e}" for e in ("json", "png", "md")]
        for n in ("s1", "s2", "s4-s5", "crossover")},
 }  # fmt: skip
-SESSION_PEERS = ("torch_cuda", "jax_optax_scan")
+SESSION_PEERS = ("torch_cuda", "jax_optax_scan")  # bench-s2's
+S1_PEERS = ("torch_cuda", "torch_compile_cuda", "jax_optax_scan")  # bench-s1's
 
 
 def script_steps() -> list[tuple[str, int]]:
@@ -59,6 +60,12 @@ def gpu_plan() -> tuple[list[str], list[str], list[str]]:
     return gpu, scan, [b for b in gpu if b not in scan]
 
 
+def lean(names: list[str]) -> list[str]:
+    """``names`` as the session's bench-s2 and crossover steps give them: a backend that
+    compiles a step (torch.compile, once per batch size) batched only."""
+    return [b + ":batched" if backends.get(b).can_compile_step else b for b in names]
+
+
 def steps_that_run(gpu: list[str], scan: list[str], eager: list[str]) -> list[str]:
     needs = {"lecture-compiled": scan, "lecture-eager": eager,
              "bench-s4-s5": ["jax"] if "jax" in scan else []}  # fmt: skip
@@ -66,10 +73,10 @@ def steps_that_run(gpu: list[str], scan: list[str], eager: list[str]) -> list[st
     return [n for n in ORDER if n in always or needs.get(n, gpu)]
 
 
-def runnable_peers(dtype: str) -> list[str]:
+def runnable_peers(dtype: str, session_peers=SESSION_PEERS) -> list[str]:
     """The session's peers that can run ``dtype`` here (the others are skipped by name)."""
     found = []
-    for peer in SESSION_PEERS:
+    for peer in session_peers:
         try:
             peers.check(peer, dtype)
         except peers.PeerUnavailable:
@@ -79,8 +86,15 @@ def runnable_peers(dtype: str) -> list[str]:
 
 
 def nnkit_labels(names: list[str], dtype: str) -> set[str]:
-    return {f"nnkit {b} {s}" for b in names for s in strategies_for(b, ("batched", "fused"))
-            if dtype == "float32" or backends.get(b).bfloat16}  # fmt: skip
+    """The nnkit rows of ``names`` (items of --backends: "torch:batched" runs batched only)
+    with strategies batched,fused in ``dtype``."""
+    found = set()
+    for item in names:
+        b, _, only = item.partition(":")
+        wanted = tuple(only.split("+")) if only else ("batched", "fused")
+        if dtype == "float32" or backends.get(b).bfloat16:
+            found |= {f"nnkit {b} {s}" for s in strategies_for(b, wanted)}
+    return found
 
 
 def test_gpu_session_fits_the_device_time_box():
@@ -149,7 +163,7 @@ def test_gpu_session_dry_run_writes_each_step_s_files_as_it_ends(tmp_path):
         before = {f for name in expected[: expected.index("bench-s1") + 1]
                   for f in OUTPUTS.get(name, [])}  # fmt: skip
         assert early is not None and before <= early, early
-    lists = {"gpu": gpu, "scan": scan, "eager": eager}
+    lists = {"gpu": gpu, "scan": scan, "eager": eager, "lean": lean(gpu)}
     assert (out / "backends.txt").read_text() == "".join(
         f"{key}={','.join(names)}\n" for key, names in lists.items())  # fmt: skip
     for name in ("gpu-tests", "device-tests"):  # dry: collected, not run
@@ -174,12 +188,15 @@ def test_gpu_session_dry_run_writes_each_step_s_files_as_it_ends(tmp_path):
     s1 = json.loads((out / "s1.json").read_text())
     assert {(r["label"], r["batch_size"], r["dtype"]) for r in s1["results"]} == {
         (label, 64, "float32") for label in nnkit_labels(gpu, "float32")
-        | set(runnable_peers("float32"))}  # fmt: skip
+        | set(runnable_peers("float32", S1_PEERS))}  # fmt: skip
+    compiling = {r["label"] for r in s1["results"] if r["compile_s"] is not None}
+    assert compiling == {r["label"] for r in s1["results"]
+                         if r["strategy"] == "fused" or r["library"] in peers.COMPILED}
 
     s2 = json.loads((out / "s2.json").read_text())
     dtypes = ("float32", "bfloat16")
     assert {(r["label"], r["batch_size"], r["dtype"]) for r in s2["results"]} == {
-        (label, 4096, d) for d in dtypes for label in nnkit_labels(gpu, d)
+        (label, 4096, d) for d in dtypes for label in nnkit_labels(lean(gpu), d)
         | set(runnable_peers(d))}  # fmt: skip
     for b in gpu:
         assert backends.get(b).bfloat16 or f"backend {b!r} has no bfloat16" in s2["skipped"]
@@ -197,7 +214,7 @@ def test_gpu_session_dry_run_writes_each_step_s_files_as_it_ends(tmp_path):
             (s, label) for s in ("S4", "S5") for label in labels}  # fmt: skip
 
     cross = json.loads((out / "crossover.json").read_text())
-    labels = nnkit_labels(["numpy", *gpu], "float32")
+    labels = nnkit_labels(["numpy", *lean(gpu)], "float32")
     assert {(r["label"], r["batch_size"]) for r in cross["results"]} == {
         (label, b) for label in labels for b in (1, 8)}  # fmt: skip
     assert "S1 float32" in cross["crossover"]

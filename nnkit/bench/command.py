@@ -44,6 +44,10 @@ QUICK_CELL_BUDGET_S = 3.0
 # warm-up calls per contender: one in the quick run (it compiles; a later compile would be
 # one slow round, which the median of three or more leaves out), two in the full one
 QUICK_WARMUPS, FULL_WARMUPS = 1, 2
+# why the quick run leaves a contender out: nnkit's fused row on a backend that compiles a step
+# with torch.compile, and the torch_compile peers
+QUICK_LEAVES_OUT = ("torch.compile takes tens of seconds a contender, so the quick run leaves "
+                    "it out (name it in --backends or --peers, or use --full)")  # fmt: skip
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         "beside the JAX+Optax scan) with each backend x strategy and each installed peer, "
         "and prints a table. With no arguments a quick run (about a minute on a 2-core "
         "CPU): S1 at batch 64 and 1024, S2 at 256, S4 and S5 at 64, strategies batched and "
-        "fused; --full for the whole matrix. Explicit options override either.",
+        "fused, without what torch.compile compiles (nnkit torch fused, the torch_compile "
+        "peers: tens of seconds each) unless --backends or --peers names it; --full for "
+        "the whole matrix. Explicit options override either.",
     )
     p.add_argument(
         "--full",
@@ -73,10 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     # (option, type of its values, default, help); a comma list where the type is _csv's
     options = [
         ("--backends", _csv(str), None,
-         "comma list (default: every available backend but array_api_strict)"),
+         "comma list (default: every available backend but array_api_strict); NAME:S1+S2 "
+         "times only strategies S1 and S2 on backend NAME (e.g. torch:batched)"),
         ("--strategies", _csv(str), None,
-         "comma list of per_sample,batched,fused (fused: backends that compile a scan; "
-         "default: batched,fused, or all three with --full)"),
+         "comma list of per_sample,batched,fused (fused: backends that compile a scan, "
+         "jax, or a step, torch; default: batched,fused, or all three with --full)"),
         ("--batch-sizes", _csv(int), None,
          "comma list (default: each scenario's quick ones, or all its own with --full)"),
         ("--scenarios", _csv(str), None,
@@ -145,19 +152,26 @@ def batch_sizes(args: argparse.Namespace, scenario: str) -> tuple[int, ...]:
 
 def matrix(args: argparse.Namespace) -> tuple[list[Planned], list[str]]:
     """Every row of the run that ``args`` (resolved) name, in order, cell by cell, and a
-    note for each one that cannot run here. Builds and times nothing."""
-    names = args.backends or default_backends()
-    peer_names = _peer_names(args.peers)
+    note for each one that cannot run here or that the quick run leaves out. Builds and
+    times nothing."""
+    chosen = [_backend_choice(b) for b in args.backends or default_backends()]
+    peer_names = _peer_names(args.peers, args.full)
     table = scenarios()
     found, skipped = [], []
+    if not args.full and args.peers is None:
+        skipped += [f"peer {p!r}: {QUICK_LEAVES_OUT}" for p in peers.TORCH_COMPILE
+                    if peers.runs_here(p)]  # fmt: skip
     for sname in args.scenarios:
         for dtype in args.dtype:
             for batch in batch_sizes(args, sname):
-                for name in names:
+                for name, only in chosen:
                     if dtype in precision.MIXED and not backends.get(name).bfloat16:
                         skipped.append(f"backend {name!r} has no {dtype}")
                         continue
-                    for strategy in strategies_for(name, tuple(args.strategies)):
+                    for strategy in strategies_for(name, only or tuple(args.strategies)):
+                        if _left_out(args, name, strategy):
+                            skipped.append(f"nnkit {name} fused: {QUICK_LEAVES_OUT}")
+                            continue
                         row = Planned(sname, dtype, batch, "nnkit", name, strategy)
                         if table[sname].runs(row.label):
                             found.append(row)
@@ -173,25 +187,52 @@ def matrix(args: argparse.Namespace) -> tuple[list[Planned], list[str]]:
     return found, sorted(set(skipped))
 
 
+def _backend_choice(item: str) -> tuple[str, tuple[str, ...] | None]:
+    """A --backends item as (backend, its own strategies or None): "torch:batched" ->
+    ("torch", ("batched",)), "jax" -> ("jax", None)."""
+    name, _, only = item.partition(":")
+    return name, tuple(only.split("+")) if only else None
+
+
+def _left_out(args: argparse.Namespace, backend: str, strategy: str) -> bool:
+    """Whether the quick run leaves out nnkit ``backend`` ``strategy`` (resolved ``args``):
+    the fused row of a backend that compiles a step (torch.compile), where --backends and
+    --full leave the backends to their defaults."""
+    return (strategy == "fused" and not args.full and args.backends is None
+            and backends.get(backend).can_compile_step)  # fmt: skip
+
+
 def build(row: Planned, full: bool = True) -> Contender:
     """The contender of a planned row (its model, data and compiled step made ready), with
-    the quick run's unit of work unless ``full``."""
+    the quick run's unit of work unless ``full``. A row that compiles (nnkit "fused", the
+    peers in ``peers.COMPILED``) runs its first unit here, timed (``first_unit_s``)."""
     scenario = scenario_named(row.scenario, full)
     if row.library == "nnkit":
-        return nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
-    return peers.contender(row.library, scenario, row.batch_size, row.dtype)
+        c = nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
+    else:
+        c = peers.contender(row.library, scenario, row.batch_size, row.dtype)
+    if row.strategy == "fused" or row.library in peers.COMPILED:
+        start = time.perf_counter()
+        c.run()
+        c.first_unit_s = time.perf_counter() - start
+    return c
 
 
-def _peer_names(requested: list[str] | None) -> list[str]:
+def _peer_names(requested: list[str] | None, full: bool = True) -> list[str]:
+    """The peers --peers names ("none": none); by default every installed one, less those
+    that torch.compile compiles unless ``full``."""
     if requested is None:
-        return peers.available()
+        return [p for p in peers.available() if full or p not in peers.TORCH_COMPILE]
     return [] if requested == ["none"] else requested
 
 
 def _validate(args: argparse.Namespace) -> None:
     """Unknown or unavailable names: a clear error before anything is timed."""
-    for name in args.backends or []:
+    for item in args.backends or []:
+        name, only = _backend_choice(item)
         backends.get(name)  # unknown or unavailable: BackendUnavailable
+        for strategy in only or ():
+            check_choice(f"strategy in --backends {item!r}:", strategy, STRATEGIES)
     for strategy in args.strategies:
         check_choice("strategy", strategy, STRATEGIES)
     for peer in _peer_names(args.peers):

@@ -56,6 +56,9 @@ class Contender:
     # the other checkout whose nnkit this row runs (``nnkit bench --against``: its path,
     # commit and label); None: this checkout's
     checkout: dict[str, str | None] | None = None
+    # seconds of the first ``run()``, which compiles (``command.build`` times it for the rows
+    # that compile); None: not timed
+    first_unit_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -75,7 +78,7 @@ class Contender:
         return cls(info["scenario"], info["library"], info["backend"], info["strategy"],
                    info["batch_size"], info["dtype"], info["device"], info["steps_per_unit"],
                    info["flops_per_step"], run, info["executed_flops_per_step"],
-                   checkout)  # fmt: skip
+                   checkout, info.get("first_unit_s"))  # fmt: skip
 
     def info(self) -> dict[str, Any]:
         """What pytest-benchmark's extra_info and the JSON report carry (``checkout`` only
@@ -92,6 +95,7 @@ class Contender:
             "steps_per_unit": self.steps,
             "flops_per_step": self.flops_per_step,
             "executed_flops_per_step": self.executed_flops_per_step or self.flops_per_step,
+            "first_unit_s": self.first_unit_s,
             **extra,
         }
 
@@ -99,7 +103,8 @@ class Contender:
 def nnkit_contender(
     scenario: Scenario, backend: str, strategy: str, batch_size: int, dtype: str
 ) -> Contender:
-    """An nnkit Trainer on ``backend``; strategy "fused" is "batched" with fit(fused=True)."""
+    """An nnkit Trainer on ``backend``; strategy "fused" is "batched" with fit(fused=True)
+    (JAX: the whole fit as one program; torch: the step compiled by ``torch.compile``)."""
     be = backends.get(backend)
     trainer = Trainer(
         scenario.model(),
@@ -138,9 +143,10 @@ def nnkit_contender(
 
 
 def strategies_for(backend: str, wanted: tuple[str, ...] = STRATEGIES) -> list[str]:
-    """The strategies of ``wanted`` that ``backend`` runs ("fused" needs a compiled scan)."""
-    can_scan = backends.get(backend).can_scan
-    return [s for s in wanted if s != "fused" or can_scan]
+    """The strategies of ``wanted`` that ``backend`` runs ("fused" needs a compiled scan or
+    a compiled step)."""
+    be = backends.get(backend)
+    return [s for s in wanted if s != "fused" or be.can_scan or be.can_compile_step]
 
 
 def default_backends() -> list[str]:

@@ -5,9 +5,14 @@ installed raises PeerUnavailable and its rows are skipped. Precision is pinned
 (no TF32 unless ``NNKIT_TF32=1``) and every library gets the same number of
 threads: every core by default, or ``nnkit bench --threads N``.
 
-``torch`` runs PyTorch eager on the CPU, ``torch_cuda`` on CUDA device 0. dtype
-"bfloat16" is mixed precision as nnkit's: float32 weights and optimizer state, forward
-and backward in bfloat16 (``torch.autocast``; casts inside the loss for JAX).
+``torch`` runs PyTorch eager on the CPU, ``torch_cuda`` on CUDA device 0;
+``torch_compile`` and ``torch_compile_cuda`` run the same loop with its step compiled by
+``torch.compile`` as PyTorch's recipes do it: the model and loss (forward, and through
+AOTAutograd the backward) and the optimizer step, each compiled with static shapes (on CUDA
+the model with ``mode="reduce-overhead"``: CUDA graphs). Their first unit of work compiles
+(``COMPILED``: the report gives its time less a timed unit's as the compile time). dtype
+"bfloat16" is mixed precision as nnkit's: float32 weights and optimizer state, forward and
+backward in bfloat16 (``torch.autocast``; casts inside the loss for JAX).
 """
 
 from __future__ import annotations
@@ -23,17 +28,27 @@ from .. import backends
 from .contenders import Contender
 from .scenarios import Scenario
 
-PEERS = ("torch", "torch_cuda", "jax_optax_step", "jax_optax_scan", "sklearn")
+PEERS = ("torch", "torch_cuda", "torch_compile", "torch_compile_cuda", "jax_optax_step",
+         "jax_optax_scan", "sklearn")  # fmt: skip
 _MODULES = {
     "torch": ("torch",),
     "torch_cuda": ("torch",),
+    "torch_compile": ("torch",),
+    "torch_compile_cuda": ("torch",),
     "jax_optax_step": ("jax", "optax"),
     "jax_optax_scan": ("jax", "optax"),
     "sklearn": ("sklearn",),
 }
 # whose matmul peak a peer's row is held against for "% own peak" (an nnkit row: its backend's)
-PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "jax_optax_step": "jax",
+PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "torch_compile": "torch",
+                "torch_compile_cuda": "torch_cuda", "jax_optax_step": "jax",
                 "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
+# the peers whose first unit of work compiles (the report gives its time less a timed unit's)
+COMPILED = ("torch_compile", "torch_compile_cuda", "jax_optax_step", "jax_optax_scan")
+# ... of which torch.compile's: tens of seconds a contender on a small CPU, so the quick run
+# of ``nnkit bench`` leaves them out unless --peers names them
+TORCH_COMPILE = ("torch_compile", "torch_compile_cuda")
+_CUDA = ("torch_cuda", "torch_compile_cuda")
 INSTALL = "pip install 'nnkit[peers]'"
 THREADS_ENV = "NNKIT_BENCH_THREADS"
 
@@ -88,8 +103,17 @@ def check(peer: str, dtype: str) -> None:
         raise PeerUnavailable(f"peer {peer!r} needs {' and '.join(_MODULES[peer])}: {INSTALL}")
     if dtype == "bfloat16" and peer == "sklearn":
         raise PeerUnavailable("peer 'sklearn' has no bfloat16")
-    if peer == "torch_cuda" and not _torch_cuda():
-        raise PeerUnavailable("peer 'torch_cuda' needs a CUDA build of torch and a GPU")
+    if peer in _CUDA and not _torch_cuda():
+        raise PeerUnavailable(f"peer {peer!r} needs a CUDA build of torch and a GPU")
+
+
+def runs_here(peer: str, dtype: str = "float32") -> bool:
+    """Whether ``peer`` can run ``dtype`` here (see ``check``)."""
+    try:
+        check(peer, dtype)
+    except PeerUnavailable:
+        return False
+    return True
 
 
 def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
@@ -100,6 +124,8 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
     build = {
         "torch": _torch,
         "torch_cuda": _torch,
+        "torch_compile": _torch,
+        "torch_compile_cuda": _torch,
         "jax_optax_step": _jax,
         "jax_optax_scan": _jax,
         "sklearn": _sklearn,
@@ -160,7 +186,7 @@ def matmul_peak_fn(peer: str, n: int, dtype: str) -> tuple[str, Callable[[], Any
     return None if found is None else (found[0], found[1](n))
 
 
-# -- PyTorch eager ---------------------------------------------------------------
+# -- PyTorch eager and torch.compile ---------------------------------------------
 
 
 def _torch_cuda() -> bool:
@@ -169,21 +195,25 @@ def _torch_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _torch_device_name(device: str) -> str:
+def _torch_device_name(device: str, compiled: bool = False) -> str:
     import torch
 
+    how = "torch.compile" if compiled else "eager"
     if device == "cpu":
-        return f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)"
-    return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__} CUDA eager)"
+        return f"cpu (torch {torch.__version__} {how}, {torch.get_num_threads()} threads)"
+    return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__} CUDA {how})"
 
 
 def _torch(
     scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
 ):
+    """The hand-written PyTorch loop: eager (torch, torch_cuda) or its step compiled
+    (torch_compile, torch_compile_cuda); ``run()`` is one epoch."""
     import torch
 
     torch.manual_seed(0)
-    device = "cuda" if peer == "torch_cuda" else "cpu"
+    device = "cuda" if peer in _CUDA else "cpu"
+    compiled = peer in TORCH_COMPILE
     mixed = dtype == "bfloat16"
     tdtype = torch.float32 if mixed else getattr(torch, dtype)
     act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[scenario.activation]
@@ -204,7 +234,21 @@ def _torch(
     opt = opt_cls(model.parameters(), lr=scenario.lr)
     gen = torch.Generator().manual_seed(0)
 
-    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=mixed)
+    def forward(xb: Any, tb: Any) -> Any:  # the minibatch's loss
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=mixed):
+            out = model(xb)
+        return loss_fn(out.float() if mixed else out, tb)
+
+    def update() -> None:
+        opt.step()
+
+    begin: Callable[[], Any] = lambda: None  # noqa: E731
+    if compiled:  # static shapes: the smaller last minibatch compiles once, in the first unit
+        mode = "reduce-overhead" if device == "cuda" else None
+        forward = torch.compile(forward, mode=mode, dynamic=False)
+        update = torch.compile(update, dynamic=False)
+        if device == "cuda":  # a new iteration: the last one's CUDA-graph outputs are done
+            begin = torch.compiler.cudagraph_mark_step_begin
 
     def run() -> None:
         order = torch.randperm(Xt.shape[0], generator=gen).to(device) if scenario.digits else None
@@ -212,16 +256,15 @@ def _torch(
         total = torch.zeros((), dtype=tdtype, device=device)
         for start in range(0, Xe.shape[0], batch_size):
             xb, tb = Xe[start : start + batch_size], Te[start : start + batch_size]
+            begin()
             opt.zero_grad(set_to_none=True)
-            with autocast:
-                out = model(xb)
-            loss = loss_fn(out.float() if mixed else out, tb)
+            loss = forward(xb, tb)
             loss.backward()
-            opt.step()
+            update()
             total += loss.detach() * xb.shape[0]
         total.item()  # one host sync per unit
 
-    return _torch_device_name(device), run
+    return _torch_device_name(device, compiled), run
 
 
 # -- hand-written JAX + Optax ----------------------------------------------------

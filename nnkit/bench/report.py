@@ -21,7 +21,8 @@ def device_kind(device: str) -> str:
 def summarise(
     results: list[dict], peaks: list[dict], skipped: list[str], machine: dict
 ) -> dict[str, Any]:
-    """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead.
+    """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead;
+    a compiling row's compile time ("compile_s": its first unit's time less the median).
 
     "gflops" counts the model's matmul FLOPs (``flops_per_step``); the peak fractions hold
     what the row executed ("executed_gflops": the first layer's input gradient, which no
@@ -47,6 +48,8 @@ def summarise(
         r["peak_fraction"] = r["executed_gflops"] / peak if peak else None
         own = own_peak.get((peak_library(r["library"], r["backend"]), kind, r["dtype"]))
         r["own_peak_fraction"] = r["executed_gflops"] / own if own else None
+        first = r.get("first_unit_s")
+        r["compile_s"] = None if first is None else max(first - median, 0.0)
     for r in results:
         same = [q for q in results if _cell(q) == _cell(r)]
         base = [q for q in same if q["library"] == r["library"] == "nnkit"
@@ -173,6 +176,9 @@ def _summary_lines(report: dict) -> list[str]:
         lines.append(f"highest % own peak: {_pct(top['fraction'])} ({top['row']}); % peak = "
                      "exec GFLOP/s (the model's matmul FLOPs less the first layer's input "
                      "gradient, which no contender computes) over the peak")  # fmt: skip
+    lines += [f"{r['label']}: compiled in {format_time(r['compile_s'])} ({r['scenario']} "
+              f"{r['dtype']} batch {r['batch_size']}; its first unit less a timed one)"
+              for r in report["results"] if r.get("compile_s") is not None]  # fmt: skip
     lines += [f"crossover {k}: {v}" for k, v in report["crossover"].items()]
     lines += [f"per-step time at batch 1, {k}: {format_time(v)}" for k, v in
               report["overhead_batch1"].items()]  # fmt: skip

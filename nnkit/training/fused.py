@@ -8,7 +8,8 @@ as arrays. ``FusedEpoch``: the full minibatches of part of an epoch in one scan 
 stretches between host checks): it donates (consumes) the parameters and optimizer state
 it is given. ``FusedFit`` does not: its inputs stay valid
 and its outputs are new, so a fit that runs only programs never copies the parameters.
-Backends without ``can_scan`` (NumPy, CuPy) have neither.
+Backends without ``can_scan`` (NumPy, CuPy) have neither; torch (``can_compile_step``)
+runs ``fit(fused=True)`` one compiled step at a time instead (``Backend.compile_step``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ def xp_full_nan(like: Any) -> Any:
 
 
 def check_fusable(backend: backends.Backend, strategy: str) -> None:
-    """Raise InvalidValueError unless ``backend`` can scan and ``strategy`` is "batched"."""
-    if not backend.can_scan:
+    """Raise InvalidValueError unless ``backend`` can scan or compile a step and
+    ``strategy`` is "batched"."""
+    if not (backend.can_scan or backend.can_compile_step):
         raise InvalidValueError(
-            f"fused=True needs a backend with a compiled scan (jax); got backend {backend.name!r}"
+            "fused=True needs a backend with a compiled scan (jax) or a compiled step "
+            f"(torch); got backend {backend.name!r}"
         )
     if strategy != "batched":
         raise InvalidValueError(f"fused=True needs strategy 'batched', got {strategy!r}")
