@@ -14,8 +14,7 @@ call with a new structure, new shapes or dtypes, or other held arrays records ``
   step count) are read anew each call, and the arithmetic the function did on them is made
   again with Python's operators;
 - its buffers: each array the function made is written again in place (ufuncs with ``out=``,
-  the rest copied in), views stay views of the same memory; runs of element-wise calls on
-  large arrays block by block over threads (``blocks``);
+  the rest copied in), views stay views of the same memory;
 - donation, as in ``jax.jit``: the arrays of ``donate_argnums`` are given up by the caller;
   an output of the same shape and dtype is written into one of them (the last operation
   that makes it writes there directly when nothing reads the old values after it) and
@@ -39,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from ..tree import TreeDef, count, flatten, flattener, unflatten, unflattener
-from . import blocks
 from .passes import Graph, donate, reuse
 from .traced import Traced, TracedScalar
 from .tracing import Node, NotTraceable, Recorder, ScalarRef, nested_any, nested_map, resolve, root
@@ -166,8 +164,7 @@ def _donated_leaves(treedef: TreeDef, argnums: tuple[int, ...]) -> list[int]:
 
 class Program:
     """A recording made ready to replay: see ``Compiled``. ``nodes`` its operations, ``tape``
-    a call without arguments per node, ``calls`` what a run makes: the tape, with blocked
-    runs (``blocks.runs``) in place of their nodes' calls."""
+    a call without arguments per node."""
 
     def __init__(self, treedef: TreeDef, plan: list, nodes: list[Node], numbers: list,
                  number_inputs: list[int], number_ops: list, out_treedef: TreeDef,
@@ -180,7 +177,6 @@ class Program:
         self.outputs, self._build_out = outputs, unflattener(out_treedef)
         self.fresh: dict[int, Any] = {}  # node -> the new array it made this call
         self.tape = [_bind(node, numbers, self.fresh, k) for k, node in enumerate(nodes)]
-        self.calls = blocks.runs(nodes, self.tape, numbers)  # large element-wise runs blocked
         # the arrays the nodes use in a held leaf's memory: id -> (leaf, byte offset; None for
         # the leaf itself), and the nodes that use each held leaf's memory
         self._held: dict[int, tuple[int, int | None]] = {}
@@ -227,7 +223,6 @@ class Program:
             node.args, node.kwargs = nested_map(swap, node.args), nested_map(swap, node.kwargs)
             node.out = nested_map(swap, node.out)
             self.tape[k] = _bind(node, self.numbers, self.fresh, k)
-        self.calls = blocks.runs(self.nodes, self.tape, self.numbers)
         self.outputs = [(kind, swap(value)) for kind, value in self.outputs]
         self.plan = [(kind, new.get(i, ref)) for i, (kind, ref) in enumerate(self.plan)]
         for old, b in swapped.values():
@@ -270,7 +265,7 @@ class Program:
             numbers[k] = leaves[i]
         for k, fn, refs in self.number_ops:
             numbers[k] = fn(*[numbers[r.index] if type(r) is ScalarRef else r for r in refs])
-        for call in self.calls:
+        for call in self.tape:
             call()
         outputs = []
         for kind, value in self.outputs:
