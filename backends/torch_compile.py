@@ -3,8 +3,9 @@
 The step is nnkit's own array-API maths (``array_api_compat.torch``) traced by dynamo as one
 graph (``fullgraph=True``: a graph break is an error, never a silent split) with static
 shapes (``dynamic=False``): each new shape of the rows compiles once, so a fit compiles
-twice at most (its minibatches and the smaller last one). On the CPU inductor's default
-mode; on CUDA ``mode="reduce-overhead"`` (CUDA graphs).
+twice at most (its minibatches and the smaller last one). Inductor's default mode on every
+device: CUDA graphs (``mode="reduce-overhead"``) wait for a run on a GPU, where they can be
+tested (GPU code lands only after it ran on the device).
 """
 
 from __future__ import annotations
@@ -28,19 +29,14 @@ def compile_step(torch: Any, device: Any, fn: Callable) -> Callable:
     Python numbers among the arguments' leaves (an optimizer's step count) go in as 0-d
     float64 tensors on the device (as ``torch.optim`` keeps its step count: a float tensor,
     here exact up to 2**53), so the first call and the later ones, which get the count the
-    step returned, see the same kinds of arguments, and a CUDA graph needs no host value;
-    the learning rate and bias corrections stay in double precision, as the eager step
-    computes them in Python (in float32, ``1 - b2**t`` would lose 1e-5 of its value to
-    cancellation at Adam's first steps; the price: inductor runs a float32 update with
-    float64 scalars in float64, S2's Adam step at batch 64 on one CPU thread 96 ms against
-    69). On CUDA the results are copied out of the CUDA graphs' memory pool, which the next
-    replay of any graph may overwrite.
+    step returned, see the same kinds of arguments; the learning rate and bias corrections
+    stay in double precision, as the eager step computes them in Python (in float32,
+    ``1 - b2**t`` would lose 1e-5 of its value to cancellation at Adam's first steps; the
+    price: inductor runs a float32 update with float64 scalars in float64, S2's Adam step
+    at batch 64 on one CPU thread 96 ms against 69).
     """
     warnings.filterwarnings("ignore", message=_LRU_WARNING, category=UserWarning)
-    cuda = device.type == "cuda"
-    compiled = torch.compile(
-        own_frame(fn), mode="reduce-overhead" if cuda else None, dynamic=False, fullgraph=True
-    )
+    compiled = torch.compile(own_frame(fn), dynamic=False, fullgraph=True)
 
     returned: list[Any] = [None]  # the optimizer state of the last call's results
 
@@ -53,11 +49,7 @@ def compile_step(torch: Any, device: Any, fn: Callable) -> Callable:
         args = (params, opt_state, *rows)
         if opt_state is not returned[0]:  # the step's own results hold tensors only
             args = tree_map(as_tensor, args)
-        if cuda:
-            torch.compiler.cudagraph_mark_step_begin()
-            out = tree_map(lambda a: a if a is None else a.clone(), compiled(*args))
-        else:
-            out = compiled(*args)
+        out = compiled(*args)
         returned[0] = out[1]
         return out
 

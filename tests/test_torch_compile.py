@@ -149,16 +149,3 @@ def test_each_trainer_compiles_its_own_step():
             compiled.fit(X, y, epochs=2, batch_size=8, fused=True)
         assert compilations() - before == 1
         _assert_close(compiled, eager, "float32")
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs torch with a CUDA device")
-def test_cuda_graphs_step_equals_the_eager_one_and_its_results_stay_valid():
-    """On CUDA (mode "reduce-overhead": CUDA graphs) the compiled run is the eager one, and
-    a trainer's parameters stay valid after another trainer's compiled fit."""
-    X, y, w = _data()
-    eager, compiled, other = (_trainer("adam-float32") for _ in range(3))
-    eager.fit(X, y, epochs=2, batch_size=8, sample_weight=w, fused=False)
-    compiled.fit(X, y, epochs=2, batch_size=8, sample_weight=w, fused=True)
-    other.fit(X, y, epochs=1, batch_size=10, sample_weight=w, fused=True)
-    _assert_close(compiled, eager, "float32")

@@ -155,7 +155,7 @@ class Trainer:
         second) leave, and runs of full minibatches in
         one scan where an epoch is split; elsewhere one step at a time. ``fused=True`` asks
         for that; on torch, where the default stays eager, it compiles the batched step
-        whole with ``torch.compile`` (``Backend.compile_step``; CUDA graphs on CUDA) and
+        whole with ``torch.compile`` (``Backend.compile_step``) and
         runs it one minibatch at a time: each new minibatch shape compiles once (tens of
         seconds on a small CPU; a fit: its minibatches and the smaller last one), kept by
         the trainer for later fits. It is refused for strategy "per_sample" and where the
