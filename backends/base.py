@@ -55,6 +55,8 @@ class Backend:
     can_shard: bool = False  # True where ``on(devices)`` trains data-parallel (JAX)
     device_count: int = 1  # the devices each minibatch is split over
     reference_only: bool = False  # True where the backend checks correctness, no target to time
+    donates: bool = False  # True where ``jit(fn, donate_argnums)`` may write into or consume
+    # the donated arguments (NumPy's replay, JAX); False where every call returns new arrays
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp
@@ -157,6 +159,7 @@ class Backend:
         operation at a time (the plain path that compiled ones are tested against)."""
         plain = copy.copy(self)
         plain.jit = lambda fn, donate_argnums=(): fn  # type: ignore[method-assign]
+        plain.donates = False
         return plain
 
     def scan(self, fn: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:

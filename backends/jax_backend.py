@@ -26,6 +26,7 @@ class JaxBackend(Backend):
     install = INSTALL
     can_scan = True
     immutable = True
+    donates = True  # XLA takes donated buffers over
     bfloat16 = True
 
     def __init__(self, jax, xp, device):

@@ -217,6 +217,26 @@ def test_reference_only_exactly_for_array_api_strict(backend):
     assert backend.reference_only is (backend.name == "array_api_strict")
 
 
+def test_donates_exactly_where_jit_writes_into_or_consumes_its_arguments(backend):
+    """NumPy's replay writes a step's outputs into its donated arrays and XLA takes them
+    over; torch, CuPy and array_api_strict return new arrays (no copy is needed to keep a
+    caller's arrays), and so does every backend with jit turned off."""
+    assert backend.donates is (backend.name in ("numpy", "jax"))
+    assert backend.without_jit().donates is False
+
+
+def test_donated_arrays_are_written_by_numpys_replay():
+    """What ``donates`` declares for NumPy: a compiled step writes into its argument."""
+    be = backends.get("numpy")
+    step = be.jit(lambda a: a * 2 + 1, donate_argnums=(0,))
+    first = np.ones(3)
+    step(first)  # the call that records
+    given = np.ones(3)
+    out = step(given)
+    np.testing.assert_array_equal(out, [3.0, 3.0, 3.0])
+    assert np.shares_memory(out, given)
+
+
 def test_cupy_is_not_host():
     assert CupyBackend.is_host is False  # a GPU backend, even where CuPy is not installed
 

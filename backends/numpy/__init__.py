@@ -24,6 +24,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     install = "pip install numpy"
     is_host = True
+    donates = True  # a replayed step writes its outputs into the donated arrays
 
     def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Compiled:
         return jit(fn, donate_argnums)

@@ -22,7 +22,8 @@ from .._ns import namespace
 from ..data import epoch_order, next_position
 from ..training import NonFiniteLossError, Trainer
 from ..training.callbacks import Callback
-from ..tree import tree_copy, tree_leaves, tree_map
+from ..training.guard import keeper
+from ..tree import tree_leaves, tree_map
 from . import _arrays as arrays
 from ._epochs import EpochRules, Outcome
 
@@ -45,7 +46,7 @@ def run(
     state. Returns (the last trainer, the last epoch's outcome: STOP also after Ctrl-C,
     which ends the run with a warning, as in scikit-learn)."""
     done, diverged, outcome = 0, False, Outcome.GO_ON
-    snapshot = trainer.backend.jit(tree_copy)
+    snapshot = keeper(trainer.backend)
     try:
         while done < epochs:
             if diverged:

@@ -27,13 +27,24 @@ class NonFiniteLossError(NNKitError, FloatingPointError):
         )
 
 
+def keeper(backend: backends.Backend) -> Callable[[Any], Any]:
+    """``tree -> tree`` whose arrays a step of ``backend`` cannot change: a compiled copy where
+    its steps write into or consume their donated arguments (``backend.donates``: NumPy's
+    replay, JAX), the tree itself where every step returns new arrays (torch, CuPy)."""
+    return backend.jit(tree_copy) if backend.donates else _same
+
+
+def _same(tree: Any) -> Any:
+    return tree
+
+
 class Guard:
     """Checks and snapshots for one Trainer; its two device functions are compiled once."""
 
     def __init__(self, backend: backends.Backend):
         self.backend = backend
         self._finite = backend.jit(all_finite)
-        self.copy = backend.jit(tree_copy)  # one compiled call on JAX
+        self.copy = keeper(backend)  # one compiled call on JAX
 
     def finite(self, loss: Any, params: Any) -> bool:
         """``loss`` and every parameter finite: one reduction on the device, one host read."""
@@ -62,7 +73,7 @@ class Guard:
             index = epoch_order(seed, epoch, n, shuffle)[offset : offset + batch_size]
             taken = self.backend.asarray(index)
             batch = tuple(xp.take(a, taken, axis=0) for a in rows)
-            p, o, loss = step(tree_copy(state.params), tree_copy(state.opt_state), *batch)
+            p, o, loss = step(*self.copy((state.params, state.opt_state)), *batch)
             if not self.finite(loss, p):
                 loss = float(self.backend.to_numpy(loss))
                 return state, NonFiniteLossError(state.steps_done + 1, loss)
