@@ -684,3 +684,34 @@ def test_bench_times_torch_compile_beside_torch_and_reports_compile_times(tmp_pa
     for label in ("nnkit torch fused", "torch_compile"):
         assert f"- {label}: compiled in " in text and f"\n{label}: compiled in " in proc.stdout
     assert "| vs torch | vs torch_compile |" in text
+
+
+def test_markdown_holds_nnkit_against_each_backends_own_library():
+    """One table per scenario pairs each nnkit row (per_sample left out) with the peers of its
+    backend's library at the same batch size: torch beside torch, numpy beside sklearn."""
+    peaks = [
+        {"library": "torch", "device": "cpu", "dtype": "float32", "n": 512, "gflops": 100.0},
+        {"library": "numpy", "device": "cpu", "dtype": "float32", "n": 512, "gflops": 50.0},
+    ]
+    base = {"scenario": "S2", "strategy": "batched", "batch_size": 256, "dtype": "float32",
+            "device": "cpu (x86_64)", "steps_per_unit": 1, "flops_per_step": 20 * 10**9,
+            "executed_flops_per_step": 20 * 10**9}  # fmt: skip
+    made = [
+        {**base, "library": "nnkit", "backend": "torch", "times_s": [0.5],
+         "label": "nnkit torch batched"},
+        {**base, "library": "nnkit", "backend": "torch", "strategy": "per_sample", "times_s": [9.0],
+         "label": "nnkit torch per_sample"},
+        {**base, "library": "nnkit", "backend": "numpy", "times_s": [1.0],
+         "label": "nnkit numpy batched"},
+        {**base, "library": "torch", "backend": "torch", "strategy": "peer", "times_s": [0.4],
+         "label": "torch"},
+        {**base, "library": "sklearn", "backend": "sklearn", "strategy": "peer", "times_s": [2.0],
+         "label": "sklearn"},
+    ]  # fmt: skip
+    text = bench_report.markdown(bench_report.summarise(made, peaks, [], {}))
+    table = text[text.index("#### S2 float32: nnkit against each backend's own library"):]
+    lines = [line for line in table.splitlines() if line.startswith("| 256 ")]
+    assert lines == [
+        "| 256 | nnkit numpy batched | 1 s | sklearn | 2 s | 2.00x | 40.0% | 20.0% |",
+        "| 256 | nnkit torch batched | 500 ms | torch | 400 ms | 0.80x | 40.0% | 50.0% |",
+    ]

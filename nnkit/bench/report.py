@@ -7,6 +7,10 @@ import json
 import statistics
 from typing import Any
 
+from . import own
+from .fmt import format_time
+from .fmt import pct as _pct
+from .fmt import ratio as _x
 from .peers import peak_library
 
 PER_SAMPLE = "per_sample"
@@ -127,21 +131,6 @@ def crossover(results: list[dict]) -> dict[str, Any]:
     return out
 
 
-def format_time(seconds: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def _pct(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.1f}%"
-
-
-def _x(v: float | None) -> str:
-    return "" if v is None else f"{v:.2f}x"
-
-
 def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per scenario/dtype: the column names and the formatted rows of its table (with other
     checkouts' rows, a column "this/that time": ``time_ratio``)."""
@@ -206,7 +195,7 @@ def print_tables(report: dict) -> None:
 
     console = Console()
     console.width = max(console.width, 180)
-    for title, (cols, body) in rows(report).items():
+    for title, (cols, body) in {**rows(report), **own.rows(report)}.items():
         table = Table(title=title)
         for i, c in enumerate(cols):
             table.add_column(c, justify="left" if i == 1 else "right")
@@ -220,7 +209,7 @@ def print_tables(report: dict) -> None:
 def markdown(report: dict) -> str:
     """The same tables as GitHub markdown."""
     out = []
-    for title, (cols, body) in rows(report).items():
+    for title, (cols, body) in {**rows(report), **own.rows(report)}.items():
         out += [
             f"#### {title}",
             "",
