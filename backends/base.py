@@ -199,12 +199,12 @@ class Backend:
 
         Parameters
         ----------
-        x : array (rows, ...)
+        x : array of shape (rows, ...)
             An array of this backend.
 
         Returns
         -------
-        array (rows, ...)
+        array of shape (rows, ...)
             ``x`` split by rows over the devices where they divide the rows evenly, else
             whole on each; ``x`` itself on one device.
         """

@@ -18,7 +18,7 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 
     Parameters
     ----------
-    labels : array_like (n,)
+    labels : array_like of shape (n,)
         Integer labels in [0, k), an array of any backend or a list.
     k : int
         The number of classes.
@@ -27,7 +27,7 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 
     Returns
     -------
-    array (n, k)
+    array of shape (n, k)
         On the labels' backend (NumPy for lists): 1 in column ``labels[i]`` of row i, 0
         elsewhere (a row of zeros for a label outside [0, k)).
 
@@ -62,7 +62,7 @@ def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.nd
 
     Returns
     -------
-    numpy.ndarray (n,)
+    numpy.ndarray of shape (n,)
         A permutation of 0 .. n - 1.
     """
     return rng.permutation(n) if shuffle else np.arange(n)
@@ -85,7 +85,7 @@ def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarr
 
     Returns
     -------
-    numpy.ndarray (n,)
+    numpy.ndarray of shape (n,)
         A permutation of 0 .. n - 1: the order ``Trainer.fit`` and ``minibatches`` use.
     """
     return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
@@ -132,7 +132,7 @@ def train_val_split(
 
     Parameters
     ----------
-    X, Y : array_like (n, ...)
+    X, Y : array_like of shape (n, ...)
         Arrays of any backend (they stay on it) or lists (they become NumPy arrays).
     val_fraction : float
         The share of validation rows, in (0, 1).
@@ -175,7 +175,7 @@ def minibatches(
 
     Parameters
     ----------
-    X, Y : array_like (n, ...)
+    X, Y : array_like of shape (n, ...)
         Arrays of any backend, or lists.
     batch_size : int
         Rows per minibatch, >= 1; the last one may be smaller.
@@ -185,7 +185,7 @@ def minibatches(
         The epoch's number, from 0: the order is ``epoch_order(seed, epoch, n)``.
     shuffle : bool
         False: in order.
-    sample_weight : array_like (n,), optional
+    sample_weight : array_like of shape (n,), optional
         Per-sample weights, yielded with their rows.
 
     Yields

@@ -66,9 +66,9 @@ class Table:
     ----------
     path : str
         The file.
-    X : numpy.ndarray (n, d)
+    X : numpy.ndarray of shape (n, d)
         The features, finite float64.
-    y : numpy.ndarray (n,) or (n, k), or None
+    y : numpy.ndarray of shape (n,) or (n, k), or None
         The targets as read: int64, float64 or str (None when not read).
     features : list of str
         The features' names (a CSV's column names; ``x0``, ``x1`` ... for arrays).
@@ -78,7 +78,7 @@ class Table:
         The CSV line of each row (None for arrays).
     target_path : str
         The file of the targets (a .npy of features has its own).
-    w : numpy.ndarray (n,) or None
+    w : numpy.ndarray of shape (n,) or None
         Per-sample weights, float64, finite, >= 0; None when not asked for.
     parser : str or None
         What read a CSV: "pyarrow" or "numpy" (the fast parsers) or "csv" (the csv module);

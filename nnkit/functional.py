@@ -37,12 +37,12 @@ def softmax(z: Any) -> Any:
 
     Parameters
     ----------
-    z : array (..., K)
+    z : array of shape (..., K)
         Logits, a float dtype, any backend.
 
     Returns
     -------
-    array (..., K)
+    array of shape (..., K)
         Probabilities: each row non-negative, summing to 1.
     """
     xp = namespace(z)
@@ -55,12 +55,12 @@ def log_softmax(z: Any) -> Any:
 
     Parameters
     ----------
-    z : array (..., K)
+    z : array of shape (..., K)
         Logits, a float dtype, any backend.
 
     Returns
     -------
-    array (..., K)
+    array of shape (..., K)
         ``z - max z - log(sum(exp(z - max z)))`` along the last axis.
     """
     xp = namespace(z)

@@ -23,7 +23,7 @@ def uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     return rng.uniform(-0.5, 0.5, size=(fan_in, fan_out))
@@ -41,7 +41,7 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nd
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -60,7 +60,7 @@ def glorot_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nda
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
@@ -78,7 +78,7 @@ def he_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarra
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     limit = np.sqrt(6.0 / fan_in)
@@ -97,7 +97,7 @@ def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
@@ -115,7 +115,7 @@ def zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray (fan_in, fan_out)
+    numpy.ndarray of shape (fan_in, fan_out)
         float64 weights.
     """
     return np.zeros((fan_in, fan_out))
@@ -142,7 +142,7 @@ def bias_zeros(n: int) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray (n,)
+    numpy.ndarray of shape (n,)
         float64 zeros.
     """
     return np.zeros(n)

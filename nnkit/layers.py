@@ -65,7 +65,7 @@ class Layer(Configurable):
         ----------
         p : dict
             The layer's parameters (``{}`` for an activation), arrays of X's backend.
-        X : array (batch, in)
+        X : array of shape (batch, in)
             The input: one row per sample.
 
         Returns
@@ -84,7 +84,7 @@ class Layer(Configurable):
             The layer's parameters, as given to ``forward``.
         cache : object
             What ``forward`` returned beside its output.
-        dY : array (batch, out)
+        dY : array of shape (batch, out)
             dLoss/dY for the whole batch.
 
         Returns

@@ -35,12 +35,12 @@ def weight_sum(weight: Any) -> Any:
 
     Parameters
     ----------
-    weight : array (..., batch)
+    weight : array of shape (..., batch)
         Per-sample weights, >= 0.
 
     Returns
     -------
-    array (...)
+    array of shape (...)
         sum_i w_i, or 1 where every weight is 0 (such a batch then has loss 0 and gradient
         0: its rows count for nothing).
     """
@@ -54,9 +54,9 @@ def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
 
     Parameters
     ----------
-    terms : array (batch, out)
+    terms : array of shape (batch, out)
         The loss's elementwise terms, e.g. ``(pred - target)**2``.
-    weight : array (batch,), optional
+    weight : array of shape (batch,), optional
         Per-sample weights: the loss is then the weighted mean ``sum_i w_i l_i / sum_i
         w_i`` (None: the plain mean).
     rows : {"mean", "sum"}
@@ -80,16 +80,16 @@ def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
 
     Parameters
     ----------
-    d : array (batch, out)
+    d : array of shape (batch, out)
         dterms/dpred, elementwise.
-    weight : array (batch,), optional
+    weight : array of shape (batch,), optional
         As for ``mean_loss``.
     rows : {"mean", "sum"}
         As for ``mean_loss``.
 
     Returns
     -------
-    array (batch, out)
+    array of shape (batch, out)
         dLoss/dpred: each row's share of the (weighted) mean.
     """
     per_row = d.shape[-1] if rows == "mean" else 1
@@ -112,11 +112,11 @@ class Loss(Configurable):
 
         Parameters
         ----------
-        pred : array (batch, out)
+        pred : array of shape (batch, out)
         target : array
             As the loss takes it (same shape as ``pred``; class labels (batch,) where the
             loss allows them).
-        weight : array (batch,), optional
+        weight : array of shape (batch,), optional
             Per-sample weights, finite and >= 0, not all 0; cast to ``pred``'s dtype.
             The loss is then ``sum_i w_i l_i / sum_i w_i``.
 
@@ -235,7 +235,7 @@ class Loss(Configurable):
 
         Parameters
         ----------
-        target : array (n,) or (n, K)
+        target : array of shape (n,) or (n, K)
             The targets as the user gave them, moved to the trainer's backend.
         pred_shape : tuple of int
             (n, K), the model's output for the data set.
@@ -275,7 +275,7 @@ class Loss(Configurable):
         ----------
         pred, target
             As for ``__call__``, already checked.
-        weight : array (batch,) or None
+        weight : array of shape (batch,) or None
             In ``pred``'s dtype.
 
         Returns
@@ -390,7 +390,7 @@ class CrossEntropy(Loss):
 
         Parameters
         ----------
-        target : array (n,) or (n, K)
+        target : array of shape (n,) or (n, K)
             Integer labels, or one-hot or probability rows.
         pred_shape : tuple of int
             (n, K).
@@ -434,14 +434,14 @@ def dense_target(pred: Any, target: Any) -> Any:
 
     Parameters
     ----------
-    pred : array (batch, K)
+    pred : array of shape (batch, K)
         The prediction.
-    target : array (batch,) or (batch, K)
+    target : array of shape (batch,) or (batch, K)
         Integer labels or rows.
 
     Returns
     -------
-    array (batch, K)
+    array of shape (batch, K)
         ``target`` itself, or one-hot rows of ``pred``'s dtype for integer labels.
     """
     return target if target.ndim == 2 else one_hot(target, pred.shape[-1], dtype=pred.dtype)

@@ -15,12 +15,12 @@ def labels_of(y: Any) -> Any:
 
     Parameters
     ----------
-    y : array_like (n, K) or (n,)
+    y : array_like of shape (n, K) or (n,)
         Rows (the label is the argmax) or labels; any backend, or a list.
 
     Returns
     -------
-    array (n,)
+    array of shape (n,)
         The labels, on ``y``'s backend.
     """
     if not hasattr(y, "ndim"):
@@ -33,9 +33,9 @@ def accuracy(pred: Any, target: Any) -> float:
 
     Parameters
     ----------
-    pred : array_like (n, K) or (n,)
+    pred : array_like of shape (n, K) or (n,)
         Scores or probabilities, or labels; any backend.
-    target : array_like (n,) or (n, K)
+    target : array_like of shape (n,) or (n, K)
         Labels or one-hot rows.
 
     Returns
@@ -64,7 +64,7 @@ def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
     ----------
     pred, target
         As ``accuracy`` takes them, of matching rows.
-    weight : array (n,), optional
+    weight : array of shape (n,), optional
         Per-sample weights: the weighted fraction ``sum_i w_i hit_i / sum_i w_i``.
 
     Returns
@@ -86,7 +86,7 @@ def is_classification(target: Any, k: int) -> bool:
 
     Parameters
     ----------
-    target : array (n,) or (n, k)
+    target : array of shape (n,) or (n, k)
         Targets, read eagerly.
     k : int
         The prediction's number of outputs.
@@ -111,16 +111,16 @@ def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray
 
     Parameters
     ----------
-    pred : array_like (n, K) or (n,)
+    pred : array_like of shape (n, K) or (n,)
         Scores or labels; any backend.
-    target : array_like (n,) or (n, K)
+    target : array_like of shape (n,) or (n, K)
         Labels or one-hot rows.
     k : int, optional
         The number of classes (default: the largest label seen, plus one).
 
     Returns
     -------
-    numpy.ndarray (k, k)
+    numpy.ndarray of shape (k, k)
         Host int64 counts: row = true class, column = predicted class.
     """
     p = np.asarray(backends.to_host(labels_of(pred)), dtype=np.int64)
@@ -136,7 +136,7 @@ def format_confusion_matrix(counts: Any, labels: Any = None) -> str:
 
     Parameters
     ----------
-    counts : array_like (k, k)
+    counts : array_like of shape (k, k)
         As ``confusion_matrix`` gives them.
     labels : sequence, optional
         The class names (default: 0 .. k - 1).

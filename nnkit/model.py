@@ -110,7 +110,7 @@ class Sequential:
         ----------
         params : list of dict
             As ``init`` gives them, arrays of X's backend.
-        X : array (batch, in)
+        X : array of shape (batch, in)
             One row per sample.
 
         Returns
@@ -143,7 +143,7 @@ class Sequential:
             As given to ``forward``.
         cache : list
             What ``forward`` returned beside Y.
-        dY : array (batch, out)
+        dY : array of shape (batch, out)
             dLoss/dY.
         input_grad : bool
             False skips dX (returned as None): the first layer computes only its parameter
@@ -171,12 +171,12 @@ class Sequential:
         ----------
         params : list of dict
             As ``init`` gives them.
-        X : array (batch, in)
+        X : array of shape (batch, in)
             One row per sample.
 
         Returns
         -------
-        array (batch, out)
+        array of shape (batch, out)
             The last layer's output.
 
         Raises

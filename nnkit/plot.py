@@ -53,7 +53,7 @@ def plot_training(
     history : History
         A fit's records: the curves of ``loss`` (and ``val_loss``, ``val_accuracy``)
         against ``step``.
-    confusion : array_like (k, k), optional
+    confusion : array_like of shape (k, k), optional
         Confusion counts for the right panel (rows: true classes).
     title : str, optional
         The figure's title.

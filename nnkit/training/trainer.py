@@ -164,10 +164,10 @@ class Trainer:
 
         Parameters
         ----------
-        X : array_like (n, in)
+        X : array_like of shape (n, in)
             The features: NumPy arrays or lists (moved to the trainer's backend) or arrays
             of the trainer's backend.
-        Y : array_like (n,) or (n, out)
+        Y : array_like of shape (n,) or (n, out)
             The targets: class labels, values, or rows as the loss takes them (labels
             become one-hot rows for MSE and BCE).
         epochs : int, optional
@@ -193,7 +193,7 @@ class Trainer:
             Check the loss and parameters for NaN/inf every that many steps too (below).
         fused : bool or None
             How much of the fit is compiled as one program (below).
-        sample_weight : array_like (n,), optional
+        sample_weight : array_like of shape (n,), optional
             Per-sample weights, finite, >= 0 and not all 0; each minibatch's loss is then
             its weighted mean ``sum_i w_i l_i / sum_i w_i`` (the L2 penalty divided by its
             weight sum), the weights following their rows through shuffling and
@@ -383,11 +383,11 @@ class Trainer:
 
         Parameters
         ----------
-        X : array_like (n, in)
+        X : array_like of shape (n, in)
             The minibatch's features.
-        Y : array_like (n,) or (n, out)
+        Y : array_like of shape (n,) or (n, out)
             Its targets, as ``fit`` takes them.
-        sample_weight : array_like (n,), optional
+        sample_weight : array_like of shape (n,), optional
             Per-sample weights.
 
         Returns
@@ -408,12 +408,12 @@ class Trainer:
 
         Parameters
         ----------
-        X : array_like (n, in)
+        X : array_like of shape (n, in)
             The features, as ``fit`` takes them.
 
         Returns
         -------
-        array (n, out)
+        array of shape (n, out)
             An array of the trainer's backend (under mixed precision: float32).
 
         Raises
@@ -428,11 +428,11 @@ class Trainer:
 
         Parameters
         ----------
-        X : array_like (n, in)
+        X : array_like of shape (n, in)
             The features, as ``fit`` takes them.
-        Y : array_like (n,) or (n, out)
+        Y : array_like of shape (n,) or (n, out)
             The targets, as ``fit`` takes them.
-        sample_weight : array_like (n,), optional
+        sample_weight : array_like of shape (n,), optional
             Per-sample weights, as ``fit`` takes them.
 
         Returns
