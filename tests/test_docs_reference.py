@@ -118,7 +118,7 @@ MODULES = [obj for obj in DOCUMENTED if obj.is_module]
 
 
 def public_names():
-    """(module path, name, object) for every public name of every documented module."""
+    """A (module, member) param for every public name of every documented module."""
     return [
         pytest.param(module, member, id=f"{module.path}.{name}")
         for module in MODULES
@@ -163,11 +163,9 @@ def documented_in_a_base(cls, name):
 def methods(cls):
     """The public methods and properties that ``cls`` itself defines (``__call__`` too)."""
     for name, member in cls.members.items():
-        special = name.startswith("__") and name != "__call__"
-        callable_ = member.is_function or "property" in getattr(member, "labels", ())
-        if not member.is_alias and callable_ and not special and not name.startswith("_"):
-            yield name, member
-        elif name == "__call__" and member.is_function:
+        if member.is_alias or (name.startswith("_") and name != "__call__"):
+            continue
+        if member.is_function or "property" in member.labels:
             yield name, member
 
 
