@@ -43,9 +43,10 @@ _MODULES = {
     "array_api_strict": "strict_backend",
 }
 NAMES: tuple[str, ...] = tuple(_MODULES)
-# the backends whose arrays can be bfloat16 (their Backend.bfloat16 is True); named here
-# so that an error can list them without importing them
+"""Every backend nnkit knows, available here or not, in the order ``available`` lists them."""
+# named here so that an error can list them without importing them
 BFLOAT16_BACKENDS: tuple[str, ...] = ("jax",)
+"""The backends whose arrays can be bfloat16 (mixed precision: ``Trainer(dtype="bfloat16")``)."""
 
 _loaded: dict[str, Backend | BackendUnavailable] = {}
 _default: str | None = None
@@ -67,7 +68,16 @@ def _load(name: str) -> Backend:
 
 
 def available() -> list[str]:
-    """Names of the backends that can run on this machine."""
+    """The backends that can run on this machine.
+
+    Each backend's library is imported (once) to find out; a backend whose package imports
+    but has no usable device (CuPy without a GPU) is not available.
+
+    Returns
+    -------
+    list of str
+        Names from ``NAMES``, e.g. ``["numpy", "jax", "torch", "array_api_strict"]``.
+    """
     names = []
     for name in NAMES:
         try:
@@ -83,14 +93,44 @@ def _default_name() -> str:
 
 
 def get(name: str | Backend | None = None) -> Backend:
-    """The backend called ``name`` (``None``: the default); raises BackendUnavailable."""
+    """The backend called ``name``.
+
+    Parameters
+    ----------
+    name : str, Backend or None
+        A name from ``NAMES``; a Backend (returned as it is); None: the default backend
+        (set by ``use`` or ``set_default``, else ``$NNKIT_BACKEND``, else "numpy").
+
+    Returns
+    -------
+    Backend
+        The backend, its library imported on first use.
+
+    Raises
+    ------
+    BackendUnavailable
+        An unknown name, or a backend that cannot run here; the message says why and the
+        pip command that installs it.
+    """
     if isinstance(name, Backend):
         return name
     return _load(_default_name() if name is None else name)
 
 
 def set_default(name: str | None) -> None:
-    """Make ``name`` the process-wide default (``None`` restores the environment's)."""
+    """Make ``name`` the default backend of the process.
+
+    Parameters
+    ----------
+    name : str or None
+        A backend's name; None restores the environment's default (``$NNKIT_BACKEND``, else
+        "numpy").
+
+    Raises
+    ------
+    BackendUnavailable
+        ``name`` cannot run here (the default is then unchanged).
+    """
     global _default
     if name is not None:
         _load(name)
@@ -99,7 +139,23 @@ def set_default(name: str | None) -> None:
 
 @contextlib.contextmanager
 def use(name: str) -> Iterator[Backend]:
-    """``with use("jax"):`` makes ``name`` the default inside the block."""
+    """``with use("jax"):`` makes ``name`` the default backend inside the block.
+
+    Parameters
+    ----------
+    name : str
+        A backend's name.
+
+    Yields
+    ------
+    Backend
+        The backend; the previous default is restored when the block ends.
+
+    Raises
+    ------
+    BackendUnavailable
+        ``name`` cannot run here.
+    """
     global _default
     backend, previous = _load(name), _default
     _default = name
@@ -110,7 +166,25 @@ def use(name: str) -> Iterator[Backend]:
 
 
 def infer(*arrays: Any) -> Backend:
-    """The backend that owns ``arrays``; raises ValueError if they belong to different ones."""
+    """The backend that owns ``arrays``.
+
+    Parameters
+    ----------
+    *arrays : array
+        One or more arrays of one backend.
+
+    Returns
+    -------
+    Backend
+        Their backend.
+
+    Raises
+    ------
+    ValueError
+        No arrays, or arrays of different backends.
+    TypeError
+        Something that is not an array of a known backend.
+    """
     if not arrays:
         raise ValueError("infer() needs at least one array")
     found = {name_of(a) for a in arrays}
@@ -124,20 +198,47 @@ def infer(*arrays: Any) -> Backend:
 
 
 def host() -> Backend:
-    """The backend of host memory (NumPy): where host data is checked and prepared."""
+    """The backend of host memory.
+
+    Returns
+    -------
+    Backend
+        The NumPy backend: where host data is checked and prepared.
+    """
     return get("numpy")
 
 
 def is_host_data(x: Any) -> bool:
-    """True for data in host memory: NumPy arrays, and anything not a backend's array
-    (lists, scalars)."""
+    """Whether ``x`` is data in host memory.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for NumPy arrays and anything that is not a backend's array (lists, scalars).
+    """
     name = name_of(x)
     return name is None or get(name).is_host
 
 
 def to_host(x: Any) -> Any:
-    """``x`` as a NumPy array: a backend's array through its ``to_numpy``, anything else
-    (NumPy arrays, lists, scalars) through ``numpy.asarray``."""
+    """``x`` as a NumPy array.
+
+    Parameters
+    ----------
+    x : array_like
+        Any backend's array (through its ``to_numpy``), or anything ``numpy.asarray``
+        takes (NumPy arrays, lists, scalars).
+
+    Returns
+    -------
+    numpy.ndarray
+        A host array of ``x``'s shape, dtype and values.
+    """
     import numpy as np
 
     name = name_of(x)
@@ -145,9 +246,19 @@ def to_host(x: Any) -> Any:
 
 
 def name_of(x: Any) -> str | None:
-    """The name of the backend whose library made ``x``; None if ``x`` is not such an array.
+    """The name of the backend whose library made ``x``.
 
     Looks only at libraries already imported, so it never imports CuPy, JAX or torch.
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    str or None
+        A name from ``NAMES``; None if ``x`` is not an array of a known backend.
     """
     import array_api_compat as compat
 
@@ -205,7 +316,26 @@ def convert(x: Any, backend: str | Backend) -> Any:
     the other. Where sharing would be unsound it copies on that device instead: an immutable
     (JAX) or read-only source never becomes writable memory (into torch, say), and a mutable
     source never backs an immutable (JAX) result. Through a NumPy copy on the host otherwise.
-    Raises TypeError when ``x`` is not an array of a known backend.
+
+    Parameters
+    ----------
+    x : array
+        An array of any known backend.
+    backend : str or Backend
+        The target backend.
+
+    Returns
+    -------
+    array
+        An array of ``backend`` with ``x``'s shape, dtype and values; ``x`` itself when it
+        is already there.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not an array of a known backend (host data: use ``get(name).asarray``).
+    BackendUnavailable
+        ``backend`` cannot run here.
     """
     target = get(backend)
     owner = name_of(x)

@@ -10,12 +10,20 @@ from collections.abc import Callable
 from typing import Any
 
 FLOAT_DTYPES = ("float32", "float64")
+"""The float dtypes every backend trains in (mixed precision aside): names for ``dtype=``."""
 TF32_ENV = "NNKIT_TF32"
+"""The environment variable that lets float32 matmuls use TF32 tensor cores when set."""
 
 
 def tf32_requested() -> bool:
-    """True when ``NNKIT_TF32`` is set to a non-empty value other than "0": float32 matmuls
-    may then use TF32 tensor cores (10-bit mantissa). Unset: full float32 precision."""
+    """Whether ``NNKIT_TF32`` asks for TF32 matmuls.
+
+    Returns
+    -------
+    bool
+        True when ``NNKIT_TF32`` is set to a non-empty value other than "0": float32 matmuls
+        may then use TF32 tensor cores (a 10-bit mantissa). False (unset): full float32.
+    """
     return os.environ.get(TF32_ENV, "") not in ("", "0")
 
 
@@ -29,7 +37,22 @@ def require(module: str, backend: str, install: str) -> Any:
 
 
 class BackendUnavailable(RuntimeError):
-    """A backend was asked for that cannot run here; the message says why and how to install it."""
+    """A backend was asked for that cannot run here; the message says why and how to install it.
+
+    Parameters
+    ----------
+    name : str
+        The backend's name, e.g. ``"cupy"``.
+    reason : str
+        Why it cannot run, e.g. ``"it is not installed (No module named 'cupy')"``.
+    install : str, optional
+        The command that installs it, e.g. ``"pip install 'nnkit[cuda12]'"``.
+
+    Attributes
+    ----------
+    name, reason, install : str
+        As given.
+    """
 
     def __init__(self, name: str, reason: str, install: str | None = None):
         self.name, self.reason, self.install = name, reason, install
@@ -41,7 +64,41 @@ class Backend:
     """An array-API namespace ``xp`` bound to one ``device``.
 
     Subclasses override only what their library does differently; everything
-    above this shim sees arrays through ``xp`` alone.
+    above this shim sees arrays through ``xp`` alone. Get one with ``nnkit.backends.get``.
+
+    Parameters
+    ----------
+    xp : module
+        The array-API namespace (``array_api_compat.numpy``, ``jax.numpy``, ...).
+    device : object
+        The library's device object that arrays are placed on.
+
+    Attributes
+    ----------
+    name : str
+        The backend's name: "numpy", "cupy", "jax", "torch" or "array_api_strict".
+    xp, device
+        As given.
+    install : str
+        The pip command that installs the backend's library.
+    is_host : bool
+        True where arrays are NumPy arrays in host memory (nothing to copy out).
+    can_scan : bool
+        True where ``scan`` and ``loop`` compile a whole loop (JAX).
+    can_compile_step : bool
+        True where ``compile_step`` compiles a training step (torch).
+    bfloat16 : bool
+        True where arrays can be bfloat16 (mixed precision: JAX).
+    immutable : bool
+        True where arrays never change once made (JAX): checks of an array's values may
+        then be remembered by the array's identity.
+    can_shard : bool
+        True where ``on(devices)`` trains data-parallel over several devices (JAX).
+    device_count : int
+        The devices each minibatch is split over (1 but for a backend from ``on``).
+    reference_only : bool
+        True where the backend checks correctness and is no target to time
+        (array_api_strict).
     """
 
     name: str = "?"
@@ -66,7 +123,23 @@ class Backend:
         return f"Backend({self.name!r}, device={self.device!r})"
 
     def dtype(self, dtype: Any) -> Any:
-        """The namespace's dtype for a name such as ``"float32"`` (dtypes pass through)."""
+        """The namespace's dtype for a name.
+
+        Parameters
+        ----------
+        dtype : str or dtype
+            A name such as ``"float32"``, or a dtype (returned as it is).
+
+        Returns
+        -------
+        dtype
+            ``xp``'s dtype of that name.
+
+        Raises
+        ------
+        ValueError
+            The namespace has no dtype of that name.
+        """
         if not isinstance(dtype, str):
             return dtype
         if not hasattr(self.xp, dtype):
@@ -74,14 +147,48 @@ class Backend:
         return getattr(self.xp, dtype)
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
-        """Host (NumPy, list) or same-backend data as an array on this backend's device."""
+        """Host (NumPy, list) or same-backend data as an array on this backend's device.
+
+        Parameters
+        ----------
+        x : array_like
+            A NumPy array, a list or number, or an array of this backend.
+        dtype : str or dtype, optional
+            The dtype to cast to (default: ``x``'s, as ``xp.asarray`` infers it).
+
+        Returns
+        -------
+        array
+            An array of this backend on ``device``; ``x`` itself where it already is one
+            (JAX), a view of host memory where the library shares it (NumPy, torch CPU).
+        """
         dtype = None if dtype is None else self.dtype(dtype)
         return self.xp.asarray(x, dtype=dtype, device=self.device)
 
     def on(self, devices: Any) -> Backend:
-        """This backend data-parallel over ``devices``: None or 1 is this backend itself;
-        only backends with ``can_shard`` (JAX) take more (an int N, "all", or a sequence of
-        devices) and return a backend whose arrays live on a mesh of them."""
+        """This backend data-parallel over ``devices``.
+
+        Parameters
+        ----------
+        devices : None, int, "all" or sequence of devices
+            None or 1: this backend itself. Only backends with ``can_shard`` (JAX) take
+            more: an int N (the first N devices), "all", or a sequence of the library's
+            devices.
+
+        Returns
+        -------
+        Backend
+            A backend whose arrays live on a mesh of those devices (``device_count`` of
+            them), or this one.
+
+        Raises
+        ------
+        ValueError
+            More than one device asked of a backend that trains on one (naming JAX), or
+            devices that do not exist here.
+        TypeError
+            ``devices`` of another kind (JAX).
+        """
         if devices is None or (type(devices) is int and devices == 1):
             return self
         raise ValueError(
@@ -90,109 +197,295 @@ class Backend:
         )
 
     def shard_rows(self, x: Any) -> Any:
-        """Inside compiled code: ``x`` (rows, ...) split by rows over this backend's devices
-        where they divide the rows evenly, else whole on each; ``x`` itself on one device."""
+        """Inside compiled code: ``x`` split by rows over this backend's devices.
+
+        Parameters
+        ----------
+        x : array of shape (rows, ...)
+            An array of this backend.
+
+        Returns
+        -------
+        array of shape (rows, ...)
+            ``x`` split by rows over the devices where they divide the rows evenly, else
+            whole on each; ``x`` itself on one device.
+        """
         return x
 
     def replicate(self, tree: Any) -> Any:
-        """Inside compiled code: every leaf of ``tree`` whole on each of this backend's
-        devices; ``tree`` itself on one device."""
+        """Inside compiled code: every leaf of ``tree`` whole on each of the devices.
+
+        Parameters
+        ----------
+        tree : pytree
+            Nested lists, tuples and dicts of this backend's arrays.
+
+        Returns
+        -------
+        pytree
+            ``tree`` with every leaf replicated over the devices; ``tree`` itself on one
+            device.
+        """
         return tree
 
     def is_here(self, x: Any) -> bool:
-        """Whether ``x``, an array of this backend's library, is on this backend's device(s)."""
+        """Whether an array of this backend's library is on this backend's device(s).
+
+        Parameters
+        ----------
+        x : array
+            An array of this backend's library.
+
+        Returns
+        -------
+        bool
+            True where ``x`` lives on ``device`` (or the backend's devices).
+        """
         import array_api_compat
 
         return array_api_compat.device(x) == self.device
 
     def place(self, tree: Any) -> Any:
-        """``tree`` (a pytree of this backend's arrays and Python numbers) as a compiled call
-        returns such a tree: on a compiling backend every leaf an array on the device, so
-        that the first call of a compiled function and the calls after it see the same
-        argument kinds (one compilation); elsewhere ``tree`` itself."""
+        """``tree`` as a compiled call returns such a tree.
+
+        On a compiling backend every leaf becomes an array on the device, so that the first
+        call of a compiled function and the calls after it see the same argument kinds (one
+        compilation); elsewhere ``tree`` is returned as it is.
+
+        Parameters
+        ----------
+        tree : pytree
+            This backend's arrays and Python numbers (an optimizer state, say).
+
+        Returns
+        -------
+        pytree
+            ``tree``, placed.
+        """
         return tree
 
     def to_numpy(self, x: Any) -> Any:
-        """A NumPy copy (or view, on the CPU) of ``x``."""
+        """``x`` as a NumPy array.
+
+        Parameters
+        ----------
+        x : array
+            An array of this backend.
+
+        Returns
+        -------
+        numpy.ndarray
+            A copy of ``x`` in host memory, or a view where ``x`` is in host memory already.
+        """
         import numpy as np
 
         return np.asarray(x)
 
     def exportable(self, x: Any) -> Any:
-        """``x`` as an array that any DLPack importer can take: a copy on its device where
-        ``x.strides`` has a negative one (NumPy, CuPy: torch cannot import those), detached
-        from the autograd graph (torch); ``x`` itself otherwise."""
+        """``x`` as an array that any DLPack importer can take.
+
+        Parameters
+        ----------
+        x : array
+            An array of this backend.
+
+        Returns
+        -------
+        array
+            A copy on its device where ``x.strides`` has a negative one (NumPy, CuPy: torch
+            cannot import those), ``x`` detached from the autograd graph (torch), or ``x``.
+        """
         strides = getattr(x, "strides", None)
         if strides is not None and any(s < 0 for s in strides):
             return self.xp.asarray(x, copy=True)
         return x
 
     def writeable(self, x: Any) -> bool:
-        """False where ``x`` must not be written in place: every array of an immutable
-        backend (JAX), read-only NumPy arrays."""
+        """Whether ``x`` may be written in place.
+
+        Parameters
+        ----------
+        x : array
+            An array of this backend.
+
+        Returns
+        -------
+        bool
+            False for every array of an immutable backend (JAX) and for read-only NumPy
+            arrays; True otherwise.
+        """
         return not self.immutable and bool(getattr(getattr(x, "flags", None), "writeable", True))
 
     def sync(self, x: Any = None) -> Any:
-        """Block until the computation behind ``x`` has finished; returns ``x``."""
+        """Block until the computation behind ``x`` has finished (needed for honest timing
+        on GPUs and JAX, which return before they compute).
+
+        Parameters
+        ----------
+        x : array or pytree, optional
+            What to wait for (CuPy, torch CUDA: the whole device stream is waited for).
+
+        Returns
+        -------
+        object
+            ``x``.
+        """
         return x
 
     def jit(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
-        """``fn`` compiled where the backend has a compiler (JAX: XLA; NumPy: recorded once,
-        then replayed as the array calls it made); ``fn`` itself otherwise. The arguments at
-        ``donate_argnums`` are given up by the caller: the compiled function may write its
-        outputs into them. Compiled or not, the same numbers."""
+        """``fn`` compiled where the backend has a compiler.
+
+        JAX: XLA. NumPy: recorded once, then replayed as the array calls it made (bitwise
+        the same numbers). Elsewhere ``fn`` itself.
+
+        Parameters
+        ----------
+        fn : callable
+            A pure function of arrays and pytrees of arrays: plain array expressions that
+            never branch on values or read them (``float(x)``).
+        donate_argnums : tuple of int
+            Positions of arguments the caller gives up: the compiled function may write its
+            outputs into them.
+
+        Returns
+        -------
+        callable
+            The compiled function (or ``fn``), called as ``fn`` is.
+        """
         return fn
 
     def compile_step(self, fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
-        """``fn``, a pure training step ``(params, opt_state, *rows) -> (params, opt_state,
-        loss)``, compiled as one program on request where ``jit`` leaves it eager (torch:
-        ``torch.compile``): the same formulas, equal to ``fn`` within float rounding; each
-        new shape of the rows compiles once. ``donate_argnums`` as for ``jit``.
+        """A training step compiled as one program on request where ``jit`` leaves it eager
+        (torch: ``torch.compile``).
 
-        Only backends with ``can_compile_step`` implement it; the others raise
-        NotImplementedError.
+        Parameters
+        ----------
+        fn : callable
+            A pure step ``(params, opt_state, *rows) -> (params, opt_state, loss)``.
+        donate_argnums : tuple of int
+            As for ``jit``.
+
+        Returns
+        -------
+        callable
+            The compiled step: the same formulas, equal to ``fn`` within float rounding;
+            each new shape of the rows compiles once.
+
+        Raises
+        ------
+        NotImplementedError
+            On backends without ``can_compile_step`` (all but torch).
         """
         raise NotImplementedError(f"backend {self.name!r} does not compile a training step")
 
     def without_jit(self) -> Backend:
-        """This backend with ``jit`` the identity: every function runs as written, one array
-        operation at a time (the plain path that compiled ones are tested against)."""
+        """This backend with ``jit`` the identity.
+
+        Returns
+        -------
+        Backend
+            A copy on which every function runs as written, one array operation at a time:
+            the plain path that compiled ones are tested against.
+        """
         plain = copy.copy(self)
         plain.jit = lambda fn, donate_argnums=(): fn  # type: ignore[method-assign]
         plain.donates = False
         return plain
 
     def scan(self, fn: Callable, carry: Any, xs: Any) -> tuple[Any, Any]:
-        """``carry, ys = scan(fn, carry, xs)``: ``fn(carry, x) -> (carry, y)`` over the leading
-        axis of every leaf of ``xs``, compiled as one loop (``jax.lax.scan`` semantics).
+        """``fn`` over the leading axis of ``xs``, compiled as one loop (``jax.lax.scan``).
 
-        Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
+        Parameters
+        ----------
+        fn : callable
+            ``fn(carry, x) -> (carry, y)``.
+        carry : pytree
+            The initial carry.
+        xs : pytree
+            Arrays whose leading axes (all of one length) are scanned over.
+
+        Returns
+        -------
+        tuple
+            ``(carry, ys)``: the last carry and the ``y`` of every step, stacked.
+
+        Raises
+        ------
+        NotImplementedError
+            On backends without ``can_scan`` (all but JAX).
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled scan")
 
     def loop(self, fn: Callable, carry: Any, count: Any, length: int) -> tuple[Any, Any]:
-        """``carry, ys = loop(fn, carry, count, length)``: ``fn(carry, i) -> (carry, y)`` for
-        i = 0 .. count - 1, ``count`` a value known only when the compiled code runs (at most
-        ``length``), as one compiled loop; each leaf of ``ys`` is (length, ...), row i holding
-        step i's y and the rows from ``count`` on zeros. One compilation serves every count.
+        """``fn(carry, i)`` for i = 0 .. count - 1 as one compiled loop, ``count`` a value
+        known only when the compiled code runs: one compilation serves every count.
 
-        Only backends with ``can_scan`` implement it; the others raise NotImplementedError.
+        Parameters
+        ----------
+        fn : callable
+            ``fn(carry, i) -> (carry, y)``.
+        carry : pytree
+            The initial carry.
+        count : int or 0-d array
+            How many steps to run, at most ``length``.
+        length : int
+            The most steps: the leading length of ``ys``.
+
+        Returns
+        -------
+        tuple
+            ``(carry, ys)``: each leaf of ``ys`` is (length, ...), row i holding step i's
+            ``y`` and the rows from ``count`` on zeros.
+
+        Raises
+        ------
+        NotImplementedError
+            On backends without ``can_scan`` (all but JAX).
         """
         raise NotImplementedError(f"backend {self.name!r} has no compiled loop")
 
     def device_name(self) -> str:
-        """A human-readable name of the device (for reports)."""
+        """A human-readable name of the device.
+
+        Returns
+        -------
+        str
+            E.g. ``"cpu (x86_64)"``, ``"cpu:0 (cpu)"`` or a GPU's name (for reports).
+        """
         return str(self.device)
 
     def keep_compiled(self, directory: str) -> bool:
         """Keep the programs this backend compiles in ``directory``, for later processes to
-        load instead of compiling again; returns whether it does (backends that compile)."""
+        load instead of compiling again (JAX's persistent compilation cache).
+
+        Parameters
+        ----------
+        directory : str
+            Where to keep them.
+
+        Returns
+        -------
+        bool
+            Whether the backend keeps them: True on backends that compile (JAX).
+        """
         return False
 
     def device_names(self) -> list[str]:
-        """Every device this backend can train on here (``on(devices)`` picks among them)."""
+        """Every device this backend can train on here.
+
+        Returns
+        -------
+        list of str
+            Their names, as ``device_name`` gives one (``on(devices)`` picks among them).
+        """
         return [self.device_name()]
 
     def memory_bytes(self) -> int | None:
-        """Total memory of an accelerator device in bytes; None for host memory or unknown."""
+        """The total memory of an accelerator device.
+
+        Returns
+        -------
+        int or None
+            Bytes; None for host memory, or where the library does not say.
+        """
         return None

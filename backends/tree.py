@@ -16,7 +16,22 @@ TreeDef = Any
 
 
 def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
-    """Apply ``fn`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
+    """Apply ``fn`` leafwise over ``tree`` and trees of the same structure.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(leaf, *leaves_of_rest) -> new leaf``.
+    tree : pytree
+        Nested lists, tuples (named tuples too) and dicts; anything else is a leaf.
+    *rest : pytree
+        Trees of ``tree``'s structure, whose leaves are passed beside ``tree``'s.
+
+    Returns
+    -------
+    pytree
+        A tree of ``tree``'s structure (the same container types) holding ``fn``'s results.
+    """
     if isinstance(tree, dict):
         return {k: tree_map(fn, tree[k], *(r[k] for r in rest)) for k in tree}
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
@@ -27,7 +42,18 @@ def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 
 def tree_leaves(tree: Any) -> list[Any]:
-    """The leaves of ``tree`` in a fixed order (dict keys in insertion order)."""
+    """The leaves of ``tree`` in a fixed order.
+
+    Parameters
+    ----------
+    tree : pytree
+        Nested lists, tuples and dicts.
+
+    Returns
+    -------
+    list
+        The leaves, depth first, dict values in insertion order.
+    """
     leaves: list[Any] = []
     _collect(tree, leaves.append)
     return leaves
@@ -44,7 +70,20 @@ def _collect(tree: Any, add: Callable[[Any], None]) -> None:
 
 
 def tree_unflatten(like: Any, leaves: list[Any]) -> Any:
-    """A tree of ``like``'s structure holding ``leaves`` (in ``tree_leaves`` order)."""
+    """A tree of ``like``'s structure holding ``leaves``.
+
+    Parameters
+    ----------
+    like : pytree
+        The structure to fill.
+    leaves : list
+        As many leaves as ``like`` has, in ``tree_leaves`` order.
+
+    Returns
+    -------
+    pytree
+        ``like``'s structure with ``leaves`` in place of its own.
+    """
     it = iter(leaves)
     return tree_map(lambda _: next(it), like)
 

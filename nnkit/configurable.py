@@ -6,10 +6,21 @@ from typing import Any
 
 
 class Configurable:
-    """``config()`` gives the constructor arguments, JSON-serialisable (``nnkit.io`` saves
-    them and rebuilds the object with ``type(obj)(**config)``); the repr shows them."""
+    """An object described by its constructor arguments: the base of layers and losses.
+
+    ``config()`` gives the constructor arguments, JSON-serialisable (``nnkit.io`` saves them
+    and rebuilds the object with ``type(obj)(**config)``); the repr shows them.
+    """
 
     def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this object.
+
+        Returns
+        -------
+        dict
+            ``{argument name: value}``, JSON-serialisable; ``{}`` for an object without
+            arguments. ``type(obj)(**obj.config())`` is an equal object.
+        """
         return {}
 
     def __repr__(self) -> str:

@@ -14,8 +14,28 @@ from .errors import InvalidValueError
 
 
 def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
-    """Integer labels of shape (n,) as a (n, k) one-hot array on the labels' backend
-    (NumPy for lists); ``dtype`` defaults to that backend's default float dtype."""
+    """Integer labels as one-hot rows.
+
+    Parameters
+    ----------
+    labels : array_like of shape (n,)
+        Integer labels in [0, k), an array of any backend or a list.
+    k : int
+        The number of classes.
+    dtype : dtype, optional
+        The result's dtype (default: the backend's default float dtype).
+
+    Returns
+    -------
+    array of shape (n, k)
+        On the labels' backend (NumPy for lists): 1 in column ``labels[i]`` of row i, 0
+        elsewhere (a row of zeros for a label outside [0, k)).
+
+    Raises
+    ------
+    ValueError
+        ``labels`` is not 1-D.
+    """
     if not hasattr(labels, "ndim"):
         labels = np.asarray(labels)
     xp = namespace(labels)
@@ -29,19 +49,63 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 
 
 def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.ndarray:
-    """The order in which one epoch visits ``n`` samples: a permutation drawn from ``rng``."""
+    """The order in which one epoch visits ``n`` samples.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Where the permutation comes from.
+    n : int
+        The number of samples.
+    shuffle : bool
+        False: in order.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        A permutation of 0 .. n - 1.
+    """
     return rng.permutation(n) if shuffle else np.arange(n)
 
 
 def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
-    """The order of epoch number ``epoch`` (0, 1, ...): a pure function of (seed, epoch),
-    so a run stopped mid-way and resumed visits the samples exactly as one that was not."""
+    """The order of an epoch: a pure function of (seed, epoch), so a run stopped mid-way
+    and resumed visits the samples exactly as one that was not.
+
+    Parameters
+    ----------
+    seed : int
+        The trainer's seed.
+    epoch : int
+        The epoch's number, from 0.
+    n : int
+        The number of samples.
+    shuffle : bool
+        False: in order.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+        A permutation of 0 .. n - 1: the order ``Trainer.fit`` and ``minibatches`` use.
+    """
     return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
 
 
 def next_position(position: tuple[int, int], n: int) -> tuple[int, int]:
-    """(epoch, offset) where the next minibatch starts, from ``position``, the (epoch, offset)
-    reached so far over ``n`` samples: a finished epoch moves on to the next one's start."""
+    """Where the next minibatch starts.
+
+    Parameters
+    ----------
+    position : tuple of int
+        The (epoch, sample offset) reached so far.
+    n : int
+        The number of samples.
+
+    Returns
+    -------
+    tuple of int
+        ``position``, or the next epoch's start (epoch + 1, 0) when it finished an epoch.
+    """
     epoch, offset = position
     return (epoch + 1, 0) if offset >= n else (epoch, offset)
 
@@ -61,9 +125,33 @@ def _length(x: Any) -> int:
 def train_val_split(
     X: Any, Y: Any, val_fraction: float = 0.2, seed: int = 0, shuffle: bool = True
 ) -> tuple[Any, Any, Any, Any]:
-    """``(X_train, Y_train, X_val, Y_val)``: ``round(val_fraction * n)`` rows (at least one)
-    go to validation, chosen by a permutation drawn from ``seed`` (the last rows if
-    ``shuffle=False``). Arrays stay on their backend; lists become NumPy arrays."""
+    """Split rows into training and validation sets, keeping X and Y paired.
+
+    ``round(val_fraction * n)`` rows (at least one) go to validation, chosen by a
+    permutation drawn from ``seed`` (the last rows if ``shuffle=False``).
+
+    Parameters
+    ----------
+    X, Y : array_like of shape (n, ...)
+        Arrays of any backend (they stay on it) or lists (they become NumPy arrays).
+    val_fraction : float
+        The share of validation rows, in (0, 1).
+    seed : int
+        The seed of the permutation.
+    shuffle : bool
+        False: the last rows are the validation set.
+
+    Returns
+    -------
+    tuple
+        ``(X_train, Y_train, X_val, Y_val)``.
+
+    Raises
+    ------
+    InvalidValueError
+        X and Y of different lengths, a fraction outside (0, 1), or one that leaves no
+        training rows.
+    """
     n = _length(X)
     if _length(Y) != n:
         raise InvalidValueError(f"X and Y have different numbers of samples: {n} and {_length(Y)}")
@@ -83,9 +171,33 @@ def minibatches(
     X: Any, Y: Any, batch_size: int = 64, *, seed: int = 0, epoch: int = 0, shuffle: bool = True,
     sample_weight: Any = None,
 ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
-    """``(X_batch, Y_batch)`` pairs covering one epoch in the order ``epoch_order(seed, epoch)``
-    (the order ``Trainer.fit`` uses); the last batch may be smaller. With ``sample_weight``
-    (n,): ``(X_batch, Y_batch, w_batch)`` triples, each weight with its row."""
+    """The minibatches of one epoch, in the order ``Trainer.fit`` uses.
+
+    Parameters
+    ----------
+    X, Y : array_like of shape (n, ...)
+        Arrays of any backend, or lists.
+    batch_size : int
+        Rows per minibatch, >= 1; the last one may be smaller.
+    seed : int
+        As the trainer's seed.
+    epoch : int
+        The epoch's number, from 0: the order is ``epoch_order(seed, epoch, n)``.
+    shuffle : bool
+        False: in order.
+    sample_weight : array_like of shape (n,), optional
+        Per-sample weights, yielded with their rows.
+
+    Yields
+    ------
+    tuple
+        ``(X_batch, Y_batch)``, or ``(X_batch, Y_batch, w_batch)`` with ``sample_weight``.
+
+    Raises
+    ------
+    InvalidValueError
+        Arrays of different lengths, or a batch size that is not an int >= 1.
+    """
     data = (X, Y) if sample_weight is None else (X, Y, sample_weight)
     n = _length(X)
     if any(_length(a) != n for a in data):

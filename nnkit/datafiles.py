@@ -33,6 +33,7 @@ from . import csvread
 from .errors import InvalidValueError
 
 FORMATS = (".csv", ".npz", ".npy")
+"""The file suffixes ``read`` takes."""
 # what np.load and reading a member of a damaged archive can raise
 _LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
@@ -42,16 +43,47 @@ class DataFileError(InvalidValueError):
 
 
 def is_data_file(name: str | os.PathLike) -> bool:
-    """Whether ``name`` ends in one of FORMATS (any case)."""
+    """Whether ``name`` is a data file's name.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A file name or path.
+
+    Returns
+    -------
+    bool
+        True where it ends in one of ``FORMATS`` (any case).
+    """
     return Path(name).suffix.lower() in FORMATS
 
 
 @dataclasses.dataclass
 class Table:
-    """A data file's contents: X (n, d) finite float64; y the targets as read, (n,) or
-    (n, k) of int64, float64 or str (None when not read); the names of the features and the
-    target; ``lines``: the CSV line of each row (None for arrays); ``parser``: what read a
-    CSV: "pyarrow" or "numpy" (csvread's fast parsers) or "csv" (the csv module)."""
+    """A data file's contents.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    X : numpy.ndarray of shape (n, d)
+        The features, finite float64.
+    y : numpy.ndarray of shape (n,) or (n, k), or None
+        The targets as read: int64, float64 or str (None when not read).
+    features : list of str
+        The features' names (a CSV's column names; ``x0``, ``x1`` ... for arrays).
+    target : str or None
+        The target's name (a CSV column, ``y`` of an .npz).
+    lines : list of int or None
+        The CSV line of each row (None for arrays).
+    target_path : str
+        The file of the targets (a .npy of features has its own).
+    w : numpy.ndarray of shape (n,) or None
+        Per-sample weights, float64, finite, >= 0; None when not asked for.
+    parser : str or None
+        What read a CSV: "pyarrow" or "numpy" (the fast parsers) or "csv" (the csv module);
+        None for arrays.
+    """
 
     path: str
     X: np.ndarray
@@ -64,7 +96,18 @@ class Table:
     parser: str | None = None  # a CSV's parser; None for arrays
 
     def where(self, i: int) -> str:
-        """Where target ``i`` is: ``t.csv, line 7 (column species)`` or ``t.npz, y[6]``."""
+        """Where a target is in the file, for messages.
+
+        Parameters
+        ----------
+        i : int
+            The row.
+
+        Returns
+        -------
+        str
+            E.g. ``t.csv, line 7 (column species)`` or ``t.npz, y[6]``.
+        """
         if self.lines is not None:
             return f"{self.path}, line {self.lines[i]} (column {self.target})"
         return f"{self.target_path or self.path}, {self.target}[{i}]"
@@ -90,6 +133,35 @@ def read(
     ``weights``: per-sample weights (``Table.w``): a CSV column (not a feature then), an
     array of the .npz (e.g. ``w``), or a .npy file beside a .npy of features. They must be
     finite numbers >= 0, not all 0.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A .csv, .npz or .npy file.
+    target : str, optional
+        A CSV's target column (default: ``default_target``, else the last column).
+    targets : str or os.PathLike, optional
+        The .npy file of the targets of a .npy of features.
+    with_target : bool
+        Whether to read targets (False: prediction input, every column a feature).
+    features : sequence of str, optional
+        The feature columns to pick from a CSV without targets, when its header has them
+        all.
+    default_target : str, optional
+        The target column when ``target`` is not given.
+    weights : str, optional
+        Where the per-sample weights are.
+
+    Returns
+    -------
+    Table
+        The arrays and names.
+
+    Raises
+    ------
+    DataFileError
+        Anything that makes the file unusable; the one-line message names the file and, in
+        a CSV, the line and column.
     """
     path = str(path)
     suffix = Path(path).suffix.lower()
@@ -190,7 +262,18 @@ def _text(path: str, data: bytes) -> str:
 
 
 def is_number(text: str) -> bool:
-    """Whether ``text`` reads as a float (``float`` accepts it)."""
+    """Whether ``text`` reads as a float.
+
+    Parameters
+    ----------
+    text : str
+        A cell.
+
+    Returns
+    -------
+    bool
+        True where ``float(text)`` accepts it.
+    """
     try:
         float(text)
     except ValueError:

@@ -13,10 +13,28 @@ from .errors import MissingDependencyError
 def digits(
     test_size: float = 0.2, seed: int = 42, normalize: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits, split as ``train_test_split(test_size, random_state=seed)``.
+    """scikit-learn's bundled 8x8 digits (no network needed), split as
+    ``train_test_split(test_size=test_size, random_state=seed)`` splits them.
 
-    Returns ``(X_train, y_train, X_test, y_test)``: X float64 (n, 64) with raw 0..16
-    pixels (``normalize=True`` divides by 16), y int64 labels 0..9 of shape (n,).
+    Parameters
+    ----------
+    test_size : float
+        The share of the 1797 images held out for testing.
+    seed : int
+        The split's ``random_state``.
+    normalize : bool
+        Divide the pixels by 16 (to [0, 1]) instead of the raw 0..16 the lecture used.
+
+    Returns
+    -------
+    tuple
+        ``(X_train, y_train, X_test, y_test)``: X float64 (n, 64), y int64 labels 0..9 of
+        shape (n,); 1437 and 360 rows with the defaults.
+
+    Raises
+    ------
+    MissingDependencyError
+        scikit-learn is not installed.
     """
     try:
         from sklearn.datasets import load_digits
@@ -37,12 +55,31 @@ def digits(
 
 
 def xor() -> tuple[np.ndarray, np.ndarray]:
-    """The four XOR points: X (4, 2) in {0, 1}, Y (4, 1) = x0 xor x1, both float64."""
+    """The four XOR points.
+
+    Returns
+    -------
+    tuple
+        ``(X, Y)``: X (4, 2) in {0, 1}, Y (4, 1) = x0 xor x1, both float64.
+    """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     return X, np.array([[0], [1], [1], [0]], dtype=np.float64)
 
 
 def sine(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Regression on [0, 2 pi]: X (n, 1) drawn uniformly from ``seed``, Y = sin(X) (n, 1)."""
+    """A regression: the sine on [0, 2 pi].
+
+    Parameters
+    ----------
+    n : int
+        The number of points.
+    seed : int
+        The seed of the draws.
+
+    Returns
+    -------
+    tuple
+        ``(X, Y)``: X (n, 1) drawn uniformly from [0, 2 pi], Y = sin(X) (n, 1), float64.
+    """
     X = np.random.default_rng(seed).uniform(0.0, 2 * np.pi, size=(n, 1))
     return X, np.sin(X)

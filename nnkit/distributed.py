@@ -19,21 +19,54 @@ def initialize(
     *,
     timeout_s: int = 120,
 ) -> None:
-    """Join this process to a run of ``num_processes`` (``coordinator_address`` "host:port"
-    of process 0; all three detected from Slurm, Open MPI or TPU environments when left
-    out). On CPU devices the processes talk through gloo. Must come before JAX computes
-    anything. A process missing at the start for ``timeout_s`` seconds, or one that dies
-    later, makes the others fail with an error within a bounded time."""
+    """Join this process to a run of several processes (``jax.distributed.initialize``).
+
+    Must come before JAX computes anything. On CPU devices the processes talk through gloo.
+    Afterwards ``Trainer(..., backend="jax", devices="all")`` spans the devices of every
+    process. A process missing at the start for ``timeout_s`` seconds, or one that dies
+    later, makes the others fail with an error within a bounded time.
+
+    Parameters
+    ----------
+    coordinator_address : str, optional
+        "host:port" of process 0.
+    num_processes : int, optional
+        The number of processes in the run.
+    process_id : int, optional
+        This process's number, 0 to ``num_processes - 1``. All three are detected from
+        Slurm, Open MPI or TPU environments when left out.
+    timeout_s : int
+        How long to wait for every process to join.
+
+    Raises
+    ------
+    BackendUnavailable
+        JAX is not installed.
+    RuntimeError
+        JAX's: the run cannot be joined (a timeout, a process missing).
+    """
     processes.initialize(coordinator_address, num_processes, process_id, timeout_s)
 
 
 def process_index() -> int:
-    """This process's number, 0 to ``process_count() - 1`` (0 outside a run)."""
+    """This process's number in the run.
+
+    Returns
+    -------
+    int
+        0 to ``process_count() - 1``; 0 outside a run.
+    """
     return processes.index()
 
 
 def process_count() -> int:
-    """The number of processes in the run (1 outside one)."""
+    """The number of processes in the run.
+
+    Returns
+    -------
+    int
+        1 outside a run.
+    """
     return processes.count()
 
 

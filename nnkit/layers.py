@@ -25,24 +25,91 @@ from .initializers import INITIALIZERS, bias_zeros
 
 
 class Layer(Configurable):
-    """Base class; a layer without parameters has ``init`` and ``param_shapes`` return ``{}``."""
+    """The base of layers: the contract every layer keeps.
+
+    A subclass writes ``forward`` and ``backward`` as plain array expressions; a layer with
+    parameters also writes ``init`` and ``param_shapes`` (a layer without has them return
+    ``{}``), and ``config`` where its constructor takes arguments.
+    """
 
     def init(self, rng: Any) -> dict[str, Any]:
-        """Host (NumPy, float64) initial parameters drawn from ``rng``."""
+        """Initial parameters, drawn on the host.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Where the draws come from (``Sequential.init`` passes one per model, seeded).
+
+        Returns
+        -------
+        dict
+            ``{name: numpy.ndarray}`` in float64 (``Sequential.init`` casts and moves
+            them); ``{}`` for a layer without parameters.
+        """
         return {}
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The shapes of the parameters ``init`` makes, without drawing them."""
+        """The shapes of the parameters ``init`` makes, without drawing them.
+
+        Returns
+        -------
+        dict
+            ``{name: shape}``; ``{}`` for a layer without parameters.
+        """
         return {}
 
     def forward(self, p: dict, X: Any) -> tuple[Any, Any]:
+        """The layer's output for a batch, and what ``backward`` needs.
+
+        Parameters
+        ----------
+        p : dict
+            The layer's parameters (``{}`` for an activation), arrays of X's backend.
+        X : array of shape (batch, in)
+            The input: one row per sample.
+
+        Returns
+        -------
+        tuple
+            ``(Y, cache)``: the output (batch, out) and whatever ``backward`` needs.
+        """
         raise NotImplementedError
 
     def backward(self, p: dict, cache: Any, dY: Any) -> tuple[Any, dict]:
+        """The gradients of the loss, from the gradient with respect to the output.
+
+        Parameters
+        ----------
+        p : dict
+            The layer's parameters, as given to ``forward``.
+        cache : object
+            What ``forward`` returned beside its output.
+        dY : array of shape (batch, out)
+            dLoss/dY for the whole batch.
+
+        Returns
+        -------
+        tuple
+            ``(dX, grads)``: dLoss/dX (batch, in), and dLoss/dp shaped like ``p``.
+        """
         raise NotImplementedError
 
     def param_grads(self, p: dict, cache: Any, dY: Any) -> dict:
-        """The ``grads`` of ``backward``; layers that can skip computing dX override it."""
+        """The parameter gradients alone: the ``grads`` of ``backward``.
+
+        Layers that can skip computing dX override it (``Dense``: one matmul less); the
+        training step calls it for the first layer, whose dX nobody needs.
+
+        Parameters
+        ----------
+        p, cache, dY
+            As for ``backward``.
+
+        Returns
+        -------
+        dict
+            dLoss/dp, shaped like ``p``.
+        """
         return self.backward(p, cache, dY)[1]
 
 
@@ -50,6 +117,23 @@ class Dense(Layer):
     """Y = X @ W + b, with W of shape (in_features, out_features) and b of shape (out_features,).
 
     dX = dY @ W^T,  dW = X^T @ dY,  db = sum of dY over the rows.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        The input and output widths, ints >= 1.
+    init : str
+        The initializer of W, a name in ``nnkit.initializers.INITIALIZERS``: "uniform"
+        (U(-0.5, 0.5), the lecture's), "glorot_uniform", "glorot_normal", "he_uniform",
+        "he_normal" or "zeros". The bias starts at zero.
+    bias : bool
+        Whether the layer has the bias b.
+
+    Raises
+    ------
+    InvalidValueError
+        A width that is not an int >= 1, or an unknown initializer (the message lists the
+        known ones).
     """
 
     def __init__(
@@ -136,7 +220,20 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """z where z > 0, else alpha * z; derivative 1 where z > 0, else alpha."""
+    """z where z > 0, else alpha * z; derivative 1 where z > 0, else alpha.
+
+    Parameters
+    ----------
+    alpha : float
+        The slope for z <= 0, in [0, 1).
+
+    Raises
+    ------
+    InvalidValueError
+        ``alpha`` outside [0, 1).
+    InvalidTypeError
+        ``alpha`` not a number.
+    """
 
     def __init__(self, alpha: float = 0.01):
         self.alpha = checks.check_unit_interval("LeakyReLU alpha", alpha)
@@ -175,6 +272,7 @@ class Identity(Layer):
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (Dense, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Identity)
 }
+"""The layers files can hold, by class name: loading rebuilds layers from here only."""
 ACTIVATIONS: dict[str, type[Layer]] = {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
@@ -183,8 +281,28 @@ ACTIVATIONS: dict[str, type[Layer]] = {
     "softmax": Softmax,
     "identity": Identity,
 }
+"""The activations by the names ``activation``, ``nnkit.model.mlp`` and ``nnkit train`` take."""
 
 
 def activation(name: str, **kwargs) -> Layer:
-    """The activation layer called ``name`` (a key of ACTIVATIONS), built with ``kwargs``."""
+    """The activation layer called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``ACTIVATIONS``: "sigmoid", "tanh", "relu", "leaky_relu", "softmax" or
+        "identity".
+    **kwargs
+        The layer's constructor arguments (``alpha`` for "leaky_relu").
+
+    Returns
+    -------
+    Layer
+        The activation.
+
+    Raises
+    ------
+    InvalidValueError
+        An unknown name; the message lists the known ones.
+    """
     return checks.lookup("activation", name, ACTIVATIONS)(**kwargs)

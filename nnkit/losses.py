@@ -31,17 +31,43 @@ from .data import one_hot
 
 
 def weight_sum(weight: Any) -> Any:
-    """sum_i w_i of weights (..., batch), or 1 where every weight is 0 (such a batch then
-    has loss 0 and gradient 0: its rows count for nothing)."""
+    """The weight sum of a batch, the denominator of a weighted mean.
+
+    Parameters
+    ----------
+    weight : array of shape (..., batch)
+        Per-sample weights, >= 0.
+
+    Returns
+    -------
+    array of shape (...)
+        sum_i w_i, or 1 where every weight is 0 (such a batch then has loss 0 and gradient
+        0: its rows count for nothing).
+    """
     xp = namespace(weight)
     total = xp.sum(weight, axis=-1)
     return xp.where(total > 0, total, xp.ones_like(total))
 
 
 def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
-    """The loss of elementwise ``terms`` (batch, out): the mean over rows of l_i, the
-    ``rows`` ("mean" or "sum") of row i's terms; with ``weight`` (batch,) the weighted mean
-    ``sum_i w_i l_i / sum_i w_i``."""
+    """A batch's loss from its elementwise terms: the mean over the rows of l_i.
+
+    Parameters
+    ----------
+    terms : array of shape (batch, out)
+        The loss's elementwise terms, e.g. ``(pred - target)**2``.
+    weight : array of shape (batch,), optional
+        Per-sample weights: the loss is then the weighted mean ``sum_i w_i l_i / sum_i
+        w_i`` (None: the plain mean).
+    rows : {"mean", "sum"}
+        l_i is the mean of row i's terms ("mean": MSE, BCE) or their sum ("sum":
+        cross-entropy over the classes).
+
+    Returns
+    -------
+    array
+        0-d.
+    """
     xp = namespace(terms)
     per_row = terms.shape[-1] if rows == "mean" else 1
     if weight is None:
@@ -50,8 +76,22 @@ def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
 
 
 def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
-    """dLoss/dpred of ``mean_loss(terms, weight, rows)``, given ``d`` = dterms/dpred
-    (batch, out): each row's share of the mean."""
+    """The gradient of ``mean_loss(terms, weight, rows)`` with respect to the prediction.
+
+    Parameters
+    ----------
+    d : array of shape (batch, out)
+        dterms/dpred, elementwise.
+    weight : array of shape (batch,), optional
+        As for ``mean_loss``.
+    rows : {"mean", "sum"}
+        As for ``mean_loss``.
+
+    Returns
+    -------
+    array of shape (batch, out)
+        dLoss/dpred: each row's share of the (weighted) mean.
+    """
     per_row = d.shape[-1] if rows == "mean" else 1
     if weight is None:
         return d / (d.shape[-2] * per_row)
@@ -59,33 +99,85 @@ def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
 
 
 class Loss(Configurable):
-    """Base of the losses: the checked calls, target preparation, and the bare maths
-    ``unchecked``/``unchecked_grad`` that each loss writes."""
+    """The base of the losses: the checked calls, target preparation, and the bare maths
+    ``unchecked``/``unchecked_grad`` that each loss writes.
+
+    A loss of your own subclasses it and writes ``unchecked`` and ``unchecked_grad`` (with
+    ``mean_loss`` and ``mean_grad``), plus ``check_values``/``check_shapes`` where its
+    targets need more than the same shape as the prediction.
+    """
 
     def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
         """The loss, a 0-d array, after checking ``target`` (and ``weight``) against ``pred``.
 
         Parameters
         ----------
-        pred : array (batch, out)
+        pred : array of shape (batch, out)
         target : array
             As the loss takes it (same shape as ``pred``; class labels (batch,) where the
             loss allows them).
-        weight : array (batch,), optional
+        weight : array of shape (batch,), optional
             Per-sample weights, finite and >= 0, not all 0; cast to ``pred``'s dtype.
             The loss is then ``sum_i w_i l_i / sum_i w_i``.
+
+        Returns
+        -------
+        array
+            The loss, 0-d.
+
+        Raises
+        ------
+        ShapeError
+            ``target`` or ``weight`` of the wrong shape (never broadcast), or an empty
+            prediction.
+        ValueRangeError
+            Labels or targets out of range, or weights not finite, negative or all 0
+            (checked where the arrays can be read eagerly: not JAX's).
         """
         weight = self.check(pred, target, weight)
         return self.unchecked(pred, target, weight)
 
     def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
-        """dLoss/dpred, shaped like ``pred``, after the checks of ``__call__``."""
+        """The gradient of the loss with respect to ``pred``, after the checks of
+        ``__call__``.
+
+        Parameters
+        ----------
+        pred, target, weight
+            As for ``__call__``.
+
+        Returns
+        -------
+        array
+            dLoss/dpred, shaped like ``pred``.
+
+        Raises
+        ------
+        ShapeError, ValueRangeError
+            As ``__call__``.
+        """
         weight = self.check(pred, target, weight)
         return self.unchecked_grad(pred, target, weight)
 
     def check(self, pred: Any, target: Any, weight: Any = None) -> Any:
-        """Shapes always; values only where ``values.readable`` (no host read under jit).
-        Returns ``weight`` in ``pred``'s dtype (None stays None)."""
+        """The checks of ``__call__``: shapes always; values only where the arrays can be
+        read eagerly (no host read under ``jit``).
+
+        Parameters
+        ----------
+        pred, target, weight
+            As for ``__call__``.
+
+        Returns
+        -------
+        array or None
+            ``weight`` in ``pred``'s dtype (None stays None).
+
+        Raises
+        ------
+        ShapeError, ValueRangeError
+            As ``__call__``.
+        """
         name = type(self).__name__
         shapes.check_nonempty(tuple(pred.shape), name)
         self.check_shapes(tuple(pred.shape), target)
@@ -100,11 +192,39 @@ class Loss(Configurable):
         return weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
 
     def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
-        """``target`` fits a prediction of ``pred_shape``: same shape, never broadcast."""
+        """Check that ``target`` fits a prediction of ``pred_shape``: the same shape, never
+        broadcast (``CrossEntropy`` also takes labels).
+
+        Parameters
+        ----------
+        pred_shape : tuple of int
+            The prediction's shape.
+        target : array
+            The targets.
+
+        Raises
+        ------
+        ShapeError
+            ``target`` does not fit.
+        """
         shapes.check_same_shape(pred_shape, target, type(self).__name__)
 
     def check_values(self, pred_shape: tuple[int, ...], target: Any) -> None:
-        """Value checks on ``target`` (one reduction on its device); none by default."""
+        """Check the values of ``target`` (one reduction on its device); none by default.
+
+        Parameters
+        ----------
+        pred_shape : tuple of int
+            The prediction's shape.
+        target : array
+            The targets, read eagerly.
+
+        Raises
+        ------
+        ValueRangeError
+            Values the loss does not take (BCE: outside [0, 1]; CrossEntropy labels:
+            outside [0, K)).
+        """
 
     def prepare_target(self, target: Any, pred_shape: tuple[int, int], dtype: Any) -> Any:
         """``target`` (n,) or (n, K) as this loss trains on it for predictions of
@@ -112,6 +232,25 @@ class Loss(Configurable):
 
         Here (MSE, BCE): integer labels (n,) become one-hot rows when K > 1 (labels in
         [0, K)), other 1-D targets a column (n, 1); float targets take ``dtype``.
+
+        Parameters
+        ----------
+        target : array of shape (n,) or (n, K)
+            The targets as the user gave them, moved to the trainer's backend.
+        pred_shape : tuple of int
+            (n, K), the model's output for the data set.
+        dtype : dtype
+            The float dtype the loss trains in.
+
+        Returns
+        -------
+        array
+            The targets the training step uses.
+
+        Raises
+        ------
+        ShapeError, ValueRangeError
+            Targets that do not fit the loss and the model's output.
         """
         if target.ndim == 1:
             if _is_integer(target) and pred_shape[1] > 1:
@@ -130,11 +269,35 @@ class Loss(Configurable):
         return target
 
     def unchecked(self, pred: Any, target: Any, weight: Any = None) -> Any:
-        """The loss of checked inputs (``weight`` in pred's dtype or None)."""
+        """The loss of checked inputs: the bare maths, plain array expressions.
+
+        Parameters
+        ----------
+        pred, target
+            As for ``__call__``, already checked.
+        weight : array of shape (batch,) or None
+            In ``pred``'s dtype.
+
+        Returns
+        -------
+        array
+            The loss, 0-d.
+        """
         raise NotImplementedError
 
     def unchecked_grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
-        """dLoss/dpred of checked inputs."""
+        """The gradient of ``unchecked`` with respect to ``pred``.
+
+        Parameters
+        ----------
+        pred, target, weight
+            As for ``unchecked``.
+
+        Returns
+        -------
+        array
+            dLoss/dpred, shaped like ``pred``.
+        """
         raise NotImplementedError
 
 
@@ -166,6 +329,11 @@ class BinaryCrossEntropy(Loss):
     -log(eps) per element (36.0 in float64, 15.9 in float32) and a finite gradient;
     beyond the clip the loss no longer grows, so prefer ``from_logits=True``.
     Targets must lie in [0, 1]. Weighted: l_i is the mean of row i's terms.
+
+    Parameters
+    ----------
+    from_logits : bool
+        Whether ``pred`` are logits (the stable form) rather than probabilities.
     """
 
     def __init__(self, from_logits: bool = False):
@@ -201,6 +369,11 @@ class CrossEntropy(Loss):
     ``from_logits=False`` pred are probabilities, clipped below at finfo(dtype).eps.
     The logits gradient is (softmax(z) - onehot) / batch. Weighted: l_i = -sum_k t_ik
     log softmax(z_i)_k, loss = sum_i w_i l_i / sum_i w_i.
+
+    Parameters
+    ----------
+    from_logits : bool
+        Whether ``pred`` are logits (the default; log-sum-exp) rather than probabilities.
     """
 
     def __init__(self, from_logits: bool = True):
@@ -213,7 +386,27 @@ class CrossEntropy(Loss):
             shapes.check_same_shape(pred_shape, target, "CrossEntropy")
 
     def prepare_target(self, target, pred_shape, dtype):
-        """Integer labels (n,) stay labels; one-hot or probability rows take ``dtype``."""
+        """Integer labels (n,) stay labels; one-hot or probability rows take ``dtype``.
+
+        Parameters
+        ----------
+        target : array of shape (n,) or (n, K)
+            Integer labels, or one-hot or probability rows.
+        pred_shape : tuple of int
+            (n, K).
+        dtype : dtype
+            The float dtype the loss trains in.
+
+        Returns
+        -------
+        array
+            The targets the training step uses.
+
+        Raises
+        ------
+        ShapeError, ValueRangeError
+            Targets of the wrong shape, or labels outside [0, K).
+        """
         return self._checked_target(target, pred_shape, dtype)
 
     def check_values(self, pred_shape, target):
@@ -237,7 +430,20 @@ class CrossEntropy(Loss):
 
 
 def dense_target(pred: Any, target: Any) -> Any:
-    """``target`` as a (batch, K) array: one-hot rows of pred's dtype for integer labels."""
+    """``target`` as rows of the prediction's shape.
+
+    Parameters
+    ----------
+    pred : array of shape (batch, K)
+        The prediction.
+    target : array of shape (batch,) or (batch, K)
+        Integer labels or rows.
+
+    Returns
+    -------
+    array of shape (batch, K)
+        ``target`` itself, or one-hot rows of ``pred``'s dtype for integer labels.
+    """
     return target if target.ndim == 2 else one_hot(target, pred.shape[-1], dtype=pred.dtype)
 
 
@@ -253,3 +459,4 @@ LOSSES: dict[str, type[Loss]] = {
     "bce": BinaryCrossEntropy,
     "cross_entropy": CrossEntropy,
 }
+"""The losses by the names ``nnkit train --loss`` takes; trainer files hold only these."""

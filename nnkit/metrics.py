@@ -11,16 +11,42 @@ from ._ns import namespace
 
 
 def labels_of(y: Any) -> Any:
-    """Class labels (n,) from scores or one-hot rows (n, K), or labels (n,) as they are."""
+    """Class labels from scores, probabilities or one-hot rows.
+
+    Parameters
+    ----------
+    y : array_like of shape (n, K) or (n,)
+        Rows (the label is the argmax) or labels; any backend, or a list.
+
+    Returns
+    -------
+    array of shape (n,)
+        The labels, on ``y``'s backend.
+    """
     if not hasattr(y, "ndim"):
         y = np.asarray(y)
     return namespace(y).argmax(y, axis=-1) if y.ndim == 2 else y
 
 
 def accuracy(pred: Any, target: Any) -> float:
-    """Fraction of rows whose predicted class equals the target class.
+    """The fraction of rows whose predicted class is the target class.
 
-    ``pred``: scores (n, K) or labels (n,); ``target``: labels (n,) or one-hot (n, K).
+    Parameters
+    ----------
+    pred : array_like of shape (n, K) or (n,)
+        Scores or probabilities, or labels; any backend.
+    target : array_like of shape (n,) or (n, K)
+        Labels or one-hot rows.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Different numbers of predictions and targets.
     """
     p, t = labels_of(pred), labels_of(target)
     if p.shape != t.shape:
@@ -32,9 +58,20 @@ def accuracy(pred: Any, target: Any) -> float:
 
 
 def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
-    """``accuracy`` as a 0-d float32 array, without checks or a host read (compiles
-    under jit): ``pred`` and ``target`` as ``accuracy`` takes them, of matching rows;
-    ``weight`` (n,): the weighted fraction ``sum_i w_i hit_i / sum_i w_i``."""
+    """``accuracy`` without checks or a host read (it compiles under ``jit``).
+
+    Parameters
+    ----------
+    pred, target
+        As ``accuracy`` takes them, of matching rows.
+    weight : array of shape (n,), optional
+        Per-sample weights: the weighted fraction ``sum_i w_i hit_i / sum_i w_i``.
+
+    Returns
+    -------
+    array
+        0-d, float32, on the arrays' backend.
+    """
     p, t = labels_of(pred), labels_of(target)
     xp = namespace(p)
     hits = xp.astype(p == xp.astype(t, p.dtype), xp.float32)
@@ -45,8 +82,21 @@ def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
 
 
 def is_classification(target: Any, k: int) -> bool:
-    """True when ``target`` holds class labels for a (n, k) prediction: integer labels (n,),
-    or one-hot rows (n, k) of 0/1 summing to 1 with k > 1."""
+    """Whether ``target`` holds class labels for a prediction of k outputs.
+
+    Parameters
+    ----------
+    target : array of shape (n,) or (n, k)
+        Targets, read eagerly.
+    k : int
+        The prediction's number of outputs.
+
+    Returns
+    -------
+    bool
+        True for integer labels (n,), or one-hot rows (n, k) of 0/1 summing to 1 with
+        k > 1.
+    """
     xp = namespace(target)
     if target.ndim == 1:
         return xp.isdtype(target.dtype, "integral")
@@ -57,7 +107,22 @@ def is_classification(target: Any, k: int) -> bool:
 
 
 def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray:
-    """(k, k) host int64 counts: row = true class, column = predicted class."""
+    """The counts of each (true class, predicted class) pair.
+
+    Parameters
+    ----------
+    pred : array_like of shape (n, K) or (n,)
+        Scores or labels; any backend.
+    target : array_like of shape (n,) or (n, K)
+        Labels or one-hot rows.
+    k : int, optional
+        The number of classes (default: the largest label seen, plus one).
+
+    Returns
+    -------
+    numpy.ndarray of shape (k, k)
+        Host int64 counts: row = true class, column = predicted class.
+    """
     p = np.asarray(backends.to_host(labels_of(pred)), dtype=np.int64)
     t = np.asarray(backends.to_host(labels_of(target)), dtype=np.int64)
     k = int(max(p.max(initial=0), t.max(initial=0)) + 1) if k is None else k
@@ -67,8 +132,26 @@ def confusion_matrix(pred: Any, target: Any, k: int | None = None) -> np.ndarray
 
 
 def format_confusion_matrix(counts: Any, labels: Any = None) -> str:
-    """A printable table of a (k, k) confusion matrix: rows are true classes, columns
-    predicted ones, per-class recall on the right, overall accuracy on the last line."""
+    """A printable table of a confusion matrix.
+
+    Parameters
+    ----------
+    counts : array_like of shape (k, k)
+        As ``confusion_matrix`` gives them.
+    labels : sequence, optional
+        The class names (default: 0 .. k - 1).
+
+    Returns
+    -------
+    str
+        Rows are true classes, columns predicted ones, per-class recall on the right,
+        overall accuracy on the last line.
+
+    Raises
+    ------
+    ValueError
+        ``counts`` is not square.
+    """
     counts = np.asarray(counts, dtype=np.int64)
     k = counts.shape[0]
     if counts.ndim != 2 or counts.shape != (k, k):

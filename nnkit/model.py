@@ -15,7 +15,28 @@ from .layers import ACTIVATIONS, Dense, Layer
 
 
 class Sequential:
-    """``layers`` applied in order: Y = layers[-1](... layers[0](X))."""
+    """``layers`` applied in order: ``Y = layers[-1](... layers[0](X))``.
+
+    The model holds no numbers: its parameters are a list with one dict per layer, made by
+    ``init`` and passed to every call.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        At least one layer.
+
+    Attributes
+    ----------
+    layers : list of Layer
+        As given.
+
+    Raises
+    ------
+    InvalidValueError
+        An empty list.
+    InvalidTypeError
+        An item that is not an nnkit ``Layer``.
+    """
 
     def __init__(self, layers: Sequence[Layer]):
         layers = list(layers)
@@ -47,7 +68,32 @@ class Sequential:
     def init(
         self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
     ) -> list[dict[str, Any]]:
-        """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``."""
+        """Initial parameters: one dict per layer, drawn on the host from ``seed``.
+
+        Weights are drawn with ``numpy.random.default_rng(seed)`` in float64, then cast and
+        moved, so the same seed gives the same initial weights on every backend and dtype.
+
+        Parameters
+        ----------
+        seed : int
+            The seed of the draws.
+        backend : str, Backend or None
+            Where the arrays go (None: the default backend).
+        dtype : {"float32", "float64"}
+            Their dtype.
+
+        Returns
+        -------
+        list of dict
+            A Dense layer's ``{"W": (in, out), "b": (out,)}``, an activation's ``{}``.
+
+        Raises
+        ------
+        InvalidValueError
+            An unknown dtype.
+        BackendUnavailable
+            ``backend`` cannot run here.
+        """
         checks.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
         be = backends.get(backend)
         rng = np.random.default_rng(seed)
@@ -57,7 +103,28 @@ class Sequential:
         ]
 
     def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
-        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in)."""
+        """The output for a batch, and the cache ``backward`` needs: the design-matrix form,
+        one matmul per Dense layer for all the rows.
+
+        Parameters
+        ----------
+        params : list of dict
+            As ``init`` gives them, arrays of X's backend.
+        X : array of shape (batch, in)
+            One row per sample.
+
+        Returns
+        -------
+        tuple
+            ``(Y, cache)``: Y of shape (batch, out), and one cache entry per layer.
+
+        Raises
+        ------
+        ShapeError
+            X is not 2-D or has another width than the model's.
+        InvalidValueError
+            ``params`` has another length than the model.
+        """
         self._check(params, X)
         cache = []
         for layer, p in zip(self.layers, params, strict=True):
@@ -68,10 +135,25 @@ class Sequential:
     def backward(
         self, params: list[dict], cache: list, dY: Any, *, input_grad: bool = True
     ) -> tuple[Any, list[dict]]:
-        """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY.
+        """The gradients of the loss, from dY = dLoss/dY of the whole batch.
 
-        ``input_grad=False`` skips dX (returned as None): the first layer computes only its
-        parameter gradients, one matmul less per step for a Dense first layer.
+        Parameters
+        ----------
+        params : list of dict
+            As given to ``forward``.
+        cache : list
+            What ``forward`` returned beside Y.
+        dY : array of shape (batch, out)
+            dLoss/dY.
+        input_grad : bool
+            False skips dX (returned as None): the first layer computes only its parameter
+            gradients, one matmul less per step for a Dense first layer.
+
+        Returns
+        -------
+        tuple
+            ``(dX, grads)``: dLoss/dX (batch, in) or None, and the gradients, structured
+            like ``params``.
         """
         layers = self.layers
         grads = [None] * len(layers)
@@ -83,7 +165,25 @@ class Sequential:
         return dY, grads
 
     def predict(self, params: list[dict], X: Any) -> Any:
-        """The output for X, keeping no cache."""
+        """The output for X, keeping no cache.
+
+        Parameters
+        ----------
+        params : list of dict
+            As ``init`` gives them.
+        X : array of shape (batch, in)
+            One row per sample.
+
+        Returns
+        -------
+        array of shape (batch, out)
+            The last layer's output.
+
+        Raises
+        ------
+        ShapeError, InvalidValueError
+            As ``forward``.
+        """
         self._check(params, X)
         for layer, p in zip(self.layers, params, strict=True):
             X = layer.forward(p, X)[0]

@@ -19,10 +19,17 @@ from .io import atomic_write
 from .training.history import History
 
 INSTALL = "pip install 'nnkit[plot]'"
+"""The command that installs what plots need (matplotlib)."""
 
 
 def require_matplotlib() -> None:
-    """Raise MissingDependencyError with the install command when matplotlib is missing."""
+    """Check that matplotlib is installed (``nnkit train --plot`` does, before training).
+
+    Raises
+    ------
+    MissingDependencyError
+        matplotlib is not installed; the message gives the install command.
+    """
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:
@@ -37,7 +44,27 @@ def plot_training(
     confusion: Any = None,
     title: str | None = None,
 ) -> None:
-    """Write the PNG described in the module docstring to ``path`` (atomically)."""
+    """Write the training curves (and a confusion matrix) as a PNG, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The PNG file.
+    history : History
+        A fit's records: the curves of ``loss`` (and ``val_loss``, ``val_accuracy``)
+        against ``step``.
+    confusion : array_like of shape (k, k), optional
+        Confusion counts for the right panel (rows: true classes).
+    title : str, optional
+        The figure's title.
+
+    Raises
+    ------
+    MissingDependencyError
+        matplotlib is not installed.
+    OSError
+        The file cannot be written.
+    """
     require_matplotlib()
     from matplotlib.figure import Figure
 

@@ -155,8 +155,9 @@ def test_info_and_train_import_no_bench_or_peer_module():
 
 
 def test_import_nnkit_reaches_every_public_module_and_loads_no_backend_library():
-    """``import nnkit`` alone gives ``nnkit.distributed.initialize`` (as the README calls
-    it) and the other public modules, and imports none of CuPy, JAX or torch."""
+    """``import nnkit`` alone gives ``nnkit.distributed.initialize`` (as
+    docs/guide/distributed.md calls it) and the other public modules, and imports none of
+    CuPy, JAX or torch."""
     code = (
         "import sys, nnkit\n"
         "for name in ('backends', 'callbacks', 'data', 'datasets', 'distributed', 'layers',\n"

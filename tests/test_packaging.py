@@ -39,7 +39,7 @@ def test_torch_extra_and_dev_installs_every_cpu_backend():
     assert {"jax", "torch", "test"} <= set(dev[len("nnkit[") : -1].split(","))
 
 
-def test_constraints_pin_the_cpu_torch_and_ci_and_readme_use_them():
+def test_constraints_pin_the_cpu_torch_and_ci_readme_and_docs_use_them():
     pins = [
         line.split("#")[0].strip()
         for line in (ROOT / "constraints.txt").read_text().splitlines()
@@ -49,5 +49,8 @@ def test_constraints_pin_the_cpu_torch_and_ci_and_readme_use_them():
     install = 'pip install -e ".[dev]" -c constraints.txt'
     assert install in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert readme.count(install) >= 3  # the two commands and the install table
-    assert not re.search(r'pip install -e "\.\[dev\]"(?! -c constraints\.txt)', readme)
+    assert readme.count(install) >= 2  # the two commands
+    getting_started = (ROOT / "docs" / "getting-started.md").read_text()
+    assert getting_started.count(install) >= 2  # the install table and the digits run
+    for text in (readme, getting_started):
+        assert not re.search(r'pip install -e "\.\[dev\]"(?! -c constraints\.txt)', text)

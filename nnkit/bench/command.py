@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fused, without what torch.compile compiles (nnkit torch fused, the torch_compile "
         "peers: tens of seconds each) unless --backends or --peers names it; --full for "
         "the whole matrix. Explicit options override either.",
+        epilog="docs: docs/benchmarks.md (the scenarios, the method, the results and what "
+        "limits each backend)",
     )
     p.add_argument(
         "--full",

@@ -15,6 +15,7 @@ from .._version import __version__
 from ..backends import BackendUnavailable
 from ..errors import NNKitError
 from . import bench, evaluate, info, predict, train
+from .docs import see
 from .parsing import OneLineParser
 
 COMMANDS = (info, train, evaluate, predict, bench)
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="nnkit",
         description="Neural networks with hand-written backprop on NumPy, CuPy, JAX or torch.",
+        epilog=see("nnkit"),
     )
     parser.add_argument("--version", action="version", version=f"nnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -11,6 +11,7 @@ from .. import datafiles
 from ..errors import InvalidValueError
 from .data import load_dataset
 from .defaults import DATASETS
+from .docs import see
 from .parsing import WEIGHTS_HELP, add_backend
 from .report import report_test
 from .saved import spec_for, trainer_from_file
@@ -46,7 +47,9 @@ class EvaluateConfig:
 def add_parser(sub: Any) -> None:
     """The ``evaluate`` command and its flags in the subparsers ``sub``."""
     evaluate = sub.add_parser(
-        "evaluate", help="metrics of a saved model on a data file or a dataset's test split"
+        "evaluate",
+        help="metrics of a saved model on a data file or a dataset's test split",
+        epilog=see("evaluate"),
     )
     evaluate.add_argument("--model", required=True, metavar="PATH")
     evaluate.add_argument(

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import backends
 from .._version import __version__
+from .docs import see
 
 PACKAGES = ("numpy", "array-api-compat", "jax", "torch", "cupy-cuda12x", "cupy-cuda13x",
             "safetensors", "rich", "matplotlib", "scikit-learn")  # fmt: skip
@@ -18,7 +19,9 @@ PACKAGES = ("numpy", "array-api-compat", "jax", "torch", "cupy-cuda12x", "cupy-c
 def add_parser(sub: Any) -> None:
     """The ``info`` command in the subparsers ``sub``."""
     sub.add_parser(
-        "info", help="nnkit version, packages, backends (available or why not) and devices"
+        "info",
+        help="nnkit version, packages, backends (available or why not) and devices",
+        epilog=see("info"),
     ).set_defaults(run=run)
 
 
@@ -42,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
             size = "" if memory is None else f", {memory / 2**30:.1f} GiB"
             print(f"  {name:<17} available, device {be.device_name()}{size}")
             print(f"  {'':<17} devices: {', '.join(be.device_names())}")
+    print(see("info"))
     return 0

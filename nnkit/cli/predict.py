@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import datafiles
 from ..errors import InvalidValueError
+from .docs import see
 from .parsing import add_backend
 from .predictions import check_path, predictions_csv, write_predictions
 from .saved import spec_for, trainer_from_file
@@ -42,7 +43,9 @@ class PredictConfig:
 def add_parser(sub: Any) -> None:
     """The ``predict`` command and its flags in the subparsers ``sub``."""
     predict = sub.add_parser(
-        "predict", help="a saved model's predictions (class names for a classifier) on a file"
+        "predict",
+        help="a saved model's predictions (class names for a classifier) on a file",
+        epilog=see("predict"),
     )
     predict.add_argument("--model", required=True, metavar="PATH")
     predict.add_argument(

@@ -21,6 +21,7 @@ from ..training import STRATEGIES, Trainer, precision
 from ..training.checkpoint import save_trainer
 from .data import Data, load_data
 from .defaults import DATASETS, SGD_LR_DIVISOR, TASK_LOSS, TEST_FRACTION, per_dataset
+from .docs import see
 from .models import PRESETS, build_model, build_optimizer, build_schedule
 from .parsing import WEIGHTS_HELP, add_backend, dataset_name, device_count, layer_widths
 from .report import print_metrics, report_test
@@ -39,6 +40,7 @@ def add_parser(sub: Any) -> None:
         "metrics, the test metrics and, for classification, the confusion matrix. Defaults "
         f"per dataset: {summaries}; a data file holds out {TEST_FRACTION:g} of its rows for "
         "the test metrics. Integer or string targets mean classification, floats regression.",
+        epilog=see("train"),
     )
     train.add_argument(
         "dataset",

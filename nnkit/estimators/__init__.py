@@ -3,7 +3,7 @@
 Drop-in replacements for ``sklearn.neural_network``'s classes of the same names (the same
 parameters, defaults, attributes and methods), plus ``backend``, ``strategy``, ``dtype`` and
 ``devices``. ``expected_failed_checks(estimator)`` names the scikit-learn estimator checks
-expected to fail (see docs/estimators.md). Needs scikit-learn >= 1.6.
+expected to fail (see docs/guide/estimators.md). Needs scikit-learn >= 1.6.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import MissingDependencyError
 
 try:
-    import sklearn
+    import sklearn  # noqa: F401  (installed: the estimators need it)
     from sklearn.utils.validation import validate_data  # noqa: F401  (new in 1.6)
 except ImportError as e:
     raise MissingDependencyError(
@@ -22,4 +22,4 @@ from ._checks import expected_failed_checks
 from ._classifier import MLPClassifier
 from ._regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "sklearn"]
+__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks"]

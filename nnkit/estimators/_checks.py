@@ -11,6 +11,17 @@ _EXPECTED: dict[str, dict[str, str]] = {
 
 
 def expected_failed_checks(estimator: Any) -> dict[str, str]:
-    """{check name: one-line reason} for ``estimator`` (an nnkit MLPClassifier or
-    MLPRegressor), for ``parametrize_with_checks(..., expected_failed_checks=...)``."""
+    """The scikit-learn estimator checks expected to fail, for
+    ``parametrize_with_checks(..., expected_failed_checks=...)``.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        An nnkit estimator.
+
+    Returns
+    -------
+    dict
+        ``{check name: one-line reason}``; empty for both classes today.
+    """
     return dict(_EXPECTED.get(type(estimator).__name__, {}))

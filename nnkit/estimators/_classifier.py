@@ -154,7 +154,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Where a step's loss or weights overflow, training goes on as in scikit-learn: the
     losses and validation scores from then on are NaN (or inf), early stopping keeps the
     best weights seen, and ``fit`` raises ValueError only where the final weights are not
-    finite. docs/estimators.md lists the differences from scikit-learn.
+    finite. docs/guide/estimators.md lists the differences from scikit-learn.
 
     Examples
     --------

@@ -18,6 +18,18 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     continued); the new file gets the usual permissions (0666 less the umask). On any error
     the temporary file is removed and ``path`` keeps its previous content. Processes other
     than 0 of a multi-process run write nothing: they hold the same data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    data : bytes
+        Its whole content.
+
+    Raises
+    ------
+    OSError
+        The file cannot be written.
     """
     if processes.index() != 0:
         return

@@ -25,7 +25,25 @@ from .safetensors_file import CorruptFileError, read_verified, to_bytes
 
 @dataclasses.dataclass
 class Checkpoint:
-    """Everything a file holds; ``optimizer``/``opt_state`` are None when not saved."""
+    """Everything a file holds.
+
+    Attributes
+    ----------
+    model : Sequential
+        The architecture.
+    params : list of dict
+        Its parameters, on the backend asked for.
+    optimizer : Optimizer or None
+        The optimizer (None when not saved).
+    opt_state : NamedTuple or None
+        Its state (None when not saved).
+    extra : dict
+        The caller's JSON (a saved trainer's loss, seed, position ...).
+    version : str
+        The nnkit version that wrote the file.
+    dtype : str
+        The parameters' dtype name (a trainer's policy: "bfloat16" for mixed precision).
+    """
 
     model: Any
     params: list[dict[str, Any]]
@@ -45,10 +63,34 @@ def save(
     opt_state: Any = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model`` and ``params`` (any backend) to ``path`` atomically.
+    """Write ``model`` and ``params`` to ``path``, atomically.
 
-    With ``optimizer`` (and optionally its ``opt_state``) they are saved too, so training
-    can resume exactly; ``extra`` is any JSON-serialisable dict kept in the metadata.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (a temporary file beside it is renamed into place).
+    model : Sequential
+        A model of nnkit's layers.
+    params : list of dict
+        Its parameters, arrays of any backend, one dtype.
+    optimizer : Optimizer, optional
+        Saved too, so that training can resume exactly (one of nnkit's, its learning rate
+        a float or one of ``nnkit.optim.schedules``).
+    opt_state : NamedTuple, optional
+        The optimizer's state (needs ``optimizer``).
+    extra : dict, optional
+        Any JSON-serialisable dict, kept in the metadata.
+
+    Raises
+    ------
+    InvalidValueError
+        ``opt_state`` without ``optimizer``, or ``params`` that do not fit ``model``.
+    InvalidTypeError
+        A layer, optimizer or schedule that files cannot hold, or params of mixed dtypes.
+    MissingDependencyError
+        safetensors is not installed.
+    OSError
+        The file cannot be written (a previous one is then untouched).
     """
     if opt_state is not None and optimizer is None:
         raise InvalidValueError("opt_state given without optimizer: pass optimizer= too")
@@ -66,8 +108,27 @@ def save(
 def load(
     path: str | os.PathLike, backend: str | backends.Backend | None = None
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """``(model, params)`` from a file written by :func:`save`, with ``params`` on
-    ``backend`` (default: the default backend), bit-identical to what was saved."""
+    """The model and parameters of a file written by ``save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    backend : str, Backend or None
+        Where the parameters go (None: the default backend).
+
+    Returns
+    -------
+    tuple
+        ``(model, params)``, the parameters bit-identical to what was saved.
+
+    Raises
+    ------
+    CorruptFileError
+        The file fails any of its checks; nothing is returned.
+    OSError
+        The file cannot be read.
+    """
     ckpt = load_checkpoint(path, backend)
     return ckpt.model, ckpt.params
 
@@ -75,8 +136,27 @@ def load(
 def load_checkpoint(
     path: str | os.PathLike, backend: str | backends.Backend | None = None
 ) -> Checkpoint:
-    """Everything :func:`save` wrote: a :class:`Checkpoint` (model, params, optimizer,
-    opt_state, extra, version, dtype). Raises CorruptFileError on any inconsistency."""
+    """Everything ``save`` wrote.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    backend : str, Backend or None
+        Where the arrays go (None: the default backend).
+
+    Returns
+    -------
+    Checkpoint
+        The model, params, optimizer, opt_state, extra, version and dtype.
+
+    Raises
+    ------
+    CorruptFileError
+        The file fails any of its checks; nothing is returned.
+    OSError
+        The file cannot be read.
+    """
     be = backends.get(backend)
     meta, arrays = read_verified(Path(path).read_bytes(), str(path))
     try:

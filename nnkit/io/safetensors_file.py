@@ -31,7 +31,18 @@ class CorruptFileError(InvalidValueError):
 
 
 def require_safetensors() -> Any:
-    """``safetensors.numpy``, or MissingDependencyError saying how to install it."""
+    """The safetensors package's NumPy interface.
+
+    Returns
+    -------
+    module
+        ``safetensors.numpy``.
+
+    Raises
+    ------
+    MissingDependencyError
+        safetensors is not installed; the message says how to install it.
+    """
     try:
         import safetensors.numpy
     except ImportError as e:
@@ -58,7 +69,28 @@ def to_bytes(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
 
 
 def read_verified(data: bytes, name: str = "file") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(nnkit metadata, host arrays)`` from the bytes of a file, after every check."""
+    """The metadata and arrays of an nnkit file's bytes, after every check.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    name : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    tuple
+        ``(metadata, arrays)``: the "nnkit" metadata (a dict) and ``{tensor name: host
+        numpy.ndarray}``.
+
+    Raises
+    ------
+    CorruptFileError
+        Any check fails (header, offsets, dtypes, shapes, checksums, a foreign file).
+    MissingDependencyError
+        safetensors is not installed.
+    """
     header, start = _parse_header(data, name)
     meta = _nnkit_meta(header, name)
     described = meta.get("tensors")

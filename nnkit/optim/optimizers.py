@@ -36,17 +36,64 @@ def map_rule(rule: Callable, trees: tuple[Any, ...], **scalars: Any) -> list[Any
 
 
 class Optimizer:
+    """The base of the optimizers: pure ``init`` and ``step`` over pytrees of arrays.
+
+    Attributes
+    ----------
+    lr : float or callable
+        The learning rate, or a schedule ``step -> lr``.
+    """
+
     lr: LR
 
     def learning_rate(self, count: Any) -> Any:
-        """The learning rate of update number ``count`` (0 for the first)."""
+        """The learning rate of an update.
+
+        Parameters
+        ----------
+        count : int or 0-d array
+            The update's number, 0 for the first (a traced number under ``jit``).
+
+        Returns
+        -------
+        float or 0-d array
+            ``lr``, or the schedule's value at ``count``.
+        """
         return self.lr(count) if callable(self.lr) else self.lr
 
     def init(self, params: Any) -> Any:
+        """The optimizer's state before the first update.
+
+        Parameters
+        ----------
+        params : pytree
+            Nested lists, tuples and dicts of arrays (a model's parameters).
+
+        Returns
+        -------
+        NamedTuple
+            The state: the update count (0) and, per parameter, zeros of its shape where
+            the rule keeps a running quantity (velocity, averages).
+        """
         raise NotImplementedError
 
     def step(self, params: Any, grads: Any, state: Any) -> tuple[Any, Any]:
-        """One update: new ``(params, state)``; the arguments are left as they are."""
+        """One update; the arguments are left as they are.
+
+        Parameters
+        ----------
+        params : pytree
+            The parameters.
+        grads : pytree
+            Their gradients, of ``params``' structure.
+        state : NamedTuple
+            The state from ``init`` or the previous ``step``.
+
+        Returns
+        -------
+        tuple
+            ``(params, state)``: new arrays, of the same structures.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -55,14 +102,41 @@ class Optimizer:
 
 
 class SGDState(NamedTuple):
+    """``SGD``'s state.
+
+    Attributes
+    ----------
+    count : int or 0-d array
+        Updates made.
+    velocity : pytree or None
+        v, shaped like the parameters; None without momentum.
+    """
+
     count: Any
-    velocity: Any  # a pytree like params, or None without momentum
+    velocity: Any
 
 
 class SGD(Optimizer):
     """v <- mu v - lr g;  p <- p + v.  Nesterov: p <- p + mu v - lr g (with the new v).
 
-    Without momentum: p <- p - lr g.
+    Without momentum: p <- p - lr g. The rule of ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    lr : float or callable
+        The learning rate: a finite float > 0, or a schedule ``step -> lr`` (step 0 is the
+        first update; ``nnkit.optim.schedules``).
+    momentum : float
+        mu, in [0, 1).
+    nesterov : bool
+        Nesterov's momentum (needs momentum > 0).
+
+    Raises
+    ------
+    InvalidValueError
+        A hyperparameter out of range (the message names it and its range).
+    InvalidTypeError
+        A hyperparameter that is not a number.
     """
 
     def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False):
@@ -99,12 +173,42 @@ def _momentum(p: Any, v: Any, g: Any, *, lr: Any, mu: float, nesterov: bool):
 
 
 class RMSPropState(NamedTuple):
+    """``RMSProp``'s state.
+
+    Attributes
+    ----------
+    count : int or 0-d array
+        Updates made.
+    square_avg : pytree
+        s, the running average of g^2, shaped like the parameters.
+    """
+
     count: Any
     square_avg: Any
 
 
 class RMSProp(Optimizer):
-    """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps)."""
+    """s <- rho s + (1 - rho) g^2;  p <- p - lr g / (sqrt(s) + eps).
+
+    The rule of ``torch.optim.RMSprop``.
+
+    Parameters
+    ----------
+    lr : float or callable
+        The learning rate: a finite float > 0, or a schedule ``step -> lr`` (step 0 is the
+        first update; ``nnkit.optim.schedules``).
+    rho : float
+        The decay of the running average, in [0, 1).
+    eps : float
+        Added to the root, > 0.
+
+    Raises
+    ------
+    InvalidValueError
+        A hyperparameter out of range (the message names it and its range).
+    InvalidTypeError
+        A hyperparameter that is not a number.
+    """
 
     def __init__(self, lr: LR = 1e-3, rho: float = 0.9, eps: float = 1e-8):
         self.lr = checks.check_lr(lr)
@@ -130,6 +234,16 @@ def _rmsprop(p: Any, s: Any, g: Any, *, lr: Any, rho: float, eps: float):
 
 
 class AdamState(NamedTuple):
+    """``Adam``'s and ``AdamW``'s state.
+
+    Attributes
+    ----------
+    count : int or 0-d array
+        Updates made (t - 1 of the next update).
+    m, v : pytree
+        The first and second moment estimates, shaped like the parameters.
+    """
+
     count: Any
     m: Any
     v: Any
@@ -140,6 +254,23 @@ class Adam(Optimizer):
 
     m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g^2;
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),  t = 1, 2, ...
+
+    Parameters
+    ----------
+    lr : float or callable
+        The learning rate: a finite float > 0, or a schedule ``step -> lr`` (step 0 is the
+        first update; ``nnkit.optim.schedules``).
+    b1, b2 : float
+        The decays of the first and second moment estimates, in [0, 1).
+    eps : float
+        Added to the root, > 0.
+
+    Raises
+    ------
+    InvalidValueError
+        A hyperparameter out of range (the message names it and its range).
+    InvalidTypeError
+        A hyperparameter that is not a number.
     """
 
     weight_decay = 0.0
@@ -182,7 +313,27 @@ def _adam(p: Any, m: Any, v: Any, g: Any, *, b1: float, b2: float, eps: float,
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (torch.optim.AdamW): p <- p (1 - lr wd), then Adam."""
+    """Adam with decoupled weight decay (torch.optim.AdamW): p <- p (1 - lr wd), then Adam.
+
+    Parameters
+    ----------
+    lr : float or callable
+        The learning rate: a finite float > 0, or a schedule ``step -> lr`` (step 0 is the
+        first update; ``nnkit.optim.schedules``).
+    b1, b2 : float
+        The decays of the first and second moment estimates, in [0, 1).
+    eps : float
+        Added to the root, > 0.
+    weight_decay : float
+        wd, >= 0.
+
+    Raises
+    ------
+    InvalidValueError
+        A hyperparameter out of range (the message names it and its range).
+    InvalidTypeError
+        A hyperparameter that is not a number.
+    """
 
     def __init__(
         self,

@@ -15,7 +15,20 @@ from .._ns import namespace
 
 @dataclass(frozen=True)
 class inverse_time:  # noqa: N801  (named as in the contract)
-    """lr0 / (1 + decay * t): the lecture's decay."""
+    """lr0 / (1 + decay * t): the lecture's decay.
+
+    Parameters
+    ----------
+    lr0 : float
+        The first learning rate, > 0.
+    decay : float
+        >= 0.
+
+    Raises
+    ------
+    InvalidValueError
+        A value out of range.
+    """
 
     lr0: float
     decay: float
@@ -25,6 +38,18 @@ class inverse_time:  # noqa: N801  (named as in the contract)
         checks.check_nonnegative("decay", self.decay)
 
     def __call__(self, t: Any) -> Any:
+        """The learning rate of update ``t``.
+
+        Parameters
+        ----------
+        t : int or 0-d array
+            The update's number, 0 for the first.
+
+        Returns
+        -------
+        float or 0-d array
+            The learning rate.
+        """
         return self.lr0 / (1 + self.decay * t)
 
 
@@ -37,7 +62,22 @@ def _check_decay(lr0: float, name: str, base: float, every: int) -> None:
 
 @dataclass(frozen=True)
 class exponential:  # noqa: N801
-    """lr0 * rate ** (t / every)."""
+    """lr0 * rate ** (t / every).
+
+    Parameters
+    ----------
+    lr0 : float
+        The first learning rate, > 0.
+    rate : float
+        The factor every ``every`` updates, > 0.
+    every : int
+        >= 1.
+
+    Raises
+    ------
+    InvalidValueError
+        A value out of range.
+    """
 
     lr0: float
     rate: float
@@ -47,12 +87,39 @@ class exponential:  # noqa: N801
         _check_decay(self.lr0, "rate", self.rate, self.every)
 
     def __call__(self, t: Any) -> Any:
+        """The learning rate of update ``t``.
+
+        Parameters
+        ----------
+        t : int or 0-d array
+            The update's number, 0 for the first.
+
+        Returns
+        -------
+        float or 0-d array
+            The learning rate.
+        """
         return self.lr0 * self.rate ** (t / self.every)
 
 
 @dataclass(frozen=True)
 class step:  # noqa: N801
-    """lr0 * factor ** (t // every)."""
+    """lr0 * factor ** (t // every).
+
+    Parameters
+    ----------
+    lr0 : float
+        The first learning rate, > 0.
+    factor : float
+        The factor at every step, > 0.
+    every : int
+        Updates between steps, >= 1.
+
+    Raises
+    ------
+    InvalidValueError
+        A value out of range.
+    """
 
     lr0: float
     factor: float
@@ -62,12 +129,39 @@ class step:  # noqa: N801
         _check_decay(self.lr0, "factor", self.factor, self.every)
 
     def __call__(self, t: Any) -> Any:
+        """The learning rate of update ``t``.
+
+        Parameters
+        ----------
+        t : int or 0-d array
+            The update's number, 0 for the first.
+
+        Returns
+        -------
+        float or 0-d array
+            The learning rate.
+        """
         return self.lr0 * self.factor ** (t // self.every)
 
 
 @dataclass(frozen=True)
 class cosine:  # noqa: N801
-    """final + (lr0 - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2."""
+    """final + (lr0 - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2.
+
+    Parameters
+    ----------
+    lr0 : float
+        The first learning rate, > 0.
+    total_steps : int
+        The update at which it reaches ``final`` and stays, >= 1.
+    final : float
+        The last learning rate, >= 0.
+
+    Raises
+    ------
+    InvalidValueError
+        A value out of range.
+    """
 
     lr0: float
     total_steps: int
@@ -79,6 +173,18 @@ class cosine:  # noqa: N801
         checks.check_nonnegative("final", self.final)
 
     def __call__(self, t: Any) -> Any:
+        """The learning rate of update ``t``.
+
+        Parameters
+        ----------
+        t : int or 0-d array
+            The update's number, 0 for the first.
+
+        Returns
+        -------
+        float or 0-d array
+            The learning rate.
+        """
         if isinstance(t, (int, float)):
             cos = math.cos(math.pi * min(t, self.total_steps) / self.total_steps)
         else:
@@ -93,3 +199,4 @@ SCHEDULES = {
     "step": step,
     "cosine": cosine,
 }
+"""The schedules by the names ``nnkit train --schedule`` takes; files hold only these."""

@@ -25,25 +25,65 @@ from ..tree import tree_copy
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """The base of callbacks: every hook does nothing until a subclass overrides it.
+
+    Attributes
+    ----------
+    every : int or None
+        ``on_step`` is called every that many steps; None (the default): never.
+    """
 
     every: int | None = None
 
     def on_fit_start(self, trainer: Any) -> None:
-        pass
+        """Called when ``fit`` starts.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer that runs ``fit``.
+        """
 
     def on_step(self, trainer: Any) -> None:
-        pass
+        """Called every ``every`` steps, after the NaN guard has checked the step.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer that runs ``fit``.
+        """
 
     def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
-        pass
+        """Called after each epoch.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer that runs ``fit``.
+        record : dict
+            The epoch's History record; a hook may add keys to it.
+        """
 
     def on_fit_end(self, trainer: Any, history: Any) -> None:
-        pass
+        """Called when ``fit`` returns normally (not after an error or Ctrl-C).
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer that runs ``fit``.
+        history : History
+            The fit's records.
+        """
 
 
 class LambdaCallback(Callback):
-    """A plain function ``fn(trainer, record)`` called at the end of every epoch."""
+    """A plain function called at the end of every epoch.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(trainer, record)``; what it returns is ignored.
+    """
 
     def __init__(self, fn: Callable[[Any, dict[str, Any]], Any]):
         self.fn = fn
@@ -53,7 +93,23 @@ class LambdaCallback(Callback):
 
 
 def as_callback(obj: Any) -> Callback:
-    """A Callback as it is; a callable ``fn(trainer, record)`` as a LambdaCallback."""
+    """A callback from what ``fit(callbacks=...)`` takes.
+
+    Parameters
+    ----------
+    obj : Callback or callable
+        A Callback, or a function ``fn(trainer, record)``.
+
+    Returns
+    -------
+    Callback
+        ``obj`` itself, or a LambdaCallback calling it after each epoch.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``obj`` is neither.
+    """
     if isinstance(obj, Callback):
         return obj
     if callable(obj):
@@ -68,8 +124,33 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` (a History key, e.g. ``"val_loss"``) has not improved by more
     than ``min_delta`` for ``patience`` epochs; with ``restore_best`` the trainer ends with
     the parameters of the best epoch (its optimizer state, step count and data position
-    stay those of the last step). ``mode``: "min", "max", or "auto" (max for keys
-    containing "acc", min otherwise)."""
+    stay those of the last step).
+
+    Parameters
+    ----------
+    monitor : str
+        A History key, e.g. ``"val_loss"`` (``val_*`` keys need ``validation_data``).
+    patience : int
+        Epochs without improvement before stopping, >= 1.
+    mode : {"auto", "min", "max"}
+        Whether smaller or larger is better; "auto": larger for keys containing "acc",
+        smaller otherwise.
+    min_delta : float
+        The least change that counts as an improvement, >= 0.
+    restore_best : bool
+        Whether ``fit`` ends with the parameters of the best epoch.
+
+    Attributes
+    ----------
+    best_epoch : int or None
+        The best epoch of the last fit.
+
+    Raises
+    ------
+    InvalidValueError
+        A value out of range; in ``fit``, a ``monitor`` key the records lack (the message
+        names those they have).
+    """
 
     def __init__(
         self,
@@ -117,9 +198,24 @@ class EarlyStopping(Callback):
 
 
 class Checkpoint(Callback):
-    """Save the trainer (``Trainer.save``: model, parameters, optimizer state and data
-    position) every ``every`` steps to ``path``; ``path`` may contain ``{step}``. Training
-    resumed with ``Trainer.load(path).fit(...)`` continues exactly as if uninterrupted."""
+    """Save the trainer every ``every`` steps.
+
+    ``Trainer.save``: model, parameters, optimizer state and data position, written
+    atomically. Training resumed with ``Trainer.load(path).fit(...)`` continues exactly as
+    if uninterrupted.
+
+    Parameters
+    ----------
+    path : str
+        The file; ``{step}`` in it is replaced by the step count, one file per checkpoint.
+    every : int
+        Steps between saves, >= 1.
+
+    Attributes
+    ----------
+    saved : list of str
+        The paths written so far.
+    """
 
     def __init__(self, path: str, every: int):
         self.path, self.every = str(path), checks.check_positive_int("Checkpoint every", every)
@@ -135,8 +231,22 @@ class CSVLogger(Callback):
     """One CSV row per epoch, as Keras's ``CSVLogger`` writes them: a header ``epoch`` then
     the record's other keys sorted (``loss``, ``val_loss`` ...), then the History record of
     each epoch (``epoch`` as nnkit counts it, from 1), flushed as it ends, so a run stopped
-    or killed keeps its rows. ``append``: add to an existing file (no second header).
-    In a run of several processes only process 0 writes."""
+    or killed keeps its rows. In a run of several processes only process 0 writes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file.
+    separator : str
+        One character between the fields.
+    append : bool
+        Add to an existing file (no second header) instead of replacing it.
+
+    Raises
+    ------
+    InvalidValueError
+        A separator that is not one character.
+    """
 
     def __init__(self, path: str | os.PathLike, separator: str = ",", append: bool = False):
         if not isinstance(separator, str) or len(separator) != 1:

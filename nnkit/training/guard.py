@@ -15,8 +15,21 @@ from .state import TrainState
 
 
 class NonFiniteLossError(NNKitError, FloatingPointError):
-    """Training produced a NaN or inf; ``step`` is the 1-based number of the step whose loss
-    (or updated parameters) was not finite. The trainer keeps the parameters before it."""
+    """Training produced a NaN or inf; the trainer keeps the parameters before that step.
+
+    Parameters
+    ----------
+    step : int
+        The 1-based number (over the trainer's life) of the step whose loss (or updated
+        parameters) was not finite.
+    loss : float
+        That step's loss.
+
+    Attributes
+    ----------
+    step, loss
+        As given.
+    """
 
     def __init__(self, step: int, loss: float):
         self.step, self.loss = step, loss

@@ -46,7 +46,19 @@ class TrainState:
     position: tuple[int, int] = (0, 0)
 
     def replace(self, **changes: Any) -> TrainState:
-        """A copy with the fields named in ``changes`` replaced."""
+        """A copy with some fields replaced.
+
+        Parameters
+        ----------
+        **changes
+            New values by field name (``params``, ``opt_state``, ``steps_done``,
+            ``position``).
+
+        Returns
+        -------
+        TrainState
+            The copy; this state is unchanged.
+        """
         return dataclasses.replace(self, **changes)
 
 

@@ -35,6 +35,7 @@ from ..tree import tree_map
 from .precision import Policy
 
 STRATEGIES = ("batched", "per_sample")
+"""The training strategies: the design matrix, and the lecture's per-sample loop."""
 
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
