@@ -7,6 +7,7 @@ from .backends import BackendUnavailable
 from .errors import InvalidTypeError, InvalidValueError, NNKitError
 from .io import CorruptFileError, load, save
 from .model import Sequential
+from .stacks import stack, unstack
 from .training import History, NonFiniteLossError, Trainer, TrainState
 
 __all__ = [
@@ -32,4 +33,6 @@ __all__ = [
     "metrics",
     "optim",
     "save",
+    "stack",
+    "unstack",
 ]

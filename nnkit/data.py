@@ -15,17 +15,18 @@ from .errors import InvalidValueError
 
 def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
     """Integer labels of shape (n,) as a (n, k) one-hot array on the labels' backend
-    (NumPy for lists); ``dtype`` defaults to that backend's default float dtype."""
+    (NumPy for lists); ``dtype`` defaults to that backend's default float dtype. Labels of
+    a stack of models (K, n) give (K, n, k)."""
     if not hasattr(labels, "ndim"):
         labels = np.asarray(labels)
     xp = namespace(labels)
-    if labels.ndim != 1:
+    if labels.ndim < 1:
         raise ValueError(f"labels must be 1-D (n,), got shape {tuple(labels.shape)}")
     dev = device(labels)
     if dtype is None:
         dtype = xp.__array_namespace_info__().default_dtypes(device=dev)["real floating"]
-    classes = xp.arange(k, dtype=labels.dtype, device=dev)
-    return xp.astype(labels[:, None] == classes[None, :], dtype)
+    classes = xp.reshape(xp.arange(k, dtype=labels.dtype, device=dev), (1,) * labels.ndim + (k,))
+    return xp.astype(labels[..., None] == classes, dtype)
 
 
 def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.ndarray:

@@ -12,6 +12,11 @@ their derivative; ``mean_loss`` and ``mean_grad`` turn them into the batch's los
 gradient, with or without weights. l_i is the mean of row i's terms (``rows="mean"``: MSE,
 BCE) or their sum (``rows="sum"``: cross-entropy over classes).
 
+Stacks of K models: predictions (K, batch, out) give a loss of shape (K,), model k's own
+(weighted) loss, and its gradient in slice k; targets and weights are model k's in slice k
+((K, batch, ...), (K, batch)) or shared by every model ((batch, ...), (batch,)). The same
+formulas serve both: they reduce over the last two axes, a model's (batch, out).
+
 ``loss(...)`` and ``loss.grad(...)`` check their inputs first (see ``nnkit.shapes`` and
 ``nnkit.values``): shapes always (free under ``jax.jit``), values (label range, BCE targets
 in [0, 1], weights finite, >= 0 and not all 0) only on eagerly readable arrays.
@@ -41,63 +46,89 @@ def weight_sum(weight: Any) -> Any:
 def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
     """The loss of elementwise ``terms`` (batch, out): the mean over rows of l_i, the
     ``rows`` ("mean" or "sum") of row i's terms; with ``weight`` (batch,) the weighted mean
-    ``sum_i w_i l_i / sum_i w_i``."""
+    ``sum_i w_i l_i / sum_i w_i``. Stacked terms (K, batch, out) and weights (K, batch):
+    each model's loss, shape (K,)."""
     xp = namespace(terms)
     per_row = terms.shape[-1] if rows == "mean" else 1
+    axes = _sample_axes(terms)
     if weight is None:
-        return xp.mean(terms) if rows == "mean" else xp.sum(terms) / terms.shape[-2]
-    return xp.sum(weight[..., None] * terms) / (weight_sum(weight) * per_row)
+        if rows == "mean":
+            return xp.mean(terms, axis=axes)
+        return xp.sum(terms, axis=axes) / terms.shape[-2]
+    return xp.sum(weight[..., None] * terms, axis=axes) / (weight_sum(weight) * per_row)
 
 
 def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
     """dLoss/dpred of ``mean_loss(terms, weight, rows)``, given ``d`` = dterms/dpred
-    (batch, out): each row's share of the mean."""
+    (batch, out) or (K, batch, out): each row's share of its model's mean."""
     per_row = d.shape[-1] if rows == "mean" else 1
     if weight is None:
         return d / (d.shape[-2] * per_row)
-    return weight[..., None] * d / (weight_sum(weight) * per_row)
+    return weight[..., None] * d / (weight_sum(weight)[..., None, None] * per_row)
+
+
+def _sample_axes(terms: Any) -> tuple[int, ...]:
+    """The axes of one model's terms, the last two (batch, out): all of a model's; a
+    stack's leading model axis stays."""
+    return tuple(range(max(terms.ndim - 2, 0), terms.ndim))
 
 
 class Loss(Configurable):
     """Base of the losses: the checked calls, target preparation, and the bare maths
-    ``unchecked``/``unchecked_grad`` that each loss writes."""
+    ``unchecked``/``unchecked_grad`` that each loss writes. ``takes_labels``: whether the
+    loss takes integer class labels (batch,) for a (batch, K) prediction."""
+
+    takes_labels = False
 
     def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
         """The loss, a 0-d array, after checking ``target`` (and ``weight``) against ``pred``.
 
         Parameters
         ----------
-        pred : array (batch, out)
+        pred : array (batch, out), or (K, batch, out) for a stack of K models
         target : array
             As the loss takes it (same shape as ``pred``; class labels (batch,) where the
-            loss allows them).
+            loss allows them); for a stack, model k's in slice k ((K, batch, ...)) or one
+            target for every model ((batch, ...)).
         weight : array (batch,), optional
             Per-sample weights, finite and >= 0, not all 0; cast to ``pred``'s dtype.
-            The loss is then ``sum_i w_i l_i / sum_i w_i``.
+            The loss is then ``sum_i w_i l_i / sum_i w_i``. For a stack: (K, batch) or
+            (batch,), shared.
+
+        Returns
+        -------
+        array
+            0-d; for a stack, shape (K,): each model's own loss.
         """
-        weight = self.check(pred, target, weight)
+        target, weight = self.check(pred, target, weight)
         return self.unchecked(pred, target, weight)
 
     def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
-        """dLoss/dpred, shaped like ``pred``, after the checks of ``__call__``."""
-        weight = self.check(pred, target, weight)
+        """dLoss/dpred, shaped like ``pred``, after the checks of ``__call__``; for a stack,
+        slice k is model k's gradient of its own loss."""
+        target, weight = self.check(pred, target, weight)
         return self.unchecked_grad(pred, target, weight)
 
-    def check(self, pred: Any, target: Any, weight: Any = None) -> Any:
+    def check(self, pred: Any, target: Any, weight: Any = None) -> tuple[Any, Any]:
         """Shapes always; values only where ``values.readable`` (no host read under jit).
-        Returns ``weight`` in ``pred``'s dtype (None stays None)."""
+        Returns ``(target, weight)``: for stacked predictions (K, batch, out) a shared
+        target and weights broadcast to the stack ((K, batch, ...), (K, batch)), ``weight``
+        in ``pred``'s dtype (None stays None)."""
         name = type(self).__name__
-        shapes.check_nonempty(tuple(pred.shape), name)
-        self.check_shapes(tuple(pred.shape), target)
+        shape = tuple(pred.shape)
+        shapes.check_nonempty(shape, name)
+        target = _to_stack(target, shape, labels=self.takes_labels and _is_integer(target))
+        self.check_shapes(shape, target)
         if values.readable(target):
-            self.check_values(tuple(pred.shape), target)
+            self.check_values(shape, target)
         if weight is None:
-            return None
-        shapes.check_weights_shape(pred.shape[0], weight, name)
+            return target, None
+        weight = _to_stack(weight, shape, labels=True)
+        shapes.check_weights_shape(shape[:-1], weight, name)
         if values.readable(weight):
             values.check_weights(weight, f"{name} weights")
         xp = namespace(pred)
-        return weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
+        return target, weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
 
     def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
         """``target`` fits a prediction of ``pred_shape``: same shape, never broadcast."""
@@ -140,6 +171,17 @@ class Loss(Configurable):
 
 def _is_integer(x: Any) -> bool:
     return namespace(x).isdtype(x.dtype, "integral")
+
+
+def _to_stack(x: Any, pred_shape: tuple[int, ...], labels: bool) -> Any:
+    """``x`` (a target, or weights) of a stacked prediction (K, batch, out) broadcast to the
+    stack when it is shared, one for every model: it then lacks the model axis, having fewer
+    dimensions than the prediction, or than the prediction's rows for ``labels`` (class
+    labels (batch,), weights). Anything else as it is (the shape checks judge it)."""
+    stacked = x.ndim >= len(pred_shape) - (1 if labels else 0)
+    if len(pred_shape) != 3 or stacked or x.ndim < 1:
+        return x
+    return namespace(x).broadcast_to(x, (pred_shape[0], *x.shape))
 
 
 class MSE(Loss):
@@ -203,11 +245,13 @@ class CrossEntropy(Loss):
     log softmax(z_i)_k, loss = sum_i w_i l_i / sum_i w_i.
     """
 
+    takes_labels = True
+
     def __init__(self, from_logits: bool = True):
         self.from_logits = bool(from_logits)
 
     def check_shapes(self, pred_shape, target):
-        if target.ndim == 1:
+        if target.ndim == len(pred_shape) - 1:
             shapes.check_labels_shape(pred_shape, target, "CrossEntropy")
         else:
             shapes.check_same_shape(pred_shape, target, "CrossEntropy")
@@ -217,8 +261,8 @@ class CrossEntropy(Loss):
         return self._checked_target(target, pred_shape, dtype)
 
     def check_values(self, pred_shape, target):
-        if target.ndim == 1:
-            values.check_range(target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False)
+        if target.ndim == len(pred_shape) - 1:
+            values.check_range(target, 0, pred_shape[-1], "CrossEntropy labels", closed_high=False)
 
     def unchecked(self, pred, target, weight=None):
         xp = namespace(pred)
@@ -237,8 +281,11 @@ class CrossEntropy(Loss):
 
 
 def dense_target(pred: Any, target: Any) -> Any:
-    """``target`` as a (batch, K) array: one-hot rows of pred's dtype for integer labels."""
-    return target if target.ndim == 2 else one_hot(target, pred.shape[-1], dtype=pred.dtype)
+    """``target`` shaped as ``pred`` (batch, K) or (stack, batch, K): one-hot rows of pred's
+    dtype for integer labels ((batch,) or (stack, batch))."""
+    if target.ndim == pred.ndim:
+        return target
+    return one_hot(target, pred.shape[-1], dtype=pred.dtype)
 
 
 def _clip_probabilities(p: Any) -> Any:

@@ -10,11 +10,12 @@ from . import backends
 from ._ns import namespace
 
 
-def labels_of(y: Any) -> Any:
-    """Class labels (n,) from scores or one-hot rows (n, K), or labels (n,) as they are."""
+def labels_of(y: Any, ndim: int = 2) -> Any:
+    """Class labels (n,) from scores or one-hot rows (n, K), or labels (n,) as they are;
+    ``ndim=3``: a stack's scores or one-hot rows (stack, n, K) give (stack, n)."""
     if not hasattr(y, "ndim"):
         y = np.asarray(y)
-    return namespace(y).argmax(y, axis=-1) if y.ndim == 2 else y
+    return namespace(y).argmax(y, axis=-1) if y.ndim == ndim else y
 
 
 def accuracy(pred: Any, target: Any) -> float:
@@ -34,14 +35,18 @@ def accuracy(pred: Any, target: Any) -> float:
 def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
     """``accuracy`` as a 0-d float32 array, without checks or a host read (compiles
     under jit): ``pred`` and ``target`` as ``accuracy`` takes them, of matching rows;
-    ``weight`` (n,): the weighted fraction ``sum_i w_i hit_i / sum_i w_i``."""
-    p, t = labels_of(pred), labels_of(target)
+    ``weight`` (n,): the weighted fraction ``sum_i w_i hit_i / sum_i w_i``.
+
+    A stack's scores (K, n, C), with labels (K, n) or one-hot rows (K, n, C) and weights
+    (K, n): each model's accuracy, shape (K,)."""
+    ndim = max(pred.ndim, 2)
+    p, t = labels_of(pred, ndim), labels_of(target, ndim)
     xp = namespace(p)
     hits = xp.astype(p == xp.astype(t, p.dtype), xp.float32)
     if weight is None:
-        return xp.mean(hits)
+        return xp.mean(hits, axis=-1)
     w = xp.astype(weight, xp.float32)
-    return xp.sum(w * hits) / xp.sum(w)
+    return xp.sum(w * hits, axis=-1) / xp.sum(w, axis=-1)
 
 
 def is_classification(target: Any, k: int) -> bool:

@@ -12,6 +12,7 @@ import numpy as np  # host-side only: the initial weights are drawn with NumPy's
 from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
 from .layers import ACTIVATIONS, Dense, Layer
+from .stacks import stack
 
 
 class Sequential:
@@ -45,19 +46,33 @@ class Sequential:
         return widths[-1] if widths else None
 
     def init(
-        self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
+        self,
+        seed: int | Sequence[int] = 0,
+        backend: str | backends.Backend | None = None,
+        dtype: str = "float32",
     ) -> list[dict[str, Any]]:
-        """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``."""
+        """One dict of parameters per layer, drawn on the host from ``seed``, cast to ``dtype``.
+
+        ``seed`` a sequence of K seeds: a stack of K models, every leaf with a leading axis
+        K whose slice k equals ``init(seed=seed[k])`` exactly (see ``nnkit.stack``).
+        """
         checks.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
         be = backends.get(backend)
+        seeds = checks.check_seeds(seed)
+        host = self._draw(seed) if seeds is None else stack([self._draw(s) for s in seeds])
+        return [{k: be.asarray(v, dtype=dtype) for k, v in p.items()} for p in host]
+
+    def _draw(self, seed: int) -> list[dict[str, Any]]:
+        """Host (NumPy, float64) parameters of every layer, drawn from ``seed``."""
         rng = np.random.default_rng(seed)
-        return [
-            {k: be.asarray(v, dtype=dtype) for k, v in layer.init(rng).items()}
-            for layer in self.layers
-        ]
+        return [layer.init(rng) for layer in self.layers]
 
     def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
-        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in)."""
+        """Y of shape (batch, out) and the cache ``backward`` needs; X of shape (batch, in).
+
+        Stacked params (K models, see ``init``): X (batch, in), the same rows for every
+        model, or (K, batch, in), model k's rows in slice k; Y of shape (K, batch, out).
+        """
         self._check(params, X)
         cache = []
         for layer, p in zip(self.layers, params, strict=True):
@@ -69,6 +84,9 @@ class Sequential:
         self, params: list[dict], cache: list, dY: Any, *, input_grad: bool = True
     ) -> tuple[Any, list[dict]]:
         """dLoss/dX and the gradients (structured like ``params``) from dY = dLoss/dY.
+
+        Stacked params: dY of shape (K, batch, out); the gradients are stacked too, slice k
+        model k's.
 
         ``input_grad=False`` skips dX (returned as None): the first layer computes only its
         parameter gradients, one matmul less per step for a Dense first layer.
@@ -89,15 +107,38 @@ class Sequential:
             X = layer.forward(p, X)[0]
         return X
 
-    def _check(self, params: list[dict], X: Any) -> None:
-        """Shapes only (static under jit, so free there): X (batch, in), one dict per layer."""
-        shapes.check_features(X, self._in)
+    def stack_size(self, params: list[dict]) -> int | None:
+        """K for params stacked over K models (every leaf with a leading model axis), None
+        for one model's; read from the shape of the first parameter (free under jit).
+
+        Raises
+        ------
+        InvalidValueError
+            ``params`` has another number of entries than the model has layers, or its first
+            parameter has neither the layer's shape nor one more leading axis.
+        """
         if len(params) != len(self.layers):
             raise InvalidValueError(
                 f"params has {len(params)} entries but the model has {len(self.layers)} layers; "
                 f"expected the list that model.init returns"
             )
+        for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
+            for name, shape in layer.param_shapes().items():
+                got = tuple(getattr(p.get(name) if isinstance(p, dict) else None, "shape", ()))
+                if got == shape:
+                    return None
+                if got[1:] == shape:
+                    return got[0]
+                raise InvalidValueError(
+                    f"params[{i}][{name!r}] has shape {got}; layer {i} ({layer!r}) expects "
+                    f"{shape}, or (K, *{shape}) for a stack of K models"
+                )
+        return None
 
+    def _check(self, params: list[dict], X: Any) -> None:
+        """Shapes only (static under jit, so free there): X (batch, in) or, with params stacked
+        over K models, (K, batch, in); one dict per layer."""
+        shapes.check_features(X, self._in, stack=self.stack_size(params))
 
 def mlp(units: Sequence[int], activation: str, output: str | None = None) -> Sequential:
     """A multilayer perceptron: ``Sequential([Dense, act, Dense, act, ..., Dense, out])``.

@@ -7,6 +7,12 @@ step runs unchanged under a backend's ``jit``. The update rules follow ``torch.o
 Each rule is written once, per leaf, as plain array expressions (``p - lr * g``); the
 learning rate and the bias corrections are Python arithmetic on the step count (a traced
 number under ``jit``).
+
+Stacks of K models (params whose leaves have a leading model axis K, see ``nnkit.stack``):
+a hyperparameter given as a sequence of K numbers (``lr``, ``momentum``, ``rho``, ``b1``,
+``b2``, ``eps``, ``weight_decay``, a schedule's ``lr0``) applies model k's value to slice k
+of every leaf (``nnkit.stacks.per_model``); the same rules, the same state. Its arithmetic
+on the step count is NumPy's in float64 (as Python's on one number).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, NamedTuple
 from .. import checks
 from .._ns import namespace
 from ..errors import InvalidValueError
+from ..stacks import host_values, is_per_model, per_model
 from ..tree import tree_leaves, tree_map, tree_unflatten
 
 LR = float | Callable[[Any], Any]
@@ -29,9 +36,22 @@ def _zeros(params: Any) -> Any:
 def map_rule(rule: Callable, trees: tuple[Any, ...], **scalars: Any) -> list[Any]:
     """``rule(*leaves, **scalars) -> new leaves`` over the leaves of ``trees`` (params, the
     state parts, grads last); returns the updated trees, every one but the gradients, each
-    shaped like ``trees[0]``."""
+    shaped like ``trees[0]``. A scalar holding one value per model (stacked params) reaches
+    each leaf as an array shaped to broadcast along its model axis."""
     leaves = [tree_leaves(t) for t in trees]
-    results = [rule(*column, **scalars) for column in zip(*leaves, strict=True)]
+    stacked = {k: v for k, v in scalars.items() if is_per_model(v)}
+    apply = rule
+    if stacked:
+        scalars = {k: v for k, v in scalars.items() if k not in stacked}
+        shaped: dict[tuple, dict[str, Any]] = {}  # converted once per (leaf rank, dtype)
+
+        def apply(*column: Any, **fixed: Any) -> Any:
+            key = (column[0].ndim, column[0].dtype)
+            if key not in shaped:
+                shaped[key] = {k: per_model(v, column[0], k) for k, v in stacked.items()}
+            return rule(*column, **fixed, **shaped[key])
+
+    results = [apply(*column, **scalars) for column in zip(*leaves, strict=True)]
     return [tree_unflatten(trees[0], [r[i] for r in results]) for i in range(len(trees) - 1)]
 
 
@@ -39,8 +59,9 @@ class Optimizer:
     lr: LR
 
     def learning_rate(self, count: Any) -> Any:
-        """The learning rate of update number ``count`` (0 for the first)."""
-        return self.lr(count) if callable(self.lr) else self.lr
+        """The learning rate of update number ``count`` (0 for the first); per model: an
+        array of K."""
+        return self.lr(count) if callable(self.lr) else host_values(self.lr)
 
     def init(self, params: Any) -> Any:
         raise NotImplementedError
@@ -67,17 +88,17 @@ class SGD(Optimizer):
 
     def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False):
         self.lr = checks.check_lr(lr)
-        self.momentum = checks.check_unit_interval("momentum", momentum)
+        self.momentum = checks.per_model(checks.check_unit_interval, "momentum", momentum)
         self.nesterov = bool(nesterov)
-        if self.nesterov and self.momentum == 0:
-            raise InvalidValueError("nesterov=True needs momentum > 0, got momentum 0")
+        if self.nesterov and 0 in (self.momentum if is_per_model(momentum) else (momentum,)):
+            raise InvalidValueError(f"nesterov=True needs momentum > 0, got momentum {momentum}")
 
     def init(self, params):
         return SGDState(0, _zeros(params) if self.momentum else None)
 
     def step(self, params, grads, state):
-        lr, mu = self.learning_rate(state.count), self.momentum
-        if not mu:
+        lr, mu = self.learning_rate(state.count), host_values(self.momentum)
+        if not is_per_model(mu) and not mu:
             (params,) = map_rule(_sgd, (params, grads), lr=lr)
             return params, SGDState(state.count + 1, None)
         params, v = map_rule(
@@ -108,8 +129,8 @@ class RMSProp(Optimizer):
 
     def __init__(self, lr: LR = 1e-3, rho: float = 0.9, eps: float = 1e-8):
         self.lr = checks.check_lr(lr)
-        self.rho = checks.check_unit_interval("rho", rho)
-        self.eps = checks.check_positive("eps", eps)
+        self.rho = checks.per_model(checks.check_unit_interval, "rho", rho)
+        self.eps = checks.per_model(checks.check_positive, "eps", eps)
 
     def init(self, params):
         return RMSPropState(0, _zeros(params))
@@ -117,7 +138,8 @@ class RMSProp(Optimizer):
     def step(self, params, grads, state):
         lr = self.learning_rate(state.count)
         params, s = map_rule(
-            _rmsprop, (params, state.square_avg, grads), lr=lr, rho=self.rho, eps=self.eps
+            _rmsprop, (params, state.square_avg, grads), lr=lr, rho=host_values(self.rho),
+            eps=host_values(self.eps),
         )
         return params, RMSPropState(state.count + 1, s)
 
@@ -146,9 +168,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
         self.lr = checks.check_lr(lr)
-        self.b1 = checks.check_unit_interval("b1", b1)
-        self.b2 = checks.check_unit_interval("b2", b2)
-        self.eps = checks.check_positive("eps", eps)
+        self.b1 = checks.per_model(checks.check_unit_interval, "b1", b1)
+        self.b2 = checks.per_model(checks.check_unit_interval, "b2", b2)
+        self.eps = checks.per_model(checks.check_positive, "eps", eps)
 
     def init(self, params):
         return AdamState(0, _zeros(params), _zeros(params))
@@ -157,14 +179,16 @@ class Adam(Optimizer):
         """(step_size, bc2_sqrt, decay) of update number ``count``; decay None without
         weight decay."""
         lr, t = self.learning_rate(count), count + 1
-        decay = 1 - lr * self.weight_decay if self.weight_decay else None
-        return lr / (1 - self.b1**t), (1 - self.b2**t) ** 0.5, decay
+        b1, b2, wd = host_values(self.b1), host_values(self.b2), host_values(self.weight_decay)
+        decay = 1 - lr * wd if is_per_model(wd) or wd else None
+        return lr / (1 - b1**t), (1 - b2**t) ** 0.5, decay
 
     def step(self, params, grads, state):
         step_size, bc2_sqrt, decay = self._scalars(state.count)
         params, m, v = map_rule(
-            _adam, (params, state.m, state.v, grads), b1=self.b1, b2=self.b2, eps=self.eps,
-            step_size=step_size, bc2_sqrt=bc2_sqrt, decay=decay,
+            _adam, (params, state.m, state.v, grads), b1=host_values(self.b1),
+            b2=host_values(self.b2), eps=host_values(self.eps), step_size=step_size,
+            bc2_sqrt=bc2_sqrt, decay=decay,
         )  # fmt: skip
         return params, AdamState(state.count + 1, m, v)
 
@@ -193,4 +217,4 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
     ):
         super().__init__(lr, b1, b2, eps)
-        self.weight_decay = checks.check_nonnegative("weight_decay", weight_decay)
+        self.weight_decay = checks.per_model(checks.check_nonnegative, "weight_decay", weight_decay)
