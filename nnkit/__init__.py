@@ -7,7 +7,8 @@ from .backends import BackendUnavailable
 from .errors import InvalidTypeError, InvalidValueError, NNKitError
 from .io import CorruptFileError, load, save
 from .model import Sequential
-from .training import History, NonFiniteLossError, Trainer, TrainState
+from .stacks import stack, unstack
+from .training import History, NonFiniteLossError, Sweep, Trainer, TrainState
 
 __all__ = [
     "BackendUnavailable",
@@ -18,6 +19,7 @@ __all__ = [
     "NNKitError",
     "NonFiniteLossError",
     "Sequential",
+    "Sweep",
     "TrainState",
     "Trainer",
     "__version__",
@@ -32,4 +34,6 @@ __all__ = [
     "metrics",
     "optim",
     "save",
+    "stack",
+    "unstack",
 ]

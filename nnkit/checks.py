@@ -77,8 +77,13 @@ def check_unit_interval(name: str, value: Any) -> float:
 
 
 def check_lr(lr: Any) -> Any:
-    """A learning rate: a finite float > 0, or a schedule (callable step -> lr)."""
-    return lr if callable(lr) else check_positive("lr (a float, or a schedule step -> lr)", lr)
+    """A learning rate: a finite float > 0, one per model (a sequence), or a schedule
+    (callable step -> lr)."""
+    if callable(lr):
+        return lr
+    if is_sequence(lr):
+        return per_model(check_positive, "lr", lr)
+    return check_positive("lr (a float, or a schedule step -> lr)", lr)
 
 
 def check_instance(name: str, value: Any, cls: type) -> Any:
@@ -92,3 +97,30 @@ def check_instance(name: str, value: Any, cls: type) -> Any:
 def check_seed(seed: Any) -> int:
     """A seed for NumPy's generator: an int >= 0."""
     return check_int("seed", seed, 0)
+
+
+def is_sequence(value: Any) -> bool:
+    """A list, a tuple, a range or a 1-D array: one value per model of a stack."""
+    return isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0) == 1
+
+
+def check_seeds(seed: Any) -> tuple[int, ...] | None:
+    """None for one seed (left to NumPy's generator); for a sequence, the K >= 1 seeds of a
+    stack of models, each an int >= 0."""
+    if not is_sequence(seed):
+        return None
+    seeds = tuple(check_int(f"seed[{i}]", s, 0) for i, s in enumerate(seed))
+    if not seeds:
+        raise InvalidValueError("seed: an empty sequence; expected one seed per model (K >= 1)")
+    return seeds
+
+
+def per_model(check: Any, name: str, value: Any) -> Any:
+    """``check(name, value)`` for one number; for a sequence of K >= 1 numbers (one per
+    model of a stack), the tuple of each checked as ``name[k]``."""
+    if not is_sequence(value):
+        return check(name, value)
+    checked = tuple(check(f"{name}[{k}]", v) for k, v in enumerate(value))
+    if not checked:
+        raise InvalidValueError(f"{name}: an empty sequence; expected a number or one per model")
+    return checked

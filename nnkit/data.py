@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np  # host-side: splits and batch order are drawn with NumPy's generator
@@ -18,8 +18,9 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 
     Parameters
     ----------
-    labels : array_like of shape (n,)
-        Integer labels in [0, k), an array of any backend or a list.
+    labels : array_like of shape (n,) or (K, n)
+        Integer labels in [0, k), an array of any backend or a list; (K, n): the labels
+        of a stack of K models.
     k : int
         The number of classes.
     dtype : dtype, optional
@@ -27,25 +28,20 @@ def one_hot(labels: Any, k: int, dtype: Any = None) -> Any:
 
     Returns
     -------
-    array of shape (n, k)
+    array of shape (n, k), or (K, n, k)
         On the labels' backend (NumPy for lists): 1 in column ``labels[i]`` of row i, 0
         elsewhere (a row of zeros for a label outside [0, k)).
-
-    Raises
-    ------
-    ValueError
-        ``labels`` is not 1-D.
     """
     if not hasattr(labels, "ndim"):
         labels = np.asarray(labels)
     xp = namespace(labels)
-    if labels.ndim != 1:
+    if labels.ndim < 1:
         raise ValueError(f"labels must be 1-D (n,), got shape {tuple(labels.shape)}")
     dev = device(labels)
     if dtype is None:
         dtype = xp.__array_namespace_info__().default_dtypes(device=dev)["real floating"]
-    classes = xp.arange(k, dtype=labels.dtype, device=dev)
-    return xp.astype(labels[:, None] == classes[None, :], dtype)
+    classes = xp.reshape(xp.arange(k, dtype=labels.dtype, device=dev), (1,) * labels.ndim + (k,))
+    return xp.astype(labels[..., None] == classes, dtype)
 
 
 def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.ndarray:
@@ -68,14 +64,15 @@ def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.nd
     return rng.permutation(n) if shuffle else np.arange(n)
 
 
-def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+def epoch_order(seed: int | Sequence[int], epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
     """The order of an epoch: a pure function of (seed, epoch), so a run stopped mid-way
     and resumed visits the samples exactly as one that was not.
 
     Parameters
     ----------
-    seed : int
-        The trainer's seed.
+    seed : int or sequence of int
+        The trainer's seed; a sequence of K seeds for a stack of K models, each with its
+        own order.
     epoch : int
         The epoch's number, from 0.
     n : int
@@ -85,10 +82,23 @@ def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarr
 
     Returns
     -------
-    numpy.ndarray of shape (n,)
-        A permutation of 0 .. n - 1: the order ``Trainer.fit`` and ``minibatches`` use.
+    numpy.ndarray of shape (n,), or (n, K) for K seeds
+        A permutation of 0 .. n - 1: the order ``Trainer.fit`` and ``minibatches`` use;
+        for K seeds, column k is ``epoch_order(seed[k], epoch, n, shuffle)``.
     """
+    if isinstance(seed, (list, tuple)):
+        return np.stack([epoch_order(s, epoch, n, shuffle) for s in seed], axis=1)
     return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
+
+
+def take_rows(a: Any, index: Any) -> Any:
+    """Rows ``index`` of ``a`` (n, ...), both arrays of one backend: ``index`` (m,) gives
+    (m, ...); ``index`` (m, K), the rows of each of K models, gives (m, K, ...)."""
+    xp = namespace(a)
+    if index.ndim == 1:
+        return xp.take(a, index, axis=0)
+    rows = xp.take(a, xp.reshape(index, (-1,)), axis=0)
+    return xp.reshape(rows, (*index.shape, *a.shape[1:]))
 
 
 def next_position(position: tuple[int, int], n: int) -> tuple[int, int]:

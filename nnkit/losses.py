@@ -12,6 +12,11 @@ their derivative; ``mean_loss`` and ``mean_grad`` turn them into the batch's los
 gradient, with or without weights. l_i is the mean of row i's terms (``rows="mean"``: MSE,
 BCE) or their sum (``rows="sum"``: cross-entropy over classes).
 
+Stacks of K models: predictions (K, batch, out) give a loss of shape (K,), model k's own
+(weighted) loss, and its gradient in slice k; targets and weights are model k's in slice k
+((K, batch, ...), (K, batch)) or shared by every model ((batch, ...), (batch,)). The same
+formulas serve both: they reduce over the last two axes, a model's (batch, out).
+
 ``loss(...)`` and ``loss.grad(...)`` check their inputs first (see ``nnkit.shapes`` and
 ``nnkit.values``): shapes always (free under ``jax.jit``), values (label range, BCE targets
 in [0, 1], weights finite, >= 0 and not all 0) only on eagerly readable arrays.
@@ -28,6 +33,7 @@ from . import shapes, values
 from ._ns import namespace
 from .configurable import Configurable
 from .data import one_hot
+from .stacks import shared
 
 
 def weight_sum(weight: Any) -> Any:
@@ -54,9 +60,9 @@ def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
 
     Parameters
     ----------
-    terms : array of shape (batch, out)
+    terms : array of shape (batch, out), or (K, batch, out) for a stack of K models
         The loss's elementwise terms, e.g. ``(pred - target)**2``.
-    weight : array of shape (batch,), optional
+    weight : array of shape (batch,) or (K, batch), optional
         Per-sample weights: the loss is then the weighted mean ``sum_i w_i l_i / sum_i
         w_i`` (None: the plain mean).
     rows : {"mean", "sum"}
@@ -66,13 +72,16 @@ def mean_loss(terms: Any, weight: Any = None, rows: str = "mean") -> Any:
     Returns
     -------
     array
-        0-d.
+        0-d; for a stack, shape (K,): each model's loss.
     """
     xp = namespace(terms)
     per_row = terms.shape[-1] if rows == "mean" else 1
+    axes = _sample_axes(terms)
     if weight is None:
-        return xp.mean(terms) if rows == "mean" else xp.sum(terms) / terms.shape[-2]
-    return xp.sum(weight[..., None] * terms) / (weight_sum(weight) * per_row)
+        if rows == "mean":
+            return xp.mean(terms, axis=axes)
+        return xp.sum(terms, axis=axes) / terms.shape[-2]
+    return xp.sum(weight[..., None] * terms, axis=axes) / (weight_sum(weight) * per_row)
 
 
 def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
@@ -80,22 +89,28 @@ def mean_grad(d: Any, weight: Any = None, rows: str = "mean") -> Any:
 
     Parameters
     ----------
-    d : array of shape (batch, out)
+    d : array of shape (batch, out) or (K, batch, out)
         dterms/dpred, elementwise.
-    weight : array of shape (batch,), optional
+    weight : array of shape (batch,) or (K, batch), optional
         As for ``mean_loss``.
     rows : {"mean", "sum"}
         As for ``mean_loss``.
 
     Returns
     -------
-    array of shape (batch, out)
-        dLoss/dpred: each row's share of the (weighted) mean.
+    array shaped like ``d``
+        dLoss/dpred: each row's share of its model's (weighted) mean.
     """
     per_row = d.shape[-1] if rows == "mean" else 1
     if weight is None:
         return d / (d.shape[-2] * per_row)
-    return weight[..., None] * d / (weight_sum(weight) * per_row)
+    return weight[..., None] * d / (weight_sum(weight)[..., None, None] * per_row)
+
+
+def _sample_axes(terms: Any) -> tuple[int, ...]:
+    """The axes of one model's terms, the last two (batch, out): all of a model's; a
+    stack's leading model axis stays."""
+    return tuple(range(max(terms.ndim - 2, 0), terms.ndim))
 
 
 class Loss(Configurable):
@@ -104,37 +119,42 @@ class Loss(Configurable):
 
     A loss of your own subclasses it and writes ``unchecked`` and ``unchecked_grad`` (with
     ``mean_loss`` and ``mean_grad``), plus ``check_values``/``check_shapes`` where its
-    targets need more than the same shape as the prediction.
+    targets need more than the same shape as the prediction. ``takes_labels``: whether the
+    loss takes integer class labels (batch,) for a (batch, K) prediction.
     """
+
+    takes_labels = False
 
     def __call__(self, pred: Any, target: Any, weight: Any = None) -> Any:
         """The loss, a 0-d array, after checking ``target`` (and ``weight``) against ``pred``.
 
         Parameters
         ----------
-        pred : array of shape (batch, out)
+        pred : array of shape (batch, out), or (K, batch, out) for a stack of K models
         target : array
             As the loss takes it (same shape as ``pred``; class labels (batch,) where the
-            loss allows them).
+            loss allows them); for a stack, model k's in slice k ((K, batch, ...)) or one
+            target for every model ((batch, ...)).
         weight : array of shape (batch,), optional
             Per-sample weights, finite and >= 0, not all 0; cast to ``pred``'s dtype.
-            The loss is then ``sum_i w_i l_i / sum_i w_i``.
+            The loss is then ``sum_i w_i l_i / sum_i w_i``. For a stack: (K, batch), or
+            (batch,) shared.
 
         Returns
         -------
         array
-            The loss, 0-d.
+            The loss, 0-d; for a stack, shape (K,): each model's own loss.
 
         Raises
         ------
         ShapeError
-            ``target`` or ``weight`` of the wrong shape (never broadcast), or an empty
-            prediction.
+            ``target`` or ``weight`` of the wrong shape (never broadcast, but for one
+            target or weights shared by a stack), or an empty prediction.
         ValueRangeError
             Labels or targets out of range, or weights not finite, negative or all 0
             (checked where the arrays can be read eagerly: not JAX's).
         """
-        weight = self.check(pred, target, weight)
+        target, weight = self.check(pred, target, weight)
         return self.unchecked(pred, target, weight)
 
     def grad(self, pred: Any, target: Any, weight: Any = None) -> Any:
@@ -149,17 +169,18 @@ class Loss(Configurable):
         Returns
         -------
         array
-            dLoss/dpred, shaped like ``pred``.
+            dLoss/dpred, shaped like ``pred``; for a stack, slice k is model k's gradient of
+            its own loss.
 
         Raises
         ------
         ShapeError, ValueRangeError
             As ``__call__``.
         """
-        weight = self.check(pred, target, weight)
+        target, weight = self.check(pred, target, weight)
         return self.unchecked_grad(pred, target, weight)
 
-    def check(self, pred: Any, target: Any, weight: Any = None) -> Any:
+    def check(self, pred: Any, target: Any, weight: Any = None) -> tuple[Any, Any]:
         """The checks of ``__call__``: shapes always; values only where the arrays can be
         read eagerly (no host read under ``jit``).
 
@@ -170,8 +191,10 @@ class Loss(Configurable):
 
         Returns
         -------
-        array or None
-            ``weight`` in ``pred``'s dtype (None stays None).
+        tuple
+            ``(target, weight)``: for stacked predictions (K, batch, out), a shared target
+            and weights broadcast to the stack ((K, batch, ...), (K, batch)); ``weight`` in
+            ``pred``'s dtype (None stays None).
 
         Raises
         ------
@@ -179,17 +202,20 @@ class Loss(Configurable):
             As ``__call__``.
         """
         name = type(self).__name__
-        shapes.check_nonempty(tuple(pred.shape), name)
-        self.check_shapes(tuple(pred.shape), target)
+        shape = tuple(pred.shape)
+        shapes.check_nonempty(shape, name)
+        target = _to_stack(target, shape, labels=self.takes_labels and _is_integer(target))
+        self.check_shapes(shape, target)
         if values.readable(target):
-            self.check_values(tuple(pred.shape), target)
+            self.check_values(shape, target)
         if weight is None:
-            return None
-        shapes.check_weights_shape(pred.shape[0], weight, name)
+            return target, None
+        weight = _to_stack(weight, shape, labels=True)
+        shapes.check_weights_shape(shape[:-1], weight, name)
         if values.readable(weight):
             values.check_weights(weight, f"{name} weights")
         xp = namespace(pred)
-        return weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
+        return target, weight if weight.dtype == pred.dtype else xp.astype(weight, pred.dtype)
 
     def check_shapes(self, pred_shape: tuple[int, ...], target: Any) -> None:
         """Check that ``target`` fits a prediction of ``pred_shape``: the same shape, never
@@ -305,6 +331,17 @@ def _is_integer(x: Any) -> bool:
     return namespace(x).isdtype(x.dtype, "integral")
 
 
+def _to_stack(x: Any, pred_shape: tuple[int, ...], labels: bool) -> Any:
+    """``x`` (a target, or weights) of a stacked prediction (K, batch, out) broadcast to the
+    stack when it is shared, one for every model: it then lacks the model axis, having fewer
+    dimensions than the prediction, or than the prediction's rows for ``labels`` (class
+    labels (batch,), weights). Anything else as it is (the shape checks judge it)."""
+    stacked = x.ndim >= len(pred_shape) - (1 if labels else 0)
+    if len(pred_shape) != 3 or stacked or x.ndim < 1:
+        return x
+    return shared(x, pred_shape[0])
+
+
 class MSE(Loss):
     """mean((pred - target)**2) over all elements; grad = 2 (pred - target) / size.
 
@@ -376,11 +413,13 @@ class CrossEntropy(Loss):
         Whether ``pred`` are logits (the default; log-sum-exp) rather than probabilities.
     """
 
+    takes_labels = True
+
     def __init__(self, from_logits: bool = True):
         self.from_logits = bool(from_logits)
 
     def check_shapes(self, pred_shape, target):
-        if target.ndim == 1:
+        if target.ndim == len(pred_shape) - 1:
             shapes.check_labels_shape(pred_shape, target, "CrossEntropy")
         else:
             shapes.check_same_shape(pred_shape, target, "CrossEntropy")
@@ -410,8 +449,8 @@ class CrossEntropy(Loss):
         return self._checked_target(target, pred_shape, dtype)
 
     def check_values(self, pred_shape, target):
-        if target.ndim == 1:
-            values.check_range(target, 0, pred_shape[1], "CrossEntropy labels", closed_high=False)
+        if target.ndim == len(pred_shape) - 1:
+            values.check_range(target, 0, pred_shape[-1], "CrossEntropy labels", closed_high=False)
 
     def unchecked(self, pred, target, weight=None):
         xp = namespace(pred)
@@ -434,17 +473,19 @@ def dense_target(pred: Any, target: Any) -> Any:
 
     Parameters
     ----------
-    pred : array of shape (batch, K)
+    pred : array of shape (batch, K), or (stack, batch, K)
         The prediction.
-    target : array of shape (batch,) or (batch, K)
+    target : array of shape (batch,) or (batch, K); (stack, batch) or (stack, batch, K)
         Integer labels or rows.
 
     Returns
     -------
-    array of shape (batch, K)
+    array shaped like ``pred``
         ``target`` itself, or one-hot rows of ``pred``'s dtype for integer labels.
     """
-    return target if target.ndim == 2 else one_hot(target, pred.shape[-1], dtype=pred.dtype)
+    if target.ndim == pred.ndim:
+        return target
+    return one_hot(target, pred.shape[-1], dtype=pred.dtype)
 
 
 def _clip_probabilities(p: Any) -> Any:

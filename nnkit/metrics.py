@@ -10,22 +10,25 @@ from . import backends
 from ._ns import namespace
 
 
-def labels_of(y: Any) -> Any:
+def labels_of(y: Any, ndim: int = 2) -> Any:
     """Class labels from scores, probabilities or one-hot rows.
 
     Parameters
     ----------
     y : array_like of shape (n, K) or (n,)
-        Rows (the label is the argmax) or labels; any backend, or a list.
+        Rows (the label is the argmax) or labels; any backend, or a list. With
+        ``ndim=3``: a stack's rows (stack, n, K) or labels (stack, n).
+    ndim : int
+        The number of dimensions of rows: 2, or 3 for a stack of models.
 
     Returns
     -------
-    array of shape (n,)
+    array of shape (n,), or (stack, n)
         The labels, on ``y``'s backend.
     """
     if not hasattr(y, "ndim"):
         y = np.asarray(y)
-    return namespace(y).argmax(y, axis=-1) if y.ndim == 2 else y
+    return namespace(y).argmax(y, axis=-1) if y.ndim == ndim else y
 
 
 def accuracy(pred: Any, target: Any) -> float:
@@ -63,22 +66,24 @@ def hit_rate(pred: Any, target: Any, weight: Any = None) -> Any:
     Parameters
     ----------
     pred, target
-        As ``accuracy`` takes them, of matching rows.
-    weight : array of shape (n,), optional
+        As ``accuracy`` takes them, of matching rows; a stack's scores (K, n, C) with
+        labels (K, n) or one-hot rows (K, n, C).
+    weight : array of shape (n,) or (K, n), optional
         Per-sample weights: the weighted fraction ``sum_i w_i hit_i / sum_i w_i``.
 
     Returns
     -------
     array
-        0-d, float32, on the arrays' backend.
+        0-d, float32, on the arrays' backend; for a stack, shape (K,): each model's.
     """
-    p, t = labels_of(pred), labels_of(target)
+    ndim = max(pred.ndim, 2)
+    p, t = labels_of(pred, ndim), labels_of(target, ndim)
     xp = namespace(p)
     hits = xp.astype(p == xp.astype(t, p.dtype), xp.float32)
     if weight is None:
-        return xp.mean(hits)
+        return xp.mean(hits, axis=-1)
     w = xp.astype(weight, xp.float32)
-    return xp.sum(w * hits) / xp.sum(w)
+    return xp.sum(w * hits, axis=-1) / xp.sum(w, axis=-1)
 
 
 def is_classification(target: Any, k: int) -> bool:

@@ -12,6 +12,7 @@ import numpy as np  # host-side only: the initial weights are drawn with NumPy's
 from . import backends, checks, shapes
 from .errors import InvalidTypeError, InvalidValueError
 from .layers import ACTIVATIONS, Dense, Layer
+from .stacks import stack
 
 
 class Sequential:
@@ -66,7 +67,10 @@ class Sequential:
         return widths[-1] if widths else None
 
     def init(
-        self, seed: int = 0, backend: str | backends.Backend | None = None, dtype: str = "float32"
+        self,
+        seed: int | Sequence[int] = 0,
+        backend: str | backends.Backend | None = None,
+        dtype: str = "float32",
     ) -> list[dict[str, Any]]:
         """Initial parameters: one dict per layer, drawn on the host from ``seed``.
 
@@ -75,8 +79,10 @@ class Sequential:
 
         Parameters
         ----------
-        seed : int
-            The seed of the draws.
+        seed : int or sequence of int
+            The seed of the draws; a sequence of K seeds gives a stack of K models, every
+            leaf with a leading axis K whose slice k equals ``init(seed=seed[k])`` exactly
+            (see ``nnkit.stack``).
         backend : str, Backend or None
             Where the arrays go (None: the default backend).
         dtype : {"float32", "float64"}
@@ -85,7 +91,8 @@ class Sequential:
         Returns
         -------
         list of dict
-            A Dense layer's ``{"W": (in, out), "b": (out,)}``, an activation's ``{}``.
+            A Dense layer's ``{"W": (in, out), "b": (out,)}`` (stacked: ``(K, in, out)``,
+            ``(K, out)``), an activation's ``{}``.
 
         Raises
         ------
@@ -96,11 +103,14 @@ class Sequential:
         """
         checks.check_choice("dtype", dtype, backends.FLOAT_DTYPES)
         be = backends.get(backend)
+        seeds = checks.check_seeds(seed)
+        host = self._draw(seed) if seeds is None else stack([self._draw(s) for s in seeds])
+        return [{k: be.asarray(v, dtype=dtype) for k, v in p.items()} for p in host]
+
+    def _draw(self, seed: int) -> list[dict[str, Any]]:
+        """Host (NumPy, float64) parameters of every layer, drawn from ``seed``."""
         rng = np.random.default_rng(seed)
-        return [
-            {k: be.asarray(v, dtype=dtype) for k, v in layer.init(rng).items()}
-            for layer in self.layers
-        ]
+        return [layer.init(rng) for layer in self.layers]
 
     def forward(self, params: list[dict], X: Any) -> tuple[Any, list]:
         """The output for a batch, and the cache ``backward`` needs: the design-matrix form,
@@ -109,19 +119,21 @@ class Sequential:
         Parameters
         ----------
         params : list of dict
-            As ``init`` gives them, arrays of X's backend.
+            As ``init`` gives them, arrays of X's backend; stacked params (K models).
         X : array of shape (batch, in)
-            One row per sample.
+            One row per sample; with stacked params (batch, in), the same rows for every
+            model, or (K, batch, in), model k's rows in slice k.
 
         Returns
         -------
         tuple
-            ``(Y, cache)``: Y of shape (batch, out), and one cache entry per layer.
+            ``(Y, cache)``: Y of shape (batch, out) (stacked: (K, batch, out)), and one
+            cache entry per layer.
 
         Raises
         ------
         ShapeError
-            X is not 2-D or has another width than the model's.
+            X is not 2-D (or 3-D for a stack) or has another width than the model's.
         InvalidValueError
             ``params`` has another length than the model.
         """
@@ -144,7 +156,7 @@ class Sequential:
         cache : list
             What ``forward`` returned beside Y.
         dY : array of shape (batch, out)
-            dLoss/dY.
+            dLoss/dY; (K, batch, out) for stacked params.
         input_grad : bool
             False skips dX (returned as None): the first layer computes only its parameter
             gradients, one matmul less per step for a Dense first layer.
@@ -153,7 +165,7 @@ class Sequential:
         -------
         tuple
             ``(dX, grads)``: dLoss/dX (batch, in) or None, and the gradients, structured
-            like ``params``.
+            like ``params`` (stacked for stacked params: slice k is model k's).
         """
         layers = self.layers
         grads = [None] * len(layers)
@@ -189,15 +201,38 @@ class Sequential:
             X = layer.forward(p, X)[0]
         return X
 
-    def _check(self, params: list[dict], X: Any) -> None:
-        """Shapes only (static under jit, so free there): X (batch, in), one dict per layer."""
-        shapes.check_features(X, self._in)
+    def stack_size(self, params: list[dict]) -> int | None:
+        """K for params stacked over K models (every leaf with a leading model axis), None
+        for one model's; read from the shape of the first parameter (free under jit).
+
+        Raises
+        ------
+        InvalidValueError
+            ``params`` has another number of entries than the model has layers, or its first
+            parameter has neither the layer's shape nor one more leading axis.
+        """
         if len(params) != len(self.layers):
             raise InvalidValueError(
                 f"params has {len(params)} entries but the model has {len(self.layers)} layers; "
                 f"expected the list that model.init returns"
             )
+        for i, (layer, p) in enumerate(zip(self.layers, params, strict=True)):
+            for name, shape in layer.param_shapes().items():
+                got = tuple(getattr(p.get(name) if isinstance(p, dict) else None, "shape", ()))
+                if got == shape:
+                    return None
+                if got[1:] == shape:
+                    return got[0]
+                raise InvalidValueError(
+                    f"params[{i}][{name!r}] has shape {got}; layer {i} ({layer!r}) expects "
+                    f"{shape}, or (K, *{shape}) for a stack of K models"
+                )
+        return None
 
+    def _check(self, params: list[dict], X: Any) -> None:
+        """Shapes only (static under jit, so free there): X (batch, in) or, with params stacked
+        over K models, (K, batch, in); one dict per layer."""
+        shapes.check_features(X, self._in, stack=self.stack_size(params))
 
 def mlp(units: Sequence[int], activation: str, output: str | None = None) -> Sequential:
     """A multilayer perceptron: ``Sequential([Dense, act, Dense, act, ..., Dense, out])``.

@@ -74,13 +74,15 @@ def check_range(x: Any, low: float, high: float, name: str, *, closed_high: bool
 
 
 def check_weights(weight: Any, name: str) -> None:
-    """Per-sample weights: finite, >= 0 and not all 0 (a weighted mean needs a positive
-    total); a few reductions on the weights' device."""
+    """Per-sample weights (n,), or (K, n) for a stack of K models: finite, >= 0 and not all
+    0 (each model's weighted mean needs a positive total); a few reductions on the weights'
+    device."""
     check_finite(weight, name)
     check_range(weight, 0, float("inf"), name, closed_high=True)
     xp = array_api_compat.array_namespace(weight)
-    if not bool(xp.any(weight > 0)):
+    if not bool(xp.all(xp.any(weight > 0, axis=-1))):
+        whose = "" if weight.ndim == 1 else " for a model of the stack"
         raise ValueRangeError(
-            f"{name} are all 0 ({weight.shape[0]} samples); expected at least one positive "
-            "weight (the loss is sum_i w_i l_i / sum_i w_i)"
+            f"{name} are all 0{whose} ({weight.shape[-1]} samples); expected at least one "
+            "positive weight (the loss is sum_i w_i l_i / sum_i w_i)"
         )

@@ -15,7 +15,7 @@ SOURCES = {"nnkit": ROOT / "nnkit", "nnkit.backends": ROOT / "backends"}
 TIERS = [
     ["nnkit.backends"],
     ["nnkit.errors", "nnkit._version", "nnkit._ns", "nnkit.tree", "nnkit.configurable",
-     "nnkit.checks", "nnkit.shapes", "nnkit.values"],
+     "nnkit.checks", "nnkit.shapes", "nnkit.values", "nnkit.stacks"],
     ["nnkit.functional", "nnkit.initializers"],
     ["nnkit.layers", "nnkit.losses", "nnkit.optim", "nnkit.metrics", "nnkit.data"],
     ["nnkit.model"],

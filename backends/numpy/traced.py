@@ -204,6 +204,12 @@ class TracedScalar:
     def __array_namespace__(self, api_version: str | None = None) -> ScalarMath:
         return SCALAR_MATH
 
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # a ufunc of a NumPy array (or scalar) and this number (one learning rate per model
+        # of a stack, divided by a bias correction of the step count): noted, the number read
+        # anew at each replay
+        return self.recorder.ufunc(ufunc, method, inputs, kwargs)
+
     __add__, __radd__ = _number_op(operator.add)
     __sub__, __rsub__ = _number_op(operator.sub)
     __mul__, __rmul__ = _number_op(operator.mul)

@@ -40,7 +40,7 @@ class SummedBinaryCrossEntropy(BinaryCrossEntropy):
         super().__init__(from_logits=True)
 
     def unchecked(self, pred, target, weight=None):
-        return super().unchecked(pred, target, weight) * pred.shape[1]
+        return super().unchecked(pred, target, weight) * pred.shape[-1]
 
     def unchecked_grad(self, pred, target, weight=None):
         return mean_grad(F.sigmoid(pred) - target, weight, rows="sum")

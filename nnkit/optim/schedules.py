@@ -1,6 +1,8 @@
 """Learning-rate schedules: callables ``t -> lr`` where t = 0 is the first update.
 
 ``t`` is a Python int in eager code and a 0-d array under ``jax.jit``; both work.
+``lr0`` may be a sequence of K numbers, one per model of a stack (``nnkit.stack``): the
+schedule then gives K learning rates, model k's from ``lr0[k]``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ from typing import Any
 
 from .. import checks
 from .._ns import namespace
+from ..stacks import host_values
+
+
+def _check_lr0(schedule: Any) -> None:
+    """``schedule.lr0`` a finite number > 0, or a sequence of them (kept as a tuple)."""
+    lr0 = checks.per_model(checks.check_positive, "lr0", schedule.lr0)
+    if isinstance(lr0, tuple):
+        object.__setattr__(schedule, "lr0", lr0)
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ class inverse_time:  # noqa: N801  (named as in the contract)
     decay: float
 
     def __post_init__(self):
-        checks.check_positive("lr0", self.lr0)
+        _check_lr0(self)
         checks.check_nonnegative("decay", self.decay)
 
     def __call__(self, t: Any) -> Any:
@@ -47,15 +57,15 @@ class inverse_time:  # noqa: N801  (named as in the contract)
 
         Returns
         -------
-        float or 0-d array
-            The learning rate.
+        float or array
+            The learning rate; an array of K rates where ``lr0`` is per model.
         """
-        return self.lr0 / (1 + self.decay * t)
+        return host_values(self.lr0) / (1 + self.decay * t)
 
 
-def _check_decay(lr0: float, name: str, base: float, every: int) -> None:
+def _check_decay(schedule: Any, name: str, base: float, every: int) -> None:
     """lr0 and the base of a decay ``lr0 * base ** (...)`` > 0, ``every`` an int >= 1."""
-    checks.check_positive("lr0", lr0)
+    _check_lr0(schedule)
     checks.check_positive(name, base)
     checks.check_positive_int("every", every)
 
@@ -84,7 +94,7 @@ class exponential:  # noqa: N801
     every: int = 1
 
     def __post_init__(self):
-        _check_decay(self.lr0, "rate", self.rate, self.every)
+        _check_decay(self, "rate", self.rate, self.every)
 
     def __call__(self, t: Any) -> Any:
         """The learning rate of update ``t``.
@@ -96,10 +106,10 @@ class exponential:  # noqa: N801
 
         Returns
         -------
-        float or 0-d array
-            The learning rate.
+        float or array
+            The learning rate; an array of K rates where ``lr0`` is per model.
         """
-        return self.lr0 * self.rate ** (t / self.every)
+        return host_values(self.lr0) * self.rate ** (t / self.every)
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,7 @@ class step:  # noqa: N801
     every: int
 
     def __post_init__(self):
-        _check_decay(self.lr0, "factor", self.factor, self.every)
+        _check_decay(self, "factor", self.factor, self.every)
 
     def __call__(self, t: Any) -> Any:
         """The learning rate of update ``t``.
@@ -138,10 +148,10 @@ class step:  # noqa: N801
 
         Returns
         -------
-        float or 0-d array
-            The learning rate.
+        float or array
+            The learning rate; an array of K rates where ``lr0`` is per model.
         """
-        return self.lr0 * self.factor ** (t // self.every)
+        return host_values(self.lr0) * self.factor ** (t // self.every)
 
 
 @dataclass(frozen=True)
@@ -168,7 +178,7 @@ class cosine:  # noqa: N801
     final: float = 0.0
 
     def __post_init__(self):
-        checks.check_positive("lr0", self.lr0)
+        _check_lr0(self)
         checks.check_positive_int("total_steps", self.total_steps)
         checks.check_nonnegative("final", self.final)
 
@@ -190,7 +200,7 @@ class cosine:  # noqa: N801
         else:
             xp = namespace(t)
             cos = xp.cos(math.pi * xp.clip(t, max=self.total_steps) / self.total_steps)
-        return self.final + (self.lr0 - self.final) * (1 + cos) / 2
+        return self.final + (host_values(self.lr0) - self.final) * (1 + cos) / 2
 
 
 SCHEDULES = {
