@@ -92,8 +92,20 @@ def epoch_order(seed: int | Sequence[int], epoch: int, n: int, shuffle: bool = T
 
 
 def take_rows(a: Any, index: Any) -> Any:
-    """Rows ``index`` of ``a`` (n, ...), both arrays of one backend: ``index`` (m,) gives
-    (m, ...); ``index`` (m, K), the rows of each of K models, gives (m, K, ...)."""
+    """Rows ``index`` of ``a``.
+
+    Parameters
+    ----------
+    a : array of shape (n, ...)
+        The rows to take from.
+    index : integer array of shape (m,) or (m, K)
+        Row numbers, of ``a``'s backend; (m, K): the rows of each of K models.
+
+    Returns
+    -------
+    array of shape (m, ...) or (m, K, ...)
+        ``a[index]`` along the first axis.
+    """
     xp = namespace(a)
     if index.ndim == 1:
         return xp.take(a, index, axis=0)

@@ -202,8 +202,18 @@ class Sequential:
         return X
 
     def stack_size(self, params: list[dict]) -> int | None:
-        """K for params stacked over K models (every leaf with a leading model axis), None
-        for one model's; read from the shape of the first parameter (free under jit).
+        """The number of models of ``params``, read from the shape of the first parameter
+        (free under jit).
+
+        Parameters
+        ----------
+        params : list of dict
+            One model's parameters or a stack's (every leaf with a leading model axis).
+
+        Returns
+        -------
+        int or None
+            K for params stacked over K models, None for one model's.
 
         Raises
         ------

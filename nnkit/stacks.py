@@ -21,6 +21,8 @@ from .backends.tree import flatten, unflatten
 from .errors import InvalidTypeError, InvalidValueError
 from .tree import tree_copy, tree_leaves, tree_map
 
+__all__ = ["stack", "unstack"]
+
 
 def stack(params: Sequence[Any]) -> Any:
     """One pytree whose leaves stack the leaves of ``params`` along a new leading axis.
@@ -79,6 +81,16 @@ def _stack_leaf(column: list[Any]) -> Any:
 def unstack(params: Any) -> list[Any]:
     """The K pytrees of a stacked ``params`` (copies: later changes to either side leave the
     other alone); ``unstack(stack(ps))`` equals ``ps``.
+
+    Parameters
+    ----------
+    params : pytree
+        Stacked parameters: every array leaf with a leading model axis K.
+
+    Returns
+    -------
+    list of pytrees
+        K pytrees of ``params``' structure; leaf k of each is slice k of the stacked leaf.
 
     Raises
     ------

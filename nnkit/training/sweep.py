@@ -146,6 +146,27 @@ class Sweep(Fitter):
         diverged. ``callbacks`` are called with the Sweep in the Trainer's place; setting
         ``sweep.stop_training`` ends the fit. On JAX the fit runs as one compiled program
         where nothing needs the host in between, as a single fit does.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, in)
+            The features, the same rows for every model.
+        Y : array_like
+            The targets, as ``Trainer.fit`` takes them.
+        epochs, steps, batch_size, shuffle, validation_data, progress, callbacks, sample_weight
+            As for ``Trainer.fit``.
+
+        Returns
+        -------
+        History
+            One record per epoch, the per-model values as lists of K.
+
+        Raises
+        ------
+        NonFiniteLossError
+            Every model diverged.
+        ShapeError, ValueRangeError, InvalidValueError
+            Bad data or arguments, as ``Trainer.fit`` raises them.
         """
         return self._fit(
             X, Y, epochs=epochs, steps=steps, batch_size=batch_size, shuffle=shuffle,
@@ -163,7 +184,13 @@ class Sweep(Fitter):
         """One dict per model, best first: ``"index"`` (k), its config, the last epoch's
         ``loss`` (and ``val_loss``, ``val_accuracy`` where the fit validated) and
         ``diverged``. Ranked by ``val_loss`` where there is one, else ``loss``; diverged
-        models last."""
+        models last.
+
+        Returns
+        -------
+        list of dict
+            K dicts, best first.
+        """
         last = self.history.records[-1] if self.history.records else {}
         diverged = self.diverged
         found = []
@@ -185,7 +212,23 @@ class Sweep(Fitter):
         """Model k as an ordinary Trainer (``Trainer(model, loss, optimizer_k, seed=seed_k,
         l2=l2_k)`` on the sweep's backend and devices) holding its parameters, optimizer
         state, step count (its own updates) and data position: predict, evaluate, save or
-        go on fitting it."""
+        go on fitting it.
+
+        Parameters
+        ----------
+        k : int
+            The model's index, 0 <= k < K (``results()[i]["index"]``).
+
+        Returns
+        -------
+        Trainer
+            A new Trainer holding copies of model k's arrays.
+
+        Raises
+        ------
+        InvalidValueError
+            ``k`` out of range.
+        """
         k = checks.check_int("k", k, 0)
         if k >= self.size:
             raise InvalidValueError(f"k must be a model index below {self.size}, got {k}")
@@ -205,12 +248,28 @@ class Sweep(Fitter):
         return trainer
 
     def best(self) -> Trainer:
-        """The best model of ``results()`` as a Trainer (``trainer(k)``)."""
+        """The best model of ``results()`` as a Trainer.
+
+        Returns
+        -------
+        Trainer
+            ``trainer(k)`` of the first entry of ``results()``.
+        """
         return self.trainer(self.results()[0]["index"])
 
     def evaluate(self, X: Any, Y: Any, sample_weight: Any = None) -> list[dict[str, float]]:
-        """Each model's ``{"loss": ...}`` (and ``"accuracy"`` for class targets) on X, Y, as
-        ``Trainer.evaluate`` gives one model's."""
+        """Each model's metrics on X, Y, as ``Trainer.evaluate`` gives one model's.
+
+        Parameters
+        ----------
+        X, Y, sample_weight
+            As for ``Trainer.evaluate``.
+
+        Returns
+        -------
+        list of dict
+            K dicts ``{"loss": ...}`` (and ``"accuracy"`` for class targets).
+        """
         metrics = self._metrics(self._inputs.pair(X, Y, sample_weight))
         return [{key: values[k] for key, values in metrics.items()} for k in range(self.size)]
 
