@@ -15,13 +15,15 @@ parameters and optimizer state: a compiled step may write the new values into th
 ``l2 > 0`` adds scikit-learn's L2 penalty to every minibatch of n rows: ``0.5 * l2 *
 sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
 their gradients (per-sample: once, to the averaged rows); with weights, n is the minibatch's
-weight sum (scikit-learn's rule). ``l2 == 0`` traces nothing more.
+weight sum (scikit-learn's rule). ``l2 == 0`` traces nothing more. A stack of K models (see
+``nnkit.stack``) may give each model its own penalty (``l2`` a sequence of K numbers): model k
+adds ``0.5 * l2[k] * sum(W_k**2) / n_k`` to its own loss, n_k its rows' count or weight sum.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._ns import namespace
@@ -31,6 +33,7 @@ from ..losses import Loss, weight_sum
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
+from ..stacks import is_per_model, per_model
 from ..tree import tree_map
 from .precision import Policy
 
@@ -39,7 +42,9 @@ STRATEGIES = ("batched", "per_sample")
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
 
 
-def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> Callable:
+def grads_fn(
+    model: Sequential, loss: Loss, policy: Policy, l2: float | Sequence[float] = 0.0
+) -> Callable:
     """``(params, X, T, w=None) -> (grads, loss)``. The first layer's input gradient is not
     computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
     penalty = l2_fn(model, l2)
@@ -59,27 +64,30 @@ def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> 
 
 
 def mass(X: Any, w: Any = None) -> Any:
-    """What a minibatch's L2 penalty is divided by: its row count, or its weight sum."""
-    return X.shape[0] if w is None else weight_sum(w)
+    """What a minibatch's L2 penalty is divided by: its row count, or its weight sum (for a
+    stack's weights (K, batch): each model's, shape (K,))."""
+    return X.shape[-2] if w is None else weight_sum(w)
 
 
-def l2_fn(model: Sequential, l2: float) -> Callable | None:
+def l2_fn(model: Sequential, l2: float | Sequence[float]) -> Callable | None:
     """``(params, grads, loss, n) -> (grads, loss)`` with scikit-learn's L2 penalty on the
     Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 / n * W`` and ``loss +
     0.5 * l2 / n * sum(W**2)``, in the parameter dtype. None when ``l2 == 0``: nothing to
-    add."""
-    if not l2:
+    add. Stacked params (loss (K,)): ``l2`` and n may hold one value per model, and each
+    model's sum is its own."""
+    if not is_per_model(l2) and not l2:
         return None
     dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
 
-    def penalty(params: Any, grads: Any, value: Any, n: int) -> tuple[Any, Any]:
+    def penalty(params: Any, grads: Any, value: Any, n: Any) -> tuple[Any, Any]:
         xp, grads = namespace(value), [dict(g) for g in grads]
+        scale = per_model(l2, value, "l2") / n
         total = 0
         for i in dense:
             W = params[i]["W"]
-            grads[i]["W"] = grads[i]["W"] + (l2 / n) * W
-            total = total + xp.sum(W**2)
-        return grads, value + xp.astype((0.5 * l2 / n) * total, value.dtype)
+            grads[i]["W"] = grads[i]["W"] + per_model(scale, W, "l2") * W
+            total = total + xp.sum(W**2, axis=(-2, -1))
+        return grads, value + xp.astype(0.5 * scale * total, value.dtype)
 
     return penalty
 
