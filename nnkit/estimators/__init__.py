@@ -4,8 +4,8 @@ cross-validated searches ``MLPClassifierCV`` and ``MLPRegressorCV``.
 Drop-in replacements for ``sklearn.neural_network``'s classes of the same names (the same
 parameters, defaults, attributes and methods), plus ``backend``, ``strategy``, ``dtype`` and
 ``devices``. The searches train the candidates x folds of a parameter grid as stacks of
-models (``_cv_stack``). ``expected_failed_checks(estimator)`` names the scikit-learn estimator checks
-expected to fail (see docs/estimators.md). Needs scikit-learn >= 1.6.
+models (``_cv_stack``). ``expected_failed_checks(estimator)`` names the scikit-learn
+estimator checks expected to fail (see docs/estimators.md). Needs scikit-learn >= 1.6.
 """
 
 from __future__ import annotations

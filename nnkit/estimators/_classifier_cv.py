@@ -94,8 +94,8 @@ class MLPClassifierCV(ClassifierMixin, BaseMLPCV):
     >>> search = MLPClassifierCV(hidden_layer_sizes=(16,), max_iter=300, random_state=0,
     ...                          param_grid={"learning_rate_init": [0.001, 0.01],
     ...                                      "alpha": [1e-4, 1e-2]}, cv=3).fit(X, y)
-    >>> search.best_params_, round(search.best_score_, 2)
-    ({'alpha': 0.0001, 'learning_rate_init': 0.01}, 0.97)
+    >>> search.best_params_, round(float(search.best_score_), 2)
+    ({'alpha': 0.0001, 'learning_rate_init': 0.01}, 0.95)
     >>> len(search.stacks_), len(search.stacks_[0])  # 4 candidates x 3 folds, one stack
     (1, 12)
     >>> search.predict(X[:3]), search.coefs_[0].shape
@@ -104,6 +104,7 @@ class MLPClassifierCV(ClassifierMixin, BaseMLPCV):
 
     _mlp = MLPClassifier
     __init__ = search_init(MLPClassifier)
+    score = BaseMLPCV.score  # the search's, before the mixin's (accuracy or R^2 only)
 
     def _check_targets(self, y: Any) -> None:
         check_classification_targets(y)

@@ -84,8 +84,9 @@ class BaseMLPCV(BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets (class labels for the classifier).
         sample_weight : array-like of shape (n_samples,) or float, default=None
-            Weights of the training samples of each fit (and of the refit); the test
-            scores are unweighted, as GridSearchCV's.
+            Weights of the training samples of each fit (and of the refit), and of each
+            fit's test rows in its score where the scorer takes them, as GridSearchCV
+            weighs them.
         groups : array-like of shape (n_samples,), default=None
             Group labels for a ``cv`` splitter that takes them (e.g. ``GroupKFold``).
 

@@ -88,7 +88,7 @@ def check_search(cv: Any, scoring: Any, refit: Any) -> None:
     InvalidTypeError, InvalidValueError
         Naming the parameter, what it got and what it accepts.
     """
-    if isinstance(cv, bool) or not (
+    if isinstance(cv, (bool, str, bytes)) or not (
         isinstance(cv, Integral) or hasattr(cv, "split") or _iterable(cv)
     ):
         raise InvalidTypeError(

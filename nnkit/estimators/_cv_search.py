@@ -93,13 +93,34 @@ def evaluate(
             except ValueError as e:
                 failures[pair] = f"{type(e).__name__}: {e}"
     scores = np.full(shape, np.nan)
+    weighted = w is not None
     for pair, est in fitted.items():
         test = splits[pair[1]][1]
         start = time.perf_counter()
-        scores[pair] = scorer(est, X[test], y[test])
+        scores[pair], weighted = _score(scorer, est, X[test], y[test], w, test, weighted)
         score_times[pair] = time.perf_counter() - start
     _report(failures, scores.size)
     return Evaluation(scores, fit_times, score_times, [g.pairs for g in groups.values()])
+
+
+def _score(scorer: Callable, est: BaseMLP, X: Any, y: Any, w: np.ndarray | None,
+           rows: np.ndarray, weighted: bool) -> tuple[float, bool]:  # fmt: skip
+    """(the score of ``est`` on its test rows, whether the next scores are weighted): the
+    rows' sample weights go to the scorer while it takes them (GridSearchCV's rule); one
+    that does not is warned of once and called without them from then on."""
+    if not weighted:
+        return scorer(est, X, y), False
+    try:
+        return scorer(est, X, y, sample_weight=w[rows]), True
+    except TypeError as e:
+        if "sample_weight" not in str(e):
+            raise
+    warnings.warn(
+        f"The scoring {scorer} does not support sample_weight, which may lead to "
+        "statistically incorrect results when fitting with sample_weight.", UserWarning,
+        stacklevel=4,
+    )  # fmt: skip
+    return scorer(est, X, y), False
 
 
 def _weights(w: np.ndarray | None, rows: np.ndarray) -> dict[str, Any]:

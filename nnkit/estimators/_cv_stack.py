@@ -13,8 +13,10 @@ optimizer state kept as they are). At each epoch's end every member books its ep
 lone fit would (loss, validation score on its own held-out rows, stopping rules); one that
 stops leaves the stack with its weights, and the others go on in a smaller stack.
 
-A step whose loss is NaN turns every weight of that model NaN, as the lone fit does (see
-``_stochastic``): its later losses are NaN too, until its rules stop it.
+A model whose epoch loss is NaN gets NaN weights everywhere, as the lone fit's do from its
+first NaN step on (see ``_stochastic``): a step made with a NaN weight has NaN outputs, so
+the later steps of that epoch had NaN losses and gradients in both. Its later losses are NaN
+too, until its rules stop it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np  # host side: minibatch orders, losses and the fitted attributes
@@ -129,8 +132,11 @@ class _Stack:
         self.forward = net.forward_fn(
             self.backend.name, self.units, est.activation, est.out_activation_, self.dtype
         )
-        coefs = [np.stack(layer) for layer in zip(*(m.est.coefs_ for m in members))]
-        intercepts = [np.stack(layer) for layer in zip(*(m.est.intercepts_ for m in members))]
+        layers = range(len(self.units) - 1)
+        coefs, intercepts = (
+            [np.stack([getattr(m.est, name)[i] for m in members]) for i in layers]
+            for name in ("coefs_", "intercepts_")
+        )
         self.params = net.to_params(self.backend, coefs, intercepts, self.dtype)
         self._build()
         state = self.optimizer.init(self.params)
@@ -145,7 +151,9 @@ class _Stack:
         grads = step_fns.grads_fn(
             self.model, self.loss, precision.policy(self.dtype, self.backend), l2=l2
         )
-        self.step = self.backend.jit(masked_step(grads, self.optimizer.step))
+        jit = self.backend.jit
+        self.steps = {masked: jit(stack_step(grads, self.optimizer.step, masked), (0, 1))
+                      for masked in (False, True)}  # fmt: skip
         self.X_val = None
         if self.members[0].held is not None:
             self.X_val = self._rows(self.X, _padded([m.held for m in self.members]))
@@ -167,17 +175,28 @@ class _Stack:
         total = xp.zeros(len(self.members), dtype=getattr(xp, self.param))
         for j in range(rows.shape[0]):
             X, T = self._rows(self.X, rows[j]), self._rows(self.T, rows[j])
-            self.params, state, loss = self.step(
-                self.params, self.opt_state, X, T, weights[j, ...], active[j, ...]
+            everyone = bool(counts[j].all())
+            mask = () if everyone else (active[j, ...],)
+            self.params, state, loss = self.steps[not everyone](
+                self.params, self.opt_state, X, T, weights[j, ...], *mask
             )
             self.opt_state = state._replace(count=self.opt_state.count + (counts[j] > 0))
             total = total + loss * sizes[j, ...]
         losses = np.asarray(backends.to_host(total), dtype=np.float64)
         losses = losses / np.array([m.plan.n for m in self.members])
+        if np.isnan(losses).any():
+            self._spread_nan(np.isnan(losses))
         outputs = None
         if self.X_val is not None:
             outputs = np.asarray(backends.to_host(self.forward(self.params, self.X_val)))
         return losses, outputs
+
+    def _spread_nan(self, bad: np.ndarray) -> None:
+        """Every weight NaN for the models whose epoch loss was NaN: the lone fit's rule
+        after a NaN step (their later steps, made with NaN weights, had NaN losses)."""
+        mask = self.backend.asarray(bad)
+        xp = self.xp
+        self.params = tree_map(lambda a: xp.where(_lead(mask, a), a * math.nan, a), self.params)
 
     def book(self, losses: np.ndarray, outputs: np.ndarray | None) -> None:
         """Each member's rules on the epoch that ended; members that are done take their
@@ -212,31 +231,35 @@ class _Stack:
         self.opt_state = state._replace(count=state.count[staying], **moments)
 
 
-def masked_step(grads: Any, update: Any) -> Any:
-    """The stack's step ``(params, opt_state, X, T, w, active) -> (params, opt_state,
-    loss)``: ``grads`` and the optimizer's ``update`` of every model, then a model whose loss
-    is NaN gets NaN weights, and one not ``active`` (K,) keeps its parameters and optimizer
-    state. The step count ``opt_state.count`` (host, one per model) is returned as given:
-    the caller advances the active models'."""
+def stack_step(grads: Any, update: Any, masked: bool) -> Any:
+    """The stack's step ``(params, opt_state, X, T, w[, active]) -> (params, opt_state,
+    loss)``: ``grads`` and the optimizer's ``update`` of every model; ``masked``: a model not
+    ``active`` (K,) keeps its parameters and optimizer state. The step count
+    ``opt_state.count`` (host, one per model) is returned as given: the caller advances the
+    models that stepped."""
 
-    def step(params: Any, opt_state: Any, X: Any, T: Any, w: Any, active: Any):
+    def step(params: Any, opt_state: Any, X: Any, T: Any, w: Any, active: Any = None):
         g, loss = grads(params, X, T, w)
         new_params, new_state = update(params, g, opt_state)
-        xp = namespace(loss)
-        bad = xp.isnan(loss)
-
-        def spread(a: Any) -> Any:
-            return xp.where(_lead(bad, a), a * math.nan, a)
-
-        def keep(new: Any, old: Any) -> Any:
-            return None if new is None else xp.where(_lead(active, new), new, old)
-
-        new_params = tree_map(keep, tree_map(spread, new_params), params)
-        moments = {f: tree_map(keep, getattr(new_state, f), getattr(opt_state, f))
-                   for f in new_state._fields if f != "count"}  # fmt: skip
+        if masked:
+            new_params = tree_map(partial(_keep, active), new_params, params)
+            moments = {f: tree_map(partial(_keep, active), getattr(new_state, f),
+                                   getattr(opt_state, f)) for f in _moments(opt_state)}  # fmt: skip
+        else:
+            moments = {f: getattr(new_state, f) for f in _moments(opt_state)}
         return new_params, opt_state._replace(**moments), loss
 
     return step
+
+
+def _moments(state: Any) -> list[str]:
+    """The fields of an optimizer state but its step count."""
+    return [f for f in state._fields if f != "count"]
+
+
+def _keep(active: Any, new: Any, old: Any) -> Any:
+    """``new`` for the active models, ``old`` for the others; None stays None."""
+    return None if new is None else namespace(new).where(_lead(active, new), new, old)
 
 
 def _lead(mask: Any, a: Any) -> Any:
@@ -255,8 +278,12 @@ def batches(members: Sequence[Member], epoch: int, shuffle: bool):
     shape = (max(steps), len(members), widest)
     rows, weights = np.zeros(shape, dtype=np.int64), np.zeros(shape)
     counts = np.zeros(shape[:2], dtype=np.int64)
+    orders: dict[tuple[int, int], np.ndarray] = {}  # fits of one fold and seed share theirs
     for k, (m, s) in enumerate(zip(members, steps, strict=True)):
-        order = epoch_order(m.plan.seed, epoch, m.plan.n, shuffle)
+        key = (m.plan.seed, m.plan.n)
+        if key not in orders:
+            orders[key] = epoch_order(m.plan.seed, epoch, m.plan.n, shuffle)
+        order = orders[key]
         b = m.plan.batch_size
         grid = np.full(s * b, -1, dtype=np.int64)
         grid[: m.plan.n] = order

@@ -84,18 +84,19 @@ class MLPRegressorCV(RegressorMixin, BaseMLPCV):
     --------
     >>> import numpy as np
     >>> from nnkit.estimators import MLPRegressorCV
-    >>> X = np.linspace(-1, 1, 60).reshape(-1, 1)
-    >>> search = MLPRegressorCV(hidden_layer_sizes=(8,), solver="sgd", random_state=0,
+    >>> X = np.random.RandomState(0).uniform(-1, 1, (100, 1))
+    >>> search = MLPRegressorCV(hidden_layer_sizes=(16,), solver="sgd", random_state=0,
     ...                         param_grid={"learning_rate_init": [0.01, 0.1]},
     ...                         cv=3).fit(X, X.ravel() ** 2)
-    >>> search.best_params_
-    {'learning_rate_init': 0.1}
-    >>> search.predict([[0.5]]).shape
-    (1,)
+    >>> search.best_params_, round(float(search.best_score_), 2)
+    ({'learning_rate_init': 0.1}, 0.94)
+    >>> search.predict([[0.5]]).round(1)
+    array([0.3])
     """
 
     _mlp = MLPRegressor
     __init__ = search_init(MLPRegressor)
+    score = BaseMLPCV.score  # the search's, before the mixin's (accuracy or R^2 only)
 
 
 for _name in MLP_ATTRIBUTES:
