@@ -4,8 +4,11 @@ refused, and scikit-learn's conventions (clone, get_params/set_params, estimator
 
 import doctest
 import inspect
+import pathlib
 import pickle
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -345,3 +348,14 @@ def test_the_docstring_examples_run(cls):
         for test in doctest.DocTestFinder().find(cls, globs={}):
             runner.run(test)
     assert runner.tries >= 3 and runner.failures == 0
+
+
+@pytest.mark.slow
+def test_the_docs_example_runs_and_prints_what_the_docs_show(tmp_path):
+    """docs/estimators.md's cross-validation example, as written, in a fresh interpreter."""
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs" / "estimators.md"
+    section = docs.read_text().split("## Cross-validation in one stack")[1].split("\n## ")[0]
+    code, shown = re.search(r"```python\n(.*?)```\s*```text\n(.*?)```", section, re.S).groups()
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=tmp_path, check=True,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.stdout == shown

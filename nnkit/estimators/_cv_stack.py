@@ -81,8 +81,8 @@ class Member:
 
 def member(est: BaseMLP, X: Any, y: Any, w: np.ndarray | None, train: np.ndarray):
     """``est`` (unfitted, a stochastic solver) prepared to fit rows ``train`` of X, y and
-    the sample weights w (host, or None) as its lone ``fit`` would: (the Member, its encoded
-    targets of those rows, as the loss takes them)."""
+    the sample weights w (host, or None) as its lone ``fit`` would: (the Member, the targets
+    of those rows as the loss takes them, (rows, outputs) floats)."""
     fit = est._prepare(X[train], y[train], None if w is None else w[train], incremental=False)
     plan = est._plan(fit, incremental=False)
     own = np.arange(train.shape[0]) if plan.train is None else plan.train
@@ -96,9 +96,10 @@ def member(est: BaseMLP, X: Any, y: Any, w: np.ndarray | None, train: np.ndarray
     weights = None if fit.weights is None else fit.weights[own]
     layout = (fit.backend, fit.units, fit.dtype)
     schedule = est._schedule(plan.n, plan.batch_size)
-    return Member(est, train[own], weights, held, plan, rules, schedule, layout), est._targets(
-        fit.Y
-    )
+    # the targets as rows of the output, one-hot for softmax: the dense form that the loss
+    # makes of the class labels a lone fit trains on (the same numbers, made once here)
+    targets = fit.Y.astype(np.float64)
+    return Member(est, train[own], weights, held, plan, rules, schedule, layout), targets
 
 
 def train(members: Sequence[Member], X: Any, T: np.ndarray) -> None:
