@@ -2,7 +2,6 @@
 same splits give the same per-split scores, in float64), trained as stacks, their bad input
 refused, and scikit-learn's conventions (clone, get_params/set_params, estimator checks)."""
 
-import doctest
 import inspect
 import pathlib
 import pickle
@@ -13,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import numpydoc_sections
 
 pytest.importorskip("sklearn")
 
@@ -312,22 +312,9 @@ def test_sklearn_estimator_checks_all_pass(cls):
     assert [r["check_name"] for r in results if r["status"] == "failed"] == []
 
 
-def _sections(doc):
-    lines = inspect.cleandoc(doc).splitlines()
-    sections, title = {}, None
-    for i, line in enumerate(lines):
-        underline = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.strip() and set(underline.strip()) == {"-"} and len(underline) == len(line):
-            title = line.strip()
-            sections[title] = []
-        elif title and line and not line[0].isspace() and set(line) != {"-"}:
-            sections[title].append(re.match(r"(\S+)", line).group(1))
-    return sections
-
-
 @pytest.mark.parametrize("cls", [MLPClassifierCV, MLPRegressorCV])
 def test_docstrings_document_every_parameter_and_attribute(cls):
-    sections = _sections(cls.__doc__)
+    sections = numpydoc_sections(cls.__doc__)
     assert sections["Parameters"] == list(inspect.signature(cls).parameters)
     documented = set(sections["Attributes"])
     search = cls(**SMALL, param_grid={"alpha": [1e-4, 1e-2]}, cv=2)
@@ -335,19 +322,9 @@ def test_docstrings_document_every_parameter_and_attribute(cls):
     public = {n for n in dir(search) if n.endswith("_") and not n.startswith("_")}
     assert {n for n in public if hasattr(search, n)} <= documented
     for name in ("fit", "predict", "score"):
-        method = _sections(getattr(cls, name).__doc__)
+        method = numpydoc_sections(getattr(cls, name).__doc__)
         assert method["Parameters"] == [p for p in inspect.signature(getattr(cls, name)).parameters
                                         if p != "self"]  # fmt: skip
-
-
-@pytest.mark.parametrize("cls", [MLPClassifierCV, MLPRegressorCV])
-def test_the_docstring_examples_run(cls):
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for test in doctest.DocTestFinder().find(cls, globs={}):
-            runner.run(test)
-    assert runner.tries >= 3 and runner.failures == 0
 
 
 @pytest.mark.slow

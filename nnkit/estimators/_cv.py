@@ -4,14 +4,13 @@ and the refitted MLP's attributes and methods, read from ``best_estimator_``.
 
 The constructor is made from the MLP's own signature (``search_init``), so that the two
 stay one list of parameters: scikit-learn reads an estimator's parameters from its
-``__init__`` signature, which ``search_init`` sets. The docstrings take the MLP's parameter
-and attribute entries the same way (``with_mlp_entries``).
+``__init__`` signature, which ``search_init`` sets. The docstrings take the MLP's entries
+the same way (``_cv_docs``).
 """
 
 from __future__ import annotations
 
 import inspect
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ from . import _cv_grid as cv_grid
 from . import _cv_search as cv_search
 from . import _params as params
 from ._base import BaseMLP
+from ._cv_docs import method_doc, section
 from ._cv_results import best_index, cv_results
 from ._weights import check_sample_weight
 
@@ -68,9 +68,40 @@ def delegated(name: str) -> property:
     return property(get, doc=f"``best_estimator_.{name}``: see the MLP's attribute.")
 
 
+def delegated_method(mlp: type[BaseMLP], name: str) -> Callable[[Any, Any], Any]:
+    """The MLP's method ``name`` (of X alone) called on ``best_estimator_``."""
+
+    def method(self: BaseMLPCV, X: Any) -> Any:
+        return getattr(self._refitted(name), name)(X)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = method_doc(mlp, name)
+    return method
+
+
+def search_score(mlp: type[BaseMLP]) -> Callable[..., float]:
+    """A search's ``score``: GridSearchCV's, with ``scoring`` (None: the MLP's ``score``)."""
+
+    def score(self: BaseMLPCV, X: Any, y: Any, sample_weight: Any = None) -> float:
+        best = self._refitted("score")
+        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if self.scoring is None:
+            return best.score(X, y, **extra)
+        return self.scorer_(best, X, y, **extra)
+
+    parameters = section(inspect.cleandoc(mlp.score.__doc__), "Parameters")
+    score.__doc__ = (
+        "Score the refitted best candidate on X, y with ``scoring`` (None: the MLP's\n"
+        "``score``), as GridSearchCV's ``score``.\n\nParameters\n----------\n"
+        f"{parameters}\nReturns\n-------\nscore : float\n    The score of "
+        "``best_estimator_``.\n"
+    )
+    return score
+
+
 class BaseMLPCV(BaseEstimator):
-    """The shared core; the subclasses name the MLP (``_mlp``), check the targets and add
-    the MLP's methods."""
+    """The shared core; the subclasses name the MLP (``_mlp``), check the targets and take
+    the MLP's methods (``delegated_method``, ``search_score``)."""
 
     _mlp: type[BaseMLP]
 
@@ -150,98 +181,7 @@ class BaseMLPCV(BaseEstimator):
             )
         return best
 
-    def predict(self, X: Any) -> Any:
-        """Predict with the refitted best MLP (``best_estimator_.predict``).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The predictions of the best candidate refitted on all the data.
-        """
-        return self._refitted("predict").predict(X)
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Score the refitted best MLP on X, y with ``scoring`` (None: the MLP's ``score``,
-        accuracy or R^2), as GridSearchCV's ``score``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The true targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the score.
-
-        Returns
-        -------
-        score : float
-            The score of ``best_estimator_``.
-        """
-        best = self._refitted("score")
-        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
-        if self.scoring is None:
-            return best.score(X, y, **extra)
-        return self.scorer_(best, X, y, **extra)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def with_mlp_entries(doc: str, mlp: type[BaseMLP]) -> str:
-    """A search's numpydoc docstring ``doc`` with the MLP's entries added: all its
-    Parameters before the search's own, and its Attributes that ``doc`` does not document
-    after the search's."""
-    doc, mlp_doc = inspect.cleandoc(doc), inspect.cleandoc(mlp.__doc__ or "")
-    own = {name for name, _ in _entries(_section(doc, "Attributes"))}
-    mlp_parameters = _section(mlp_doc, "Parameters")
-    mlp_attributes = "".join(text for name, text in _entries(_section(mlp_doc, "Attributes"))
-                             if name not in own)  # fmt: skip
-    doc = _insert(doc, "Parameters", mlp_parameters, first=True)
-    return _insert(doc, "Attributes", mlp_attributes, first=False)
-
-
-_HEADER = re.compile(r"^(\w[\w ]*)\n-+\n", re.MULTILINE)
-
-
-def _section(doc: str, title: str) -> str:
-    """The body of numpydoc section ``title`` (its entries, each line ending in a newline)."""
-    start, end = _span(doc, title)
-    return doc[start:end]
-
-
-def _span(doc: str, title: str) -> tuple[int, int]:
-    headers = list(_HEADER.finditer(doc))
-    for i, header in enumerate(headers):
-        if header.group(1) == title:
-            end = headers[i + 1].start() if i + 1 < len(headers) else len(doc)
-            return header.end(), end - (1 if doc[end - 2 : end] == "\n\n" else 0)
-    raise ValueError(f"no {title!r} section in the docstring")
-
-
-def _entries(body: str) -> list[tuple[str, str]]:
-    """(name, text) of each entry of a section body: a line at column 0 and the indented
-    lines after it."""
-    entries: list[tuple[str, str]] = []
-    for line in body.splitlines(keepends=True):
-        if line.strip() and not line[0].isspace():
-            entries.append((line.split(" : ")[0].strip(), line))
-        elif entries:
-            name, text = entries[-1]
-            entries[-1] = (name, text + line)
-    return entries
-
-
-def _insert(doc: str, title: str, text: str, first: bool) -> str:
-    start, end = _span(doc, title)
-    if first:
-        return doc[:start] + text + doc[start:]
-    gap = "" if doc[end - 1] == "\n" else "\n"
-    return doc[:end] + gap + text + doc[end:]
