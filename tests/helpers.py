@@ -2,6 +2,8 @@
 x64 mode."""
 
 import contextlib
+import inspect
+import re
 
 import numpy as np
 import pytest
@@ -69,3 +71,18 @@ def jax_x64(enable=True):
         yield
     finally:
         jax.config.update("jax_enable_x64", previous)
+
+
+def numpydoc_sections(doc):
+    """{section title: the names its entries document} of a numpydoc docstring: an entry
+    is an unindented line ``name : type`` (or a bare ``name``, as Raises has it)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    sections, title = {}, None
+    for i, line in enumerate(lines):
+        underline = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and set(underline.strip()) == {"-"} and len(underline) == len(line):
+            title = line.strip()
+            sections[title] = []
+        elif title and line and not line[0].isspace() and set(line) != {"-"}:
+            sections[title].append(re.match(r"(\S+)", line).group(1))
+    return sections

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import numpydoc_sections
 
 pytest.importorskip("sklearn")
 
@@ -19,7 +20,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa:
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import nnkit.estimators  # noqa: E402
-from nnkit.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from nnkit.estimators import (  # noqa: E402
+    MLPClassifier,
+    MLPClassifierCV,
+    MLPRegressor,
+    MLPRegressorCV,
+)
 
 PACKAGE = pathlib.Path(nnkit.estimators.__file__).parent
 RNG = np.random.RandomState(0)
@@ -27,31 +33,16 @@ X, Y_CLASSES, Y_VALUES = RNG.randn(40, 3), RNG.randint(0, 3, 40), RNG.randn(40)
 METHODS = ["fit", "partial_fit", "predict", "predict_proba", "predict_log_proba", "score"]
 
 
-def _sections(doc):
-    """{section title: the names its entries document} of a numpydoc docstring: an entry
-    is an unindented line ``name : type`` (or a bare ``name``, as Raises has it)."""
-    lines = inspect.cleandoc(doc).splitlines()
-    sections, title = {}, None
-    for i, line in enumerate(lines):
-        underline = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.strip() and set(underline.strip()) == {"-"} and len(underline) == len(line):
-            title = line.strip()
-            sections[title] = []
-        elif title and line and not line[0].isspace() and not set(line) == {"-"}:
-            sections[title].append(re.match(r"(\S+)", line).group(1))
-    return sections
-
-
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_the_class_docstring_documents_every_parameter_in_order(cls):
-    documented = _sections(cls.__doc__)["Parameters"]
+    documented = numpydoc_sections(cls.__doc__)["Parameters"]
     assert documented == list(inspect.signature(cls).parameters)
     text = pydoc.render_doc(cls)
     for name in ("dtype : {None, 'float32', 'float64', 'bfloat16'}", "backend :", "devices :"):
         assert name in text
 
 
-@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor, MLPClassifierCV, MLPRegressorCV])
 def test_the_docstring_examples_run(cls):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     with warnings.catch_warnings():
@@ -70,7 +61,7 @@ FITS = [
 
 @pytest.mark.parametrize("cls, y", [(MLPClassifier, Y_CLASSES), (MLPRegressor, Y_VALUES)])
 def test_the_class_docstring_documents_every_fitted_attribute(cls, y):
-    documented = set(_sections(cls.__doc__)["Attributes"])
+    documented = set(numpydoc_sections(cls.__doc__)["Attributes"])
     seen = set()
     for params in FITS:
         with warnings.catch_warnings():
@@ -88,7 +79,7 @@ def test_the_class_docstring_documents_every_fitted_attribute(cls, y):
 )
 def test_every_method_documents_its_parameters_and_what_it_returns(cls, method):
     fn = getattr(cls, method)
-    sections = _sections(fn.__doc__)
+    sections = numpydoc_sections(fn.__doc__)
     expected = [p for p in inspect.signature(fn).parameters if p != "self"]
     assert sections["Parameters"] == expected
     assert len(sections["Returns"]) == 1

@@ -9,6 +9,7 @@ is one ``SolverState``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -47,7 +48,10 @@ class BaseMLP(BaseEstimator):
         a ValueError and a TypeError, naming the first bad one)."""
         params.validate(type(self).__name__, self.get_params(deep=False))
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> Prepared:
+        """What every fit starts from: X and y validated (y encoded), the sample weights
+        checked, the training dtype, the layout, the random state and the backend; on a
+        first pass the fitted state made afresh (``_initialize``: the initial weights)."""
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
@@ -64,19 +68,28 @@ class BaseMLP(BaseEstimator):
             self._initialize(Y, units, rng, dtype)
             self._fit_space = arrays.space(X) if arrays.dispatching() else None
         backend = arrays.training_backend(self.backend, X)
-        Xb = self._data(backend, X, dtype, "X")
+        return Prepared(X, Y, weights, dtype, units, rng, backend)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
+        fit = self._prepare(X, y, sample_weight, incremental)
+        backend, units, dtype, rng = fit.backend, fit.units, fit.dtype, fit.rng
+        Xb = self._data(backend, fit.X, dtype, "X")
         if self.solver == "lbfgs":
             trainer = self._new_trainer(backend, units, dtype, _seed(rng), 1.0)
             self.coefs_, self.intercepts_, self.n_iter_, self.loss_ = lbfgs.minimize(
-                trainer, Xb, self._data(backend, self._targets(Y), dtype, "y"),
-                self._weights(backend, weights, dtype), self.coefs_, self.intercepts_,
+                trainer, Xb, self._data(backend, self._targets(fit.Y), dtype, "y"),
+                self._weights(backend, fit.weights, dtype), self.coefs_, self.intercepts_,
                 max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
             )  # fmt: skip
         else:
-            self._fit_stochastic(backend, units, dtype, Xb, Y, weights, rng, incremental)
+            self._fit_stochastic(fit, Xb, incremental)
+        self._check_finite()
+        return self
+
+    def _check_finite(self) -> None:
+        """scikit-learn's ValueError where the fitted weights are not all finite."""
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE)
-        return self
 
     def _training_dtype(self, X: Any, first_pass: bool) -> str:
         """``dtype``, or where it is None scikit-learn's rule: X's float dtype (validated X is
@@ -161,7 +174,7 @@ class BaseMLP(BaseEstimator):
             kwargs["devices"] = self.devices
         trainer = Trainer(
             net.build_model(units, self.activation), self._loss(),
-            net.make_optimizer(self, lr), backend=backend, strategy=self.strategy, seed=seed,
+            net.make_optimizer([self], lr), backend=backend, strategy=self.strategy, seed=seed,
             dtype=dtype, l2=float(self.alpha), **kwargs,
         )  # fmt: skip
         trainer.restore(trainer.state.replace(params=self._params(trainer)))
@@ -171,22 +184,19 @@ class BaseMLP(BaseEstimator):
         """``coefs_`` and ``intercepts_`` as ``trainer``'s parameters."""
         return net.to_params(trainer.backend, self.coefs_, self.intercepts_, trainer.dtype)
 
-    def _fit_stochastic(self, backend, units, dtype, X, Y, w, rng, incremental: bool) -> None:
-        """Epochs of minibatch steps (``_stochastic.run``) with scikit-learn's per-epoch rules
-        (``EpochRules``), from the kept ``SolverState`` in ``partial_fit``; keeps the new
-        one."""
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        val = None
-        if self.early_stopping:
-            X, Y, w, val = self._split(X, Y, w, rng)
-        n = X.shape[0]
-        batch_size = self._batch_size(backend, n)
-        trainer, rate = self._stochastic_trainer(
-            backend, units, dtype, _seed(rng), n, batch_size, incremental
-        )
+    def _fit_stochastic(self, fit: Prepared, Xb: Any, incremental: bool) -> None:
+        """Epochs of minibatch steps (``_stochastic.run``) on ``Xb`` (fit.X on the backend)
+        with scikit-learn's per-epoch rules (``EpochRules``), from the kept ``SolverState``
+        in ``partial_fit``; keeps the new one."""
+        backend, units, dtype = fit.backend, fit.units, fit.dtype
+        plan = self._plan(fit, incremental)
+        X, Y, w, val = Xb, fit.Y, fit.weights, None
+        if plan.held is not None:
+            val = self._validation(Xb, Y, w, plan.held)
+            X, Y, w = arrays.take_rows(Xb, plan.train), Y[plan.train], _rows(w, plan.train)
+        trainer, rate = self._stochastic_trainer(backend, units, dtype, plan, incremental)
         forward = net.forward_fn(backend.name, units, self.activation, self.out_activation_, dtype)
-        rules = EpochRules(self, n, val, forward, rate)
+        rules = EpochRules(self, plan.n, val, forward, rate)
 
         def renew(old: Trainer, lr: float) -> Trainer:
             state = SolverState.of(old, lr, ())
@@ -196,20 +206,44 @@ class BaseMLP(BaseEstimator):
         T = self._data(backend, self._targets(Y), dtype, "y")
         trainer, outcome = stochastic.run(
             trainer, X, T, self._weights(backend, w, dtype), rules=rules, renew=renew,
-            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            epochs=1 if incremental else self.max_iter, batch_size=plan.batch_size,
             shuffle=self.shuffle,
         )  # fmt: skip
-        if not incremental and outcome is not Outcome.STOP and self.n_iter_ == self.max_iter:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4,
-            )  # fmt: skip
+        if not incremental:
+            self._warn_unconverged(outcome)
         recipe = self._recipe(backend, units, dtype, trainer.optimizer.lr)
         self._solver = SolverState.of(trainer, rules.learning_rate, recipe)
+        self._keep_weights(trainer.params)
+
+    def _plan(self, fit: Prepared, incremental: bool) -> Plan:
+        """How a stochastic fit of ``fit`` trains (the early-stopping split, then the
+        Trainer's seed, drawn from ``fit.rng`` in scikit-learn's order)."""
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        train = held = None
+        n = fit.X.shape[0]
+        if self.early_stopping:
+            train, held = self._split_rows(fit.Y, fit.rng)
+            n = train.shape[0]
+        batch_size = self._batch_size(fit.backend, n)
+        return Plan(train, held, n, batch_size, _seed(fit.rng))
+
+    def _warn_unconverged(self, outcome: Outcome) -> None:
+        """scikit-learn's ConvergenceWarning after a ``fit`` that ran ``max_iter`` epochs
+        without its stopping rule ending it."""
+        if outcome is not Outcome.STOP and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5,
+            )  # fmt: skip
+
+    def _keep_weights(self, params: Any) -> None:
+        """``coefs_`` and ``intercepts_`` at a stochastic fit's end: the best epoch's with
+        early stopping, else those of ``params`` (the last step's)."""
         if self.early_stopping:
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
         else:
-            self.coefs_, self.intercepts_ = net.to_coefs(trainer.params)
+            self.coefs_, self.intercepts_ = net.to_coefs(params)
 
     def _batch_size(self, backend: backends.Backend, n: int) -> int:
         """scikit-learn's batch size: min(200, n) for "auto" (data-parallel: rounded down to a
@@ -228,7 +262,16 @@ class BaseMLP(BaseEstimator):
             )  # fmt: skip
         return int(np.clip(self.batch_size, 1, n))
 
-    def _stochastic_trainer(self, backend, units, dtype, seed, n, batch_size, incremental):
+    def _schedule(self, n: int, batch_size: int) -> float | net.InvScaling:
+        """The learning rate of a ``fit``: ``learning_rate_init``, or for 'sgd' with
+        'invscaling' the schedule over its steps (n samples a epoch)."""
+        rate = float(self.learning_rate_init)
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            per_epoch = -(-n // batch_size)
+            return net.InvScaling(rate, float(self.power_t), self.t_, float(n), per_epoch)
+        return rate
+
+    def _stochastic_trainer(self, backend, units, dtype, plan: Plan, incremental: bool):
         """(trainer, the first epoch's learning rate). ``fit``: a new Trainer with a fresh
         optimizer, as scikit-learn makes a new one per fit. ``partial_fit``: the kept
         ``SolverState``'s Trainer where its recipe is unchanged, else a new one that takes
@@ -236,11 +279,8 @@ class BaseMLP(BaseEstimator):
         state = getattr(self, "_solver", None)
         if not incremental or state is None:
             rate = float(self.learning_rate_init)
-            lr: Any = rate
-            if self.solver == "sgd" and self.learning_rate == "invscaling" and not incremental:
-                per_epoch = -(-n // batch_size)
-                lr = net.InvScaling(rate, float(self.power_t), self.t_, n, per_epoch)
-            return self._new_trainer(backend, units, dtype, seed, lr), rate
+            lr = rate if incremental else self._schedule(plan.n, plan.batch_size)
+            return self._new_trainer(backend, units, dtype, plan.seed, lr), rate
         rate = state.learning_rate
         trainer = state.live(self._recipe(backend, units, dtype, rate))
         if trainer is None:
@@ -248,15 +288,13 @@ class BaseMLP(BaseEstimator):
         trainer.restore(trainer.state.replace(params=self._params(trainer)))
         return trainer, rate
 
-    def _split(
-        self, X: Any, Y: np.ndarray, w: np.ndarray | None, rng: Any
-    ) -> tuple[Any, np.ndarray, np.ndarray | None, tuple]:
-        """scikit-learn's early-stopping split (the same rows for the same random state),
-        the sample weights ``w`` (or None) with their rows: (X_train, Y_train, w_train,
-        (X_val, y_val, w_val)) with y_val as ``score`` wants it."""
+    def _split_rows(self, Y: np.ndarray, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+        """scikit-learn's early-stopping split of the rows of Y (n, outputs), stratified for
+        single-output classifiers: (train rows, validation rows), the same rows for the same
+        random state."""
         stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
         train, held = train_test_split(
-            np.arange(X.shape[0]), random_state=rng, test_size=self.validation_fraction,
+            np.arange(Y.shape[0]), random_state=rng, test_size=self.validation_fraction,
             stratify=stratify,
         )  # fmt: skip
         if held.shape[0] < 2:
@@ -264,10 +302,12 @@ class BaseMLP(BaseEstimator):
                 "The validation set is too small. Increase 'validation_fraction' or the size "
                 "of your dataset."
             )
-        y_val = self._decode(Y[held])
-        w_train, w_val = (None, None) if w is None else (w[train], w[held])
-        val = (arrays.take_rows(X, held), y_val, w_val)
-        return arrays.take_rows(X, train), Y[train], w_train, val
+        return train, held
+
+    def _validation(self, X: Any, Y: np.ndarray, w: np.ndarray | None, held: np.ndarray):
+        """Early stopping's validation data, rows ``held`` of X, Y and the sample weights w
+        (or None): (X_val, y_val as ``score`` wants it, w_val)."""
+        return arrays.take_rows(X, held), self._decode(Y[held]), _rows(w, held)
 
     def _forward(self, X: Any, method: str) -> tuple[Any, Any]:
         """(output, X): the network's output (after ``out_activation_``) for validated X, an
@@ -304,6 +344,39 @@ class BaseMLP(BaseEstimator):
 def _seed(rng: np.random.RandomState) -> int:
     """A Trainer seed (its minibatch orders) drawn from the estimator's random state."""
     return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def _rows(w: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """Rows ``rows`` of host sample weights w; None stays None."""
+    return None if w is None else w[rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """What ``_prepare`` gives a fit: validated X (dense) and encoded targets Y (n, outputs),
+    the checked sample weights (or None), the training dtype, the layer sizes ``units``, the
+    estimator's random state (its draws go on from here) and the backend."""
+
+    X: Any
+    Y: np.ndarray
+    weights: np.ndarray | None
+    dtype: str
+    units: tuple[int, ...]
+    rng: np.random.RandomState
+    backend: backends.Backend
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a stochastic fit trains: on rows ``train`` of its data (None: all), early
+    stopping's validation rows ``held`` (or None), n training rows a epoch in minibatches of
+    ``batch_size``, each epoch's order drawn from ``seed``."""
+
+    train: np.ndarray | None
+    held: np.ndarray | None
+    n: int
+    batch_size: int
+    seed: int
 
 
 def stochastic_only(est: BaseMLP) -> bool:

@@ -38,9 +38,10 @@ class EpochRules:
         Training samples per epoch (``t_`` counts them).
     val : tuple or None
         (X_val on the backend, y_val as ``score`` takes it, the validation sample weights
-        or None) with early stopping.
-    forward : callable
-        ``(params, X) -> output`` of the network (``net.forward_fn``), to score X_val.
+        or None) with early stopping; X_val may be None where ``end`` is given the outputs.
+    forward : callable or None
+        ``(params, X) -> output`` of the network (``net.forward_fn``), to score X_val; None
+        where ``end`` is given the outputs.
     learning_rate : float
         The rate of the first epoch; ``learning_rate`` then holds the next epoch's.
     """
@@ -56,9 +57,11 @@ class EpochRules:
         self.est, self.n, self.val, self.forward = est, n, val, forward
         self.learning_rate = learning_rate
 
-    def end(self, params: Any, loss: float) -> Outcome:
+    def end(self, params: Any, loss: float, output: np.ndarray | None = None) -> Outcome:
         """Book the epoch that just ended with ``params`` (backend arrays) and mean training
-        ``loss``; returns whether to go on, lower the rate or stop."""
+        ``loss``; returns whether to go on, lower the rate or stop. ``output``: the network's
+        output on X_val (host) where the caller computed it (a stack does, for all its
+        models at once); None: computed here with ``forward``."""
         est = self.est
         est.n_iter_ += 1
         est.loss_ = float(loss)
@@ -69,7 +72,7 @@ class EpochRules:
         if self.val is None:
             self._count_loss()
         else:
-            self._count_validation(params)
+            self._count_validation(params, output)
         if est.solver == "sgd" and est.learning_rate == "invscaling":
             self.learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
         if est._no_improvement_count <= est.n_iter_no_change:
@@ -97,10 +100,11 @@ class EpochRules:
         if loss < est.best_loss_:
             est.best_loss_ = loss
 
-    def _count_validation(self, params: Any) -> None:
+    def _count_validation(self, params: Any, out: np.ndarray | None) -> None:
         est = self.est
         X_val, y_val, w_val = self.val
-        out = np.asarray(backends.to_host(self.forward(params, X_val)))
+        if out is None:
+            out = np.asarray(backends.to_host(self.forward(params, X_val)))
         score = est._score_output(out, y_val, w_val)
         est.validation_scores_.append(score)
         if est.verbose:

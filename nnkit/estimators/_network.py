@@ -20,6 +20,7 @@ from .. import functional as F
 from .._ns import namespace
 from ..model import Sequential, mlp
 from ..optim import SGD, Adam
+from ..stacks import host_values
 from ..training import precision
 from ..training import steps as step_fns
 from ..tree import tree_map
@@ -104,33 +105,44 @@ class SklearnAdam(Adam):
 
     def _scalars(self, count: Any) -> tuple[Any, Any, Any]:
         lr, t = self.learning_rate(count), count + 1
-        return lr * (1 - self.b2**t) ** 0.5 / (1 - self.b1**t), 1.0, None
+        b1, b2 = host_values(self.b1), host_values(self.b2)
+        return lr * (1 - b2**t) ** 0.5 / (1 - b1**t), 1.0, None
 
 
 @dataclasses.dataclass(frozen=True)
 class InvScaling:
     """scikit-learn's 'invscaling' learning rate as a schedule over one ``fit`` call: epoch 0
     steps with ``lr0``, epoch e >= 1 with ``lr0 / (t0 + e * n + 1) ** power_t``, where t0 is
-    the samples seen before the call, n the samples per epoch and ``per_epoch`` the steps."""
+    the samples seen before the call, n the samples per epoch (a float) and ``per_epoch`` the
+    steps. For a stack of K models every field may be a host array (K,), model k's values,
+    and ``count`` then holds each model's own step count."""
 
-    lr0: float
-    power_t: float
-    t0: int
-    n: int
-    per_epoch: int
+    lr0: Any
+    power_t: Any
+    t0: Any
+    n: Any
+    per_epoch: Any
 
     def __call__(self, count: Any) -> Any:
         e = count // self.per_epoch
         started = min(e, 1) if isinstance(e, int) else namespace(e).minimum(e, 1)
-        return self.lr0 / ((self.t0 + e * float(self.n)) * started + 1) ** self.power_t
+        return self.lr0 / ((self.t0 + e * self.n) * started + 1) ** self.power_t
 
 
-def make_optimizer(est: Any, lr: float | Callable[[Any], Any]) -> SGD | Adam:
-    """The optimizer of ``est.solver`` ("sgd" or "adam") with the learning rate ``lr``."""
-    if est.solver == "sgd":
-        momentum = float(est.momentum)
-        return SGD(lr, momentum=momentum, nesterov=bool(est.nesterovs_momentum) and momentum > 0)
-    return SklearnAdam(lr, b1=float(est.beta_1), b2=float(est.beta_2), eps=float(est.epsilon))
+def make_optimizer(ests: Sequence[Any], lr: Any) -> SGD | Adam:
+    """The optimizer of the estimators' ``solver`` ("sgd" or "adam", the same for all) with
+    the learning rate ``lr``: one estimator's hyperparameters as numbers, or, for a stack of
+    K models, one value per model (a tuple) where the estimators' values differ."""
+
+    def value(name: str) -> float | tuple[float, ...]:
+        values = tuple(float(getattr(est, name)) for est in ests)
+        return values[0] if len(set(values)) == 1 else values
+
+    if ests[0].solver == "sgd":
+        momentum = value("momentum")
+        moving = min(momentum if isinstance(momentum, tuple) else (momentum,)) > 0
+        return SGD(lr, momentum=momentum, nesterov=bool(ests[0].nesterovs_momentum) and moving)
+    return SklearnAdam(lr, b1=value("beta_1"), b2=value("beta_2"), eps=value("epsilon"))
 
 
 def _output(name: str) -> Callable[[Any], Any]:

@@ -37,7 +37,7 @@ from ..losses import Loss, weight_sum
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
-from ..stacks import per_model, shared
+from ..stacks import is_per_model, per_model, shared
 from ..tree import tree_map
 from .precision import Policy
 
@@ -98,12 +98,13 @@ def l2_fn(model: Sequential, l2: float | tuple[float, ...]) -> Callable | None:
     Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 / n * W`` and ``loss +
     0.5 * l2 / n * sum(W**2)``, in the parameter dtype; for stacked params each model's
     (``l2`` and n a number or one per model). None when ``l2 == 0``: nothing to add."""
-    if not l2:
+    if not is_per_model(l2) and not l2:
         return None
     dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
 
     def penalty(params: Any, grads: Any, value: Any, n: Any) -> tuple[Any, Any]:
         xp, grads = namespace(value), [dict(g) for g in grads]
+        scale = per_model(l2, value, "l2") / n
         total = 0
         for i in dense:
             W = params[i]["W"]
