@@ -249,7 +249,7 @@ def print_tables(report: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    console.width = max(console.width, 180)
+    console.width = max(console.width, 200)
     for title, (cols, body) in rows(report).items():
         table = Table(title=title)
         for c in cols:
