@@ -8,7 +8,7 @@ from .errors import InvalidTypeError, InvalidValueError, NNKitError
 from .io import CorruptFileError, load, save
 from .model import Sequential
 from .stacks import stack, unstack
-from .training import History, NonFiniteLossError, Trainer, TrainState
+from .training import History, NonFiniteLossError, Sweep, Trainer, TrainState
 
 __all__ = [
     "BackendUnavailable",
@@ -19,6 +19,7 @@ __all__ = [
     "NNKitError",
     "NonFiniteLossError",
     "Sequential",
+    "Sweep",
     "TrainState",
     "Trainer",
     "__version__",

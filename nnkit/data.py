@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np  # host-side: splits and batch order are drawn with NumPy's generator
@@ -34,10 +34,26 @@ def batch_order(rng: np.random.Generator, n: int, shuffle: bool = True) -> np.nd
     return rng.permutation(n) if shuffle else np.arange(n)
 
 
-def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+def epoch_order(seed: int | Sequence[int], epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
     """The order of epoch number ``epoch`` (0, 1, ...): a pure function of (seed, epoch),
-    so a run stopped mid-way and resumed visits the samples exactly as one that was not."""
+    so a run stopped mid-way and resumed visits the samples exactly as one that was not.
+
+    ``seed`` a sequence of K seeds (a stack of K models, each with its own order): an array
+    (n, K) whose column k is ``epoch_order(seed[k], epoch, n, shuffle)``.
+    """
+    if isinstance(seed, (list, tuple)):
+        return np.stack([epoch_order(s, epoch, n, shuffle) for s in seed], axis=1)
     return batch_order(np.random.default_rng([seed, 1, epoch]), n, shuffle)
+
+
+def take_rows(a: Any, index: Any) -> Any:
+    """Rows ``index`` of ``a`` (n, ...), both arrays of one backend: ``index`` (m,) gives
+    (m, ...); ``index`` (m, K), the rows of each of K models, gives (m, K, ...)."""
+    xp = namespace(a)
+    if index.ndim == 1:
+        return xp.take(a, index, axis=0)
+    rows = xp.take(a, xp.reshape(index, (-1,)), axis=0)
+    return xp.reshape(rows, (*index.shape, *a.shape[1:]))
 
 
 def next_position(position: tuple[int, int], n: int) -> tuple[int, int]:

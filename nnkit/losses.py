@@ -33,6 +33,7 @@ from . import shapes, values
 from ._ns import namespace
 from .configurable import Configurable
 from .data import one_hot
+from .stacks import shared
 
 
 def weight_sum(weight: Any) -> Any:
@@ -181,7 +182,7 @@ def _to_stack(x: Any, pred_shape: tuple[int, ...], labels: bool) -> Any:
     stacked = x.ndim >= len(pred_shape) - (1 if labels else 0)
     if len(pred_shape) != 3 or stacked or x.ndim < 1:
         return x
-    return namespace(x).broadcast_to(x, (pred_shape[0], *x.shape))
+    return shared(x, pred_shape[0])
 
 
 class MSE(Loss):

@@ -147,5 +147,11 @@ def is_per_model(value: Any) -> bool:
     return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) >= 1
 
 
+def shared(x: Any, k: int) -> Any:
+    """``x`` (an array of one model, or None) broadcast to a stack of ``k`` models, the same
+    for each: shape (k, *x.shape), a view where the backend has views."""
+    return None if x is None else namespace(x).broadcast_to(x, (k, *x.shape))
+
+
 def _shape(leaf: Any) -> tuple[int, ...] | None:
     return tuple(leaf.shape) if hasattr(leaf, "shape") else None

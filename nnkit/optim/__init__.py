@@ -11,6 +11,7 @@ from .optimizers import (
     RMSProp,
     RMSPropState,
     SGDState,
+    stacked,
 )
 
 OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
@@ -33,4 +34,5 @@ __all__ = [
     "SGDState",
     "optimizer",
     "schedules",
+    "stacked",
 ]

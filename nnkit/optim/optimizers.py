@@ -17,12 +17,13 @@ on the step count is NumPy's in float64 (as Python's on one number).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .. import checks
 from .._ns import namespace
-from ..errors import InvalidValueError
+from ..errors import InvalidTypeError, InvalidValueError
 from ..stacks import host_values, is_per_model, per_model
 from ..tree import tree_leaves, tree_map, tree_unflatten
 
@@ -218,3 +219,63 @@ class AdamW(Adam):
     ):
         super().__init__(lr, b1, b2, eps)
         self.weight_decay = checks.per_model(checks.check_nonnegative, "weight_decay", weight_decay)
+
+
+def stacked(optimizers: Sequence[Optimizer]) -> Optimizer:
+    """One optimizer for a stack of K models whose model k follows ``optimizers[k]``.
+
+    Parameters
+    ----------
+    optimizers : sequence of Optimizer
+        K >= 1 optimizers of one class; their numeric hyperparameters (``lr``, ``momentum``,
+        ``rho``, ``b1``, ``b2``, ``eps``, ``weight_decay``) and the ``lr0`` of learning-rate
+        schedules of one kind may differ, everything else must be equal.
+
+    Returns
+    -------
+    Optimizer
+        Of their class: each hyperparameter the common value, or one per model (a tuple).
+
+    Raises
+    ------
+    InvalidTypeError
+        Optimizers of different classes.
+    InvalidValueError
+        A hyperparameter that cannot differ between the models of a stack does (the message
+        names it), or an optimizer that already holds one value per model.
+    """
+    optimizers = list(optimizers)
+    if not optimizers:
+        raise InvalidValueError("stacked needs at least one optimizer, got none")
+    kinds = sorted({type(o).__name__ for o in optimizers})
+    if len(kinds) > 1:
+        raise InvalidTypeError(
+            f"the optimizers of a stack must be of one class (their hyperparameters may "
+            f"differ), got {', '.join(kinds)}"
+        )
+    first = optimizers[0]
+    merged = {name: _merged(name, [vars(o)[name] for o in optimizers]) for name in vars(first)}
+    return type(first)(**merged)
+
+
+def _merged(name: str, values: list[Any]) -> Any:
+    """K values of hyperparameter ``name``: the one value, or one per model (a tuple)."""
+    if any(is_per_model(v) for v in values):
+        raise InvalidValueError(
+            f"{name}: an optimizer of the list holds one value per model already ({values}); "
+            "give each model its own optimizer with one value each"
+        )
+    if all(v == values[0] for v in values):
+        return values[0]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return tuple(float(v) for v in values)
+    schedule = values[0]
+    if dataclasses.is_dataclass(schedule) and all(type(v) is type(schedule) for v in values):
+        rest = [dataclasses.replace(v, lr0=schedule.lr0) for v in values if hasattr(v, "lr0")]
+        if len(rest) == len(values) and all(r == schedule for r in rest):
+            return dataclasses.replace(schedule, lr0=tuple(float(v.lr0) for v in values))
+    raise InvalidValueError(
+        f"the optimizers differ in {name} ({', '.join(map(repr, values))}), which cannot vary "
+        "between the models of a stack; only numbers (lr, momentum, rho, b1, b2, eps, "
+        "weight_decay) and a schedule's lr0 can"
+    )

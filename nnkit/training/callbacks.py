@@ -96,6 +96,12 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitors {self.monitor!r}, which the epoch record lacks "
                 f"(it has {sorted(record)}); pass validation_data= to fit for val_* keys"
             )
+        if isinstance(record[self.monitor], list):
+            raise InvalidValueError(
+                f"EarlyStopping monitors one model's {self.monitor!r}; a Sweep's records hold "
+                "one value per model: stop a sweep from a callback of your own "
+                "(sweep.stop_training = True)"
+            )
         value = self.sign * record[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, record["epoch"], 0

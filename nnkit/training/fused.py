@@ -4,10 +4,11 @@
 call asks, one compilation for all counts) of scans over minibatches: each epoch's order is
 gathered on the device from orders sent once per fit, the last partial minibatch runs
 inside, and the epoch's summed loss, its finite check and the validation metrics come back
-as arrays. ``FusedEpoch``: the full minibatches of part of an epoch in one scan (for the
-stretches between host checks): it donates (consumes) the parameters and optimizer state
-it is given. ``FusedFit`` does not: its inputs stay valid
-and its outputs are new, so a fit that runs only programs never copies the parameters.
+as arrays (the losses and metrics one per model of a stack: see ``loop``). ``FusedEpoch``:
+the full minibatches of part of an epoch in one scan (for the stretches between host
+checks): it donates (consumes) the parameters and optimizer state it is given. ``FusedFit``
+does not: its inputs stay valid and its outputs are new, so a fit that runs only programs
+never copies the parameters.
 Backends without ``can_scan`` (NumPy, CuPy) have neither; torch (``can_compile_step``)
 runs ``fit(fused=True)`` one compiled step at a time instead (``Backend.compile_step``).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from .. import backends
 from .._ns import namespace
+from ..data import take_rows
 from ..errors import InvalidValueError
 from ..values import all_finite
 from .steps import metrics_fn
@@ -57,7 +59,7 @@ def scan_minibatches(
         return (params, state), loss
 
     (params, state), losses = backend.scan(body, (params, state), batches)
-    return params, state, xp.sum(losses) * batch_size
+    return params, state, xp.sum(losses, axis=0) * batch_size
 
 
 class FusedEpoch:
@@ -105,13 +107,15 @@ class FusedFit:
     function per (capacity, batch_size, shuffled, validation kind).
     """
 
-    def __init__(self, step: Step, predict: Callable, loss: Any, backend: backends.Backend):
+    def __init__(self, step: Step, predict: Callable, loss: Any, backend: backends.Backend,
+                 finite: Callable = all_finite):  # fmt: skip
         self._step, self._predict, self._loss, self._backend = step, predict, loss, backend
+        self._finite = finite
         self._compiled: dict[tuple, Callable] = {}
 
     def _program(self, capacity: int, batch_size: int, shuffled: bool,
                  classes: bool | None) -> Callable:  # fmt: skip
-        step, backend = self._step, self._backend
+        step, backend, finite = self._step, self._backend, self._finite
         metrics = None if classes is None else metrics_fn(self._predict, self._loss, classes)
 
         def record(params, loss_sum, val):
@@ -119,14 +123,14 @@ class FusedFit:
             the validation loss and accuracy (NaN where not computed)."""
             nan = xp_full_nan(loss_sum)
             val_loss, val_acc = (nan, nan) if metrics is None else metrics(params, *val)
-            return loss_sum, all_finite(loss_sum, params), val_loss, val_acc
+            return loss_sum, finite(loss_sum, params), val_loss, val_acc
 
         def whole_epoch(params, state, rows, order, val):
             """Every minibatch of the epoch ``order`` (None: data order), the smaller last
             one included; then the epoch's record."""
-            xp, n = namespace(rows[0]), rows[0].shape[0]
+            n = rows[0].shape[0]
             if shuffled:
-                rows = tuple(xp.take(a, order, axis=0) for a in rows)
+                rows = tuple(take_rows(a, order) for a in rows)
             full = n // batch_size
             params, state, loss_sum = scan_minibatches(
                 step, backend, params, state, rows, batch_size, full
@@ -152,13 +156,13 @@ class FusedFit:
 
             def minibatch(carry, i):  # only its own rows are gathered
                 taken = i * batch_size + xp.arange(batch_size)
-                taken = xp.take(order, taken) if shuffled else taken
-                batch = (xp.take(a, taken, axis=0) for a in rows)
+                taken = xp.take(order, taken, axis=0) if shuffled else taken
+                batch = (take_rows(a, taken) for a in rows)
                 params, state, loss = step(*carry, *batch)
                 return (params, state), loss
 
             (params, state), losses = backend.loop(minibatch, (params, state), steps, per_epoch)
-            return (params, state), record(params, xp.sum(losses) * batch_size, val)
+            return (params, state), record(params, xp.sum(losses, axis=0) * batch_size, val)
 
         def fused_fit(params, state, rows, orders, first, count, tail, val):
             xp = namespace(rows[0])
@@ -170,7 +174,8 @@ class FusedFit:
             last = order_of(orders, first + count)
             (params, state), rec = tail_steps(params, state, rows, last, val, tail)
             records = tuple(
-                xp.concat([r, xp.reshape(x, (1,))]) for r, x in zip(records, rec, strict=True)
+                xp.concat([r, xp.reshape(x, (1, *x.shape))])
+                for r, x in zip(records, rec, strict=True)
             )
             return params, state, records
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backends
-from ..data import epoch_order, next_position
+from ..data import epoch_order, next_position, take_rows
 from ..errors import NNKitError
 from ..tree import tree_copy
 from ..values import all_finite
@@ -28,11 +28,14 @@ class NonFiniteLossError(NNKitError, FloatingPointError):
 
 
 class Guard:
-    """Checks and snapshots for one Trainer; its two device functions are compiled once."""
+    """Checks and snapshots for one Trainer; its two device functions are compiled once.
+    ``test(loss, params)``: the pure check (a 0-d bool array), for compiled fits to run."""
+
+    test: Callable[[Any, Any], Any] = staticmethod(all_finite)
 
     def __init__(self, backend: backends.Backend):
         self.backend = backend
-        self._finite = backend.jit(all_finite)
+        self._finite = backend.jit(self.test)
         self.copy = backend.jit(tree_copy)  # one compiled call on JAX
 
     def finite(self, loss: Any, params: Any) -> bool:
@@ -47,21 +50,22 @@ class Guard:
 
     def replay(
         self, good: TrainState, *, failed_at: int, rows: tuple[Any, ...], batch_size: int,
-        shuffle: bool, seed: int, step: Callable,
+        shuffle: bool, seed: int, step: Callable, current: TrainState | None = None,
     ) -> tuple[TrainState, NonFiniteLossError]:  # fmt: skip
         """Re-run the steps after ``good`` (a snapshot that passed a check) up to step
         ``failed_at`` one at a time on ``rows`` (X (n, in), T (n, ...)[, w (n,)]), minibatches of
         ``batch_size`` rows in the order of ``data.epoch_order(seed, epoch, n, shuffle)``,
-        checking each. Returns the state just before the first bad step and its
-        NonFiniteLossError. (Should a nondeterministic device not reproduce the failure,
-        the error names step ``failed_at`` and the state is the replayed, finite one.)"""
-        xp, n = self.backend.xp, rows[0].shape[0]
+        checking each (``current``, the state the failed check saw, is not needed here).
+        Returns the state just before the first bad step and its NonFiniteLossError.
+        (Should a nondeterministic device not reproduce the failure, the error names step
+        ``failed_at`` and the state is the replayed, finite one.)"""
+        n = rows[0].shape[0]
         state = self.snapshot(good)
         while state.steps_done < failed_at:
             epoch, offset = next_position(state.position, n)
             index = epoch_order(seed, epoch, n, shuffle)[offset : offset + batch_size]
             taken = self.backend.asarray(index)
-            batch = tuple(xp.take(a, taken, axis=0) for a in rows)
+            batch = tuple(take_rows(a, taken) for a in rows)
             p, o, loss = step(tree_copy(state.params), tree_copy(state.opt_state), *batch)
             if not self.finite(loss, p):
                 loss = float(self.backend.to_numpy(loss))

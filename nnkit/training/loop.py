@@ -6,6 +6,10 @@ Epoch e visits the samples in ``data.epoch_order(seed, e)``; the last minibatch 
 may be smaller, and a fit that stops mid-epoch is continued mid-epoch by the next one.
 The loss is read from the device only at checks: at each epoch's end, every
 ``check_every`` steps and at each step a callback's ``every`` names.
+
+The trainer may be a stack of K models (a ``Sweep``): its ``seed`` is then the K seeds, each
+epoch's rows are gathered for every model by its own order (``data.take_rows``: (n, K,
+...)), and the losses and validation metrics of its records are lists, one per model.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np  # host-side: the epoch orders are drawn on the host
 
-from ..data import epoch_order, next_position
+from ..data import epoch_order, next_position, take_rows
 from .callbacks import Callback
 from .guard import Guard, NonFiniteLossError
 from .history import History
@@ -145,6 +149,11 @@ class Loop:
         self._measured = True  # from the second call on: the first one compiles
         samples = [n] * epochs + ([tail * size] if tail else [])
         per_sample_s = seconds / sum(samples)
+        steps = epochs * per_epoch + tail
+        # the program's outputs are new arrays that nothing else changes: the snapshot holds
+        # them as they are, and a step that follows works on a copy
+        position = (first + len(samples) - 1, samples[-1])
+        end = TrainState(params, opt_state, state.steps_done + steps, position)
         records, done, steps_done = [], 0, state.steps_done
         for i, rows in enumerate(samples):
             steps_done += per_epoch if i < epochs else tail
@@ -153,29 +162,25 @@ class Loop:
             if not finite[row]:
                 for record in records:
                     trainer.history.append(record)
-                raise self._replay(failed_at=steps_done)
+                raise self._replay(failed_at=steps_done, current=end)
             record = {
                 "epoch": first + i + 1,
                 "step": steps_done,
-                "loss": float(loss_sums[row]) / rows,
+                "loss": per_row(loss_sums[row], rows),
                 "samples_per_s": 1 / per_sample_s,
                 "time_s": rows * per_sample_s,
                 "elapsed_s": start - self.start + done * per_sample_s,
             }
             if run.val is not None:
-                record["val_loss"] = float(val_loss[row])
+                record["val_loss"] = per_row(val_loss[row])
                 if run.val[2]:
-                    record["val_accuracy"] = float(val_acc[row])
+                    record["val_accuracy"] = per_row(val_acc[row])
             if i == epochs:
                 record["partial"] = True
             records.append(record)
-        steps = epochs * per_epoch + tail
         self.remaining -= steps
         self.bar.advance(first + len(samples), steps)
-        # the program's outputs are new arrays that nothing else changes: the snapshot holds
-        # them as they are, and a step that follows works on a copy
-        position = (first + len(samples) - 1, samples[-1])
-        self.good = TrainState(params, opt_state, steps_done, position)
+        self.good = end
         self.commit(self.good)
         return records
 
@@ -190,9 +195,9 @@ class Loop:
         capacity = 1 << max(whole - 1, 0).bit_length()
         orders = None
         if run.shuffle:
-            host = np.zeros((capacity + 1, n), dtype=np.int64)  # unused rows stay 0
-            for j in range(whole + (1 if rest else 0)):
-                host[j] = epoch_order(trainer.seed, first + j, n)
+            used = [epoch_order(trainer.seed, first + j, n) for j in range(whole + bool(rest))]
+            host = np.zeros((capacity + 1, *used[0].shape), dtype=np.int64)  # unused stay 0
+            host[: len(used)] = used
             orders = trainer.backend.asarray(host)
         return first, capacity, orders
 
@@ -208,12 +213,12 @@ class Loop:
         """Steps until the epoch ends, the run runs out or a callback stops training; returns
         the epoch's record. An interrupt records the steps done so far, then propagates."""
         trainer, run = self.trainer, self.run
-        xp, n = trainer.backend.xp, run.X.shape[0]
+        n = run.X.shape[0]
         epoch, offset = next_position(trainer.state.position, n)
         rows = run.rows  # shuffle=False: the data order itself, no gather
         if run.shuffle:
             order = trainer.backend.asarray(epoch_order(trainer.seed, epoch, n, run.shuffle))
-            rows = tuple(xp.take(a, order, axis=0) for a in rows)
+            rows = tuple(take_rows(a, order) for a in rows)
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         try:
             while offset < n and self.remaining and not trainer.stop_training:
@@ -263,7 +268,7 @@ class Loop:
         due = [cb for cb in self.run.callbacks if cb.every and done % cb.every == 0]
         if due or (every and done % every == 0):
             self._check(loss_sum)
-            self.bar.show({"loss": float(self.trainer.backend.to_numpy(loss_sum)) / seen})
+            self.bar.show({"loss": per_row(self.trainer.backend.to_numpy(loss_sum), seen)})
             for cb in due:
                 cb.on_step(self.trainer)
 
@@ -275,15 +280,16 @@ class Loop:
             if self.remaining:
                 self.good = self.guard.snapshot(state)
             return
-        raise self._replay(failed_at=state.steps_done)
+        raise self._replay(failed_at=state.steps_done, current=state)
 
-    def _replay(self, failed_at: int) -> NonFiniteLossError:
-        """The guard's replay from the last snapshot up to step ``failed_at``: commits the
-        state just before the first bad step and returns that step's error."""
+    def _replay(self, failed_at: int, current: TrainState) -> NonFiniteLossError:
+        """The guard's replay from the last snapshot up to step ``failed_at`` (``current``:
+        the state the failed check saw): commits the state just before the first bad step
+        and returns that step's error."""
         run = self.run
         state, error = self.guard.replay(
             self.good, failed_at=failed_at, rows=run.rows, batch_size=run.batch_size,
-            shuffle=run.shuffle, seed=self.trainer.seed, step=run.step,
+            shuffle=run.shuffle, seed=self.trainer.seed, step=run.step, current=current,
         )  # fmt: skip
         self.commit(state)
         return error
@@ -297,7 +303,7 @@ class Loop:
     def _record(self, epoch: int, partial: bool, loss_sum: Any, seen: int, start: float):
         """The History record of an epoch (one host sync: the summed loss)."""
         backend = self.trainer.backend
-        loss = float(backend.to_numpy(backend.sync(loss_sum))) / seen
+        loss = per_row(backend.to_numpy(backend.sync(loss_sum)), seen)
         now = time.perf_counter()
         record = {
             "epoch": epoch + 1,
@@ -310,6 +316,13 @@ class Loop:
         if partial:
             record["partial"] = True
         return record
+
+
+def per_row(total: Any, rows: int = 1) -> float | list[float]:
+    """A host value (a NumPy number or array) summed over ``rows`` rows as their mean: a
+    float, or a list of floats, one per model of a stack."""
+    a = np.asarray(total)
+    return float(a) / rows if a.ndim == 0 else [float(v) / rows for v in a]
 
 
 @contextlib.contextmanager

@@ -156,15 +156,27 @@ def clock(seconds: float) -> str:
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """``loss 0.0123 | val_accuracy 0.9611 | 51,200 samples/s`` from a History record."""
+    """``loss 0.0123 | val_accuracy 0.9611 | 51,200 samples/s`` from a History record; a
+    Sweep's record (a list per metric, one value per model) shows each metric's best:
+    ``loss 0.0123 (best of 16)``."""
     parts = [
-        f"{k} {metrics[k]:.4g}"
+        _metric(k, metrics[k])
         for k in ("loss", "val_loss", "val_accuracy")
         if metrics.get(k) is not None
     ]
     if "samples_per_s" in metrics:
         parts.append(f"{metrics['samples_per_s']:,.0f} samples/s")
     return " | ".join(parts)
+
+
+def _metric(key: str, value: Any) -> str:
+    """``key value``; for one value per model, the best finite one (the highest accuracy,
+    the lowest loss) and the count."""
+    if not isinstance(value, list):
+        return f"{key} {value:.4g}"
+    finite = [v for v in value if math.isfinite(v)]
+    best = (max if "acc" in key else min)(finite) if finite else math.nan
+    return f"{key} {best:.4g} (best of {len(value)})"
 
 
 def _rich_can_draw() -> bool:

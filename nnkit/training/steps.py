@@ -16,6 +16,12 @@ parameters and optimizer state: a compiled step may write the new values into th
 sum(W**2) / n`` over the Dense weights "W" (never biases) to the loss and ``l2 * W / n`` to
 their gradients (per-sample: once, to the averaged rows); with weights, n is the minibatch's
 weight sum (scikit-learn's rule). ``l2 == 0`` traces nothing more.
+
+Stacks of K models (params stacked as ``nnkit.stack`` makes them, as a ``Sweep`` trains
+them): the same functions, on minibatches whose rows a fit gathered for each model
+(``model_first``); the loss is then one per model (K,), ``l2`` a number or one per model.
+The update after the gradients is an ``Update`` (``applied``: the optimizer's step as it
+is; a Sweep's keeps the last finite parameters of a model that diverged).
 """
 
 from __future__ import annotations
@@ -31,17 +37,39 @@ from ..losses import Loss, weight_sum
 from ..metrics import hit_rate
 from ..model import Sequential
 from ..optim import Optimizer
+from ..stacks import per_model, shared
 from ..tree import tree_map
 from .precision import Policy
 
 STRATEGIES = ("batched", "per_sample")
 
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
+# (params, grads, opt_state, loss) -> (params, opt_state, loss): what a step does after the
+# gradients
+Update = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any]]
+
+
+def model_first(model: Sequential, params: Any, X: Any, T: Any, w: Any = None) -> tuple:
+    """A minibatch ``(X, T, w)`` as a fit gives it, made the form the model's maths take.
+
+    One model's params: as it is. Params stacked over K models: every array with the model
+    axis first, (K, batch, ...): rows gathered for each model by its own order (batch, K,
+    ...) have their first two axes swapped (views); rows shared by every model (batch, ...)
+    (a fit without shuffling) are broadcast to the stack.
+    """
+    k = model.stack_size(params)
+    if k is None:
+        return X, T, w
+    if X.ndim == 3:
+        xp = namespace(X)
+        return tuple(None if a is None else xp.moveaxis(a, 0, 1) for a in (X, T, w))
+    return shared(X, k), shared(T, k), shared(w, k)
 
 
 def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> Callable:
-    """``(params, X, T, w=None) -> (grads, loss)``. The first layer's input gradient is not
-    computed: nothing uses it. ``l2``: the L2 penalty (see ``l2_fn``)."""
+    """``(params, X, T, w=None) -> (grads, loss)`` of a minibatch in the model's form (see
+    ``model_first``). The first layer's input gradient is not computed: nothing uses it.
+    ``l2``: the L2 penalty (see ``l2_fn``)."""
     penalty = l2_fn(model, l2)
 
     def grads(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
@@ -59,27 +87,29 @@ def grads_fn(model: Sequential, loss: Loss, policy: Policy, l2: float = 0.0) -> 
 
 
 def mass(X: Any, w: Any = None) -> Any:
-    """What a minibatch's L2 penalty is divided by: its row count, or its weight sum."""
-    return X.shape[0] if w is None else weight_sum(w)
+    """What a minibatch's L2 penalty is divided by: its row count, or its weight sum (one
+    per model of a stack)."""
+    return X.shape[-2] if w is None else weight_sum(w)
 
 
-def l2_fn(model: Sequential, l2: float) -> Callable | None:
+def l2_fn(model: Sequential, l2: float | tuple[float, ...]) -> Callable | None:
     """``(params, grads, loss, n) -> (grads, loss)`` with scikit-learn's L2 penalty on the
     Dense weights "W" of a minibatch of n rows: ``grads["W"] + l2 / n * W`` and ``loss +
-    0.5 * l2 / n * sum(W**2)``, in the parameter dtype. None when ``l2 == 0``: nothing to
-    add."""
+    0.5 * l2 / n * sum(W**2)``, in the parameter dtype; for stacked params each model's
+    (``l2`` and n a number or one per model). None when ``l2 == 0``: nothing to add."""
     if not l2:
         return None
     dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
 
-    def penalty(params: Any, grads: Any, value: Any, n: int) -> tuple[Any, Any]:
+    def penalty(params: Any, grads: Any, value: Any, n: Any) -> tuple[Any, Any]:
         xp, grads = namespace(value), [dict(g) for g in grads]
         total = 0
         for i in dense:
             W = params[i]["W"]
-            grads[i]["W"] = grads[i]["W"] + (l2 / n) * W
-            total = total + xp.sum(W**2)
-        return grads, value + xp.astype((0.5 * l2 / n) * total, value.dtype)
+            grads[i]["W"] = grads[i]["W"] + per_model(l2, W, "l2") / per_model(n, W) * W
+            total = total + xp.sum(W**2, axis=(-2, -1))
+        scale = 0.5 * per_model(l2, value, "l2") / per_model(n, value)
+        return grads, value + xp.astype(scale * total, value.dtype)
 
     return penalty
 
@@ -102,21 +132,33 @@ def metrics_fn(predict: Callable, loss: Loss, classes: bool) -> Callable:
     def metrics(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
         xp = namespace(X)
         pred = predict(params, X)
+        if pred.ndim > X.ndim:  # a stack's predictions (K, n, out) of data all models share
+            T, w = shared(T, pred.shape[0]), shared(w, pred.shape[0])
         value = xp.astype(loss.unchecked(pred, T, w), X.dtype)
         if not classes:
-            return value, xp.full((), float("nan"), dtype=X.dtype)
+            return value, xp.full(value.shape, float("nan"), dtype=X.dtype)
         return value, xp.astype(hit_rate(pred, T, w), X.dtype)
 
     return metrics
 
 
-def batched_fn(grads: Callable, update: Callable) -> Step:
-    """The pure batched step: ``update`` is ``optimizer.step`` or its in-place form."""
+def applied(step: Callable) -> Update:
+    """``step`` (an optimizer's ``step(params, grads, state)``) as an Update: the new params
+    and state, the loss as it is."""
+
+    def update(params: Any, g: Any, opt_state: Any, value: Any) -> tuple[Any, Any, Any]:
+        params, opt_state = step(params, g, opt_state)
+        return params, opt_state, value
+
+    return update
+
+
+def batched_fn(grads: Callable, update: Update) -> Step:
+    """The pure batched step: the gradients, then ``update``."""
 
     def step(params: Any, opt_state: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any, Any]:
         g, value = grads(params, X, T, w)
-        params, opt_state = update(params, g, opt_state)
-        return params, opt_state, value
+        return update(params, g, opt_state, value)
 
     return step
 
@@ -125,21 +167,27 @@ def per_sample_grads(
     grads: Callable, params: Any, X: Any, T: Any, w: Any = None
 ) -> tuple[Any, Any]:
     """The lecture's loop: ``grads`` of one row at a time, summed, then averaged; with
-    weights ``w`` (batch,), ``sum_i w_i g_i / sum_i w_i``."""
+    weights ``w`` (batch,), ``sum_i w_i g_i / sum_i w_i``. A stack's minibatch (every array
+    (K, batch, ...), see ``model_first``): row i of every model at a time."""
+    axis = X.ndim - 2  # the rows: 0 for one model, 1 behind a stack's model axis
+
+    def rows(a: Any, i: int) -> Any:
+        return a[(slice(None),) * axis + (slice(i, i + 1), ...)]
 
     def row(i: int) -> tuple[Any, Any]:
-        g, value = grads(params, X[i : i + 1, ...], T[i : i + 1, ...])
+        g, value = grads(params, rows(X, i), rows(T, i))
         if w is None:
             return g, value
-        return tree_map(lambda a: w[i] * a, g), w[i] * value
+        wi = w[..., i]
+        return tree_map(lambda a: per_model(wi, a) * a, g), wi * value
 
     total_g, total = row(0)
-    for i in range(1, X.shape[0]):
+    for i in range(1, X.shape[axis]):
         g, value = row(i)
         total_g = tree_map(lambda a, b: a + b, total_g, g)
         total = total + value
     n = mass(X, w)
-    return tree_map(lambda a: a / n, total_g), total / n
+    return tree_map(lambda a: a / per_model(n, a), total_g), total / n
 
 
 def data_parallel(step: Step, backend: Backend) -> Step:
@@ -182,12 +230,19 @@ def build(
     policy: Policy,
     backend: Backend,
     strategy: str,
-    l2: float = 0.0,
+    l2: float | tuple[float, ...] = 0.0,
+    update: Update | None = None,
 ) -> Steps:
     """The Steps of a Trainer, compiled with ``backend.jit``; ``l2``: the L2 penalty of
-    ``l2_fn``."""
+    ``l2_fn``; ``update``: what follows the gradients (default: ``applied(optimizer.step)``).
+    """
     jit = backend.jit
-    update, one = optimizer.step, grads_fn(model, loss, policy, l2=l2)
+    update = applied(optimizer.step) if update is None else update
+    model_grads = grads_fn(model, loss, policy, l2=l2)
+
+    def one(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
+        return model_grads(params, *model_first(model, params, X, T, w))
+
     batched = data_parallel(batched_fn(one, update), backend)
     plain_predict = predict_fn(model, policy)
 
@@ -203,6 +258,7 @@ def build(
     apply = jit(update, donate_argnums=(0, 2))
 
     def per_sample(params: Any, X: Any, T: Any, w: Any = None) -> tuple[Any, Any]:
+        X, T, w = model_first(model, params, X, T, w)
         g, value = per_sample_grads(row, params, X, T, w)
         return (g, value) if penalty is None else penalty(params, g, value, mass(X, w))
 
@@ -210,7 +266,6 @@ def build(
         params: Any, opt_state: Any, X: Any, T: Any, w: Any = None
     ) -> tuple[Any, Any, Any]:
         g, value = per_sample(params, X, T, w)
-        params, opt_state = apply(params, g, opt_state)
-        return params, opt_state, value
+        return apply(params, g, opt_state, value)
 
     return Steps(per_sample_step, per_sample, predict, metrics, batched)

@@ -1,35 +1,29 @@
 """Trainer: minibatch training with the per-sample or the batched (design-matrix) strategy.
 
 A thin facade: the step maths live in ``steps``, input checks in ``inputs``, the fit loop
-in ``loop``, the NaN guard in ``guard``, files in ``checkpoint``. The Trainer owns its
+in ``loop``, the NaN guard in ``guard``, files in ``checkpoint``, and what it shares with
+the Sweep (state, fit's checks, predict) in ``fitter``. The Trainer owns its
 ``TrainState`` (``state``) and is its only writer: the loop hands each new state to
 ``_commit``; code outside a fit calls ``restore``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from .. import backends, checks
-from ..errors import InvalidValueError
 from ..losses import Loss
 from ..model import Sequential
 from ..optim import Optimizer
 from . import checkpoint, precision
 from . import steps as step_fns
-from .callbacks import as_callback
-from .fused import FusedEpoch, FusedFit, check_fusable
-from .guard import Guard
+from .fitter import Fitter
 from .history import History
-from .inputs import Inputs, Prepared
-from .loop import Loop, Run
-from .state import TrainState, conforming
 
 
-class Trainer:
+class Trainer(Fitter):
     """Trains ``model`` on ``loss`` with ``optimizer``; owns ``params`` and ``opt_state``.
 
     ``strategy="batched"``: one forward/backward of the whole minibatch (Y = X @ W + b).
@@ -79,27 +73,10 @@ class Trainer:
         checks.check_choice("strategy", strategy, step_fns.STRATEGIES)
         checks.check_choice("dtype", dtype, precision.DTYPES)
         checks.check_seed(seed)
-        self.l2 = checks.check_nonnegative("l2", l2)
-        self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.backend = backends.get(backend).on(devices)
-        if self.backend.device_count > 1 and strategy != "batched":
-            raise InvalidValueError(
-                f"devices={devices!r} trains the 'batched' strategy data-parallel; got "
-                f"strategy {strategy!r}"
-            )
-        self.policy = precision.policy(dtype, self.backend)
-        self.strategy, self.seed, self.dtype = strategy, seed, dtype
-        params = model.init(seed=seed, backend=self.backend, dtype=self.policy.param)
-        self._state = TrainState(params, self.backend.place(optimizer.init(params)))
-        self._history = History()
-        self._stop_training = False
-        self._steps = step_fns.build(
-            model, loss, optimizer, self.policy, self.backend, strategy, self.l2
-        )
-        self._inputs = Inputs(self.backend, model, loss, self.policy.param)
-        self._guard = Guard(self.backend)
-        self._fused: tuple[FusedEpoch, FusedFit] | None = None  # built by the first fused fit
-        self._compiled: step_fns.Step | None = None  # compile_step's, made by the first use
+        self._setup(
+            model, loss, optimizer, backend=backend, strategy=strategy, seed=seed, dtype=dtype,
+            devices=devices, l2=checks.check_nonnegative("l2", l2),
+        )  # fmt: skip
 
     def fit(
         self,
@@ -167,165 +144,21 @@ class Trainer:
         programs): ``params``, ``opt_state``, ``steps_done`` and ``history`` then describe
         the last completed step, and a new ``fit`` call continues from there.
         """
-        if epochs is not None and steps is not None:
-            raise InvalidValueError("give epochs or steps, not both")
-        batch_size = checks.check_positive_int("batch_size", batch_size)
-        if batch_size % self.backend.device_count:
-            n = self.backend.device_count
-            raise InvalidValueError(
-                f"batch_size {batch_size} does not split evenly over the {n} devices; expected "
-                f"a multiple of {n} (e.g. {batch_size - batch_size % n or n} or "
-                f"{batch_size + n - batch_size % n})"
-            )
-        if check_every is not None:
-            check_every = checks.check_positive_int("check_every", check_every)
-        hooks = [as_callback(c) for c in callbacks]
-        X, T, _, w = self._inputs.pair(X, Y, sample_weight)
-        validate = val = None
-        if validation_data is not None:
-            val = self._inputs.pair(*self._validation(validation_data))
-            validate = lambda: self._metrics(val)  # noqa: E731
-        if steps is None:
-            steps = checks.check_positive_int("epochs", 1 if epochs is None else epochs)
-            steps *= math.ceil(X.shape[0] / batch_size)
-        steps = checks.check_positive_int("steps", steps)
-        if fused is None:
-            fused = self.backend.can_scan and self.strategy == "batched"
-        step, (fused_epoch, program) = self._steps.step, (None, None)
-        if fused:
-            check_fusable(self.backend, self.strategy)
-            if self.backend.can_scan:
-                fused_epoch, program = self._scans()
-            else:
-                step = self._compiled_step()
-        run = Run(
-            X=X, T=T, w=w, batch_size=batch_size, shuffle=shuffle, step=step,
-            steps=steps, check_every=check_every, callbacks=hooks, validate=validate,
-            fused=fused_epoch, program=program, val=val,
+        return self._fit(
+            X, Y, epochs=epochs, steps=steps, batch_size=batch_size, shuffle=shuffle,
+            validation_data=validation_data, progress=progress, callbacks=callbacks,
+            check_every=check_every, fused=fused, sample_weight=sample_weight,
         )  # fmt: skip
-        self._history, self._stop_training = History(), False
-        return Loop(self, run, self._guard, self._commit)(progress)
-
-    def _scans(self) -> tuple[FusedEpoch, FusedFit]:
-        """The compiled runs of many steps (``can_scan``), built once per trainer."""
-        if self._fused is None:
-            predict = step_fns.predict_fn(self.model, self.policy)
-            self._fused = (
-                FusedEpoch(self._steps.batched, self.backend),
-                FusedFit(self._steps.batched, predict, self.loss, self.backend),
-            )
-        return self._fused
-
-    def _compiled_step(self) -> step_fns.Step:
-        """The batched step compiled whole (``can_compile_step``), built once per trainer:
-        a later fit reuses its compilations."""
-        if self._compiled is None:
-            self._compiled = self.backend.compile_step(self._steps.batched, donate_argnums=(0, 1))
-        return self._compiled
-
-    @property
-    def state(self) -> TrainState:
-        """The current TrainState (params, opt_state, steps_done, position)."""
-        return self._state
-
-    @property
-    def params(self) -> list[dict[str, Any]]:
-        """The model's parameters: one dict per layer (see ``TrainState``)."""
-        return self._state.params
-
-    @property
-    def opt_state(self) -> Any:
-        """The optimizer's state for ``params``."""
-        return self._state.opt_state
-
-    @property
-    def steps_done(self) -> int:
-        """Optimizer steps taken over the trainer's life."""
-        return self._state.steps_done
-
-    @property
-    def position(self) -> tuple[int, int]:
-        """(epoch, sample offset) where the next ``fit`` step starts."""
-        return self._state.position
-
-    @property
-    def history(self) -> History:
-        """The last ``fit``'s History (during a fit: the epochs done so far)."""
-        return self._history
-
-    @property
-    def stop_training(self) -> bool:
-        """Set to True (e.g. from a callback) to end ``fit`` after the current step (Keras's
-        convention); every ``fit`` starts with it False."""
-        return self._stop_training
-
-    @stop_training.setter
-    def stop_training(self, value: bool) -> None:
-        self._stop_training = bool(value)
-
-    def restore(self, state: TrainState) -> None:
-        """Make ``state`` the trainer's state, its arrays placed on the trainer's backend and
-        devices: to continue from saved parameters, optimizer state or data position.
-
-        Call it between fits, or from a callback at an epoch's end (``on_epoch_end``,
-        ``on_fit_end``); the next step starts from ``state``.
-
-        Parameters
-        ----------
-        state : TrainState
-            Usually a kept ``trainer.state`` or one changed with ``replace``, e.g.
-            ``trainer.state.replace(position=(0, 0))`` to go through the data again from
-            the first epoch's order.
-
-        Raises
-        ------
-        InvalidTypeError
-            ``state`` is not a TrainState.
-        InvalidValueError
-            Its params or opt_state differ from the model's or optimizer's in structure or
-            a leaf's shape, or ``steps_done`` or ``position`` are not ints >= 0.
-            In both cases the trainer is unchanged.
-        """
-        state = conforming(state, self._state)
-        params, opt_state = self.backend.place((state.params, state.opt_state))
-        self._commit(state.replace(params=params, opt_state=opt_state))
-
-    def _commit(self, state: TrainState) -> None:
-        """Install ``state``, as built by this trainer's fit (unchecked): the one writer."""
-        self._state = state
 
     def gradients(self, X: Any, Y: Any, sample_weight: Any = None) -> tuple[list[dict], Any]:
         """(grads, loss) of one minibatch X (n, in), Y with this trainer's strategy, weighted
         by ``sample_weight`` (n,) where given; parameters unchanged."""
         return self._steps.grads(self.params, *self._inputs.pair(X, Y, sample_weight).rows)
 
-    def predict(self, X: Any) -> Any:
-        """Model output for X (batch, in) as an array of the trainer's backend."""
-        return self._steps.predict(self.params, self._inputs.features(X))
-
     def evaluate(self, X: Any, Y: Any, sample_weight: Any = None) -> dict[str, float]:
         """``{"loss": ...}``, plus ``"accuracy"`` when Y holds class labels or one-hot rows;
         both weighted by ``sample_weight`` (n,) where given (as ``fit`` takes it)."""
         return self._metrics(self._inputs.pair(X, Y, sample_weight))
-
-    def _metrics(self, data: Prepared) -> dict[str, float]:
-        """Loss (and accuracy for classes) of checked data: one compiled call, one read."""
-        values = self._steps.metrics[data.classes](self.params, *data.rows)
-        loss, acc = (float(self.backend.to_numpy(v)) for v in values)
-        return {"loss": loss, "accuracy": acc} if data.classes else {"loss": loss}
-
-    @staticmethod
-    def _validation(data: Any) -> tuple[Any, ...]:
-        """``validation_data`` as (X_val, Y_val) or (X_val, Y_val, w_val), else an error."""
-        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-            got = f"a {type(data).__name__}" + (
-                f" of {len(data)} items" if isinstance(data, (tuple, list)) else ""
-            )
-            raise InvalidValueError(
-                f"validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val), "
-                f"got {got}"
-            )
-        return tuple(data)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole trainer (model, params, optimizer state, loss, data position) to
