@@ -15,6 +15,7 @@ from nnkit import Trainer, backends, cli
 from nnkit.bench import against, command, peers, timing
 from nnkit.bench import report as bench_report
 from nnkit.bench.contenders import (
+    STACK_STRATEGIES,
     STRATEGIES,
     Contender,
     Planned,
@@ -31,7 +32,7 @@ SMOKE_FLOPS_PER_SAMPLE = {"S1": 6 * (8 * 16 + 16 * 8 + 8 * 4), "S3": 6 * (64 * 1
 # ... of which every contender executes all but the first layer's input gradient dY@W.T
 SMOKE_FIRST_LAYER = {"S1": 8 * 16, "S3": 64 * 16}
 PROGRESS = re.compile(
-    r"^\[(\d+)/(\d+)\] (S\d) b(\d+)( b?float\d+)? (.+) \.\.\. [\d.]+ (s|ms|us|ns)/step$"
+    r"^\[(\d+)/(\d+)\] (S\d) b(\d+)(?: K\d+)?( b?float\d+)? (.+) \.\.\. [\d.]+ (s|ms|us|ns)/step$"
 )
 
 
@@ -153,10 +154,15 @@ def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
     assert data["mode"] == "quick"
     monkeypatch.setenv(SMOKE_ENV, "1")
     smoke = scenarios()  # the tiny shapes, as the subprocess ran them
-    quick = [(s, b) for s, sc in smoke.items() for b in sc.quick_batch_sizes
-             if sc.runs("nnkit numpy batched")]  # fmt: skip
-    assert [(r["scenario"], r["batch_size"], r["strategy"]) for r in data["results"]] == [
-        (s, b, "batched") for s, b in quick]  # fmt: skip
+    # one model: batched where the scenario runs it; K models at once (S6): its quick K, a
+    # Sweep and K sequential fits each
+    quick = [(s, b, k, strategy) for s, sc in smoke.items() for b in sc.quick_batch_sizes
+             for k in sc.quick_models or [None]
+             for strategy in (STACK_STRATEGIES if sc.stacked else ["batched"])
+             if sc.stacked or sc.runs("nnkit numpy batched")]  # fmt: skip
+    assert [(r["scenario"], r["batch_size"], r["models"], r["strategy"])
+            for r in data["results"]] == quick  # fmt: skip
+    assert {k for *_, k, _ in quick} == {None, 1, 4}
     lines = [line for line in proc.stderr.splitlines() if PROGRESS.match(line)]
     assert len(lines) == len(quick) and lines[-1].startswith(f"[{len(quick)}/{len(quick)}]")
     assert "--full for the whole matrix" in proc.stderr

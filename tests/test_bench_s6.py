@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from nnkit import Trainer, backends, cli
+from nnkit import Sweep, Trainer, backends, cli, unstack
 from nnkit.bench import command, peers
 from nnkit.bench import report as bench_report
 from nnkit.bench.contenders import STACK_STRATEGIES, Planned, default_backends
@@ -172,6 +172,40 @@ def test_k_sequential_fits_train_each_model_as_a_lone_trainer(smoke, monkeypatch
     assert not (fitted[K][0]["W"] == fitted[K + 1][0]["W"]).all()  # other seeds, other models
 
 
+def test_a_sweep_row_trains_k_seeded_models_as_lone_trainers(smoke, monkeypatch):
+    """A unit of the sweep row is one epoch of a Sweep of K models, seeds 0..K-1: after two
+    units model k holds what a lone Trainer(seed=k) holds after two epochs."""
+    s6, K = scenarios()["S6"], 3
+    sweeps = []
+    original = Sweep.fit
+
+    def recording(self, *a, **kw):
+        sweeps.append(self)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Sweep, "fit", recording)
+    c = _units(Planned("S6", "float32", 8, "nnkit", "numpy", "sweep", K))
+    c.run()
+    assert len(sweeps) == 2 and sweeps[0] is sweeps[1] and sweeps[0].size == K
+    assert c.models == K and c.flops_per_step == K * s6.flops_per_step(8)
+    assert c.label == "nnkit numpy sweep" and c.first_unit_s is None  # NumPy compiles nothing
+    X, y = s6.data(8)
+    for k, got in enumerate(unstack(sweeps[0].params)):
+        alone = Trainer(s6.model(), s6.make_loss(), s6.make_optimizer(), backend="numpy",
+                        seed=k)  # fmt: skip
+        alone.fit(X, one_hot(y, 4), epochs=2, batch_size=8, shuffle=False, progress=False)
+        for layer, want in zip(got, alone.params, strict=True):
+            for name in want:
+                assert layer[name] == pytest.approx(want[name], rel=1e-5, abs=1e-6), (k, name)
+
+
+@pytest.mark.skipif("jax" not in backends.available(), reason="jax is not installed")
+def test_stack_rows_on_jax_time_their_compile_in_their_first_unit(smoke):
+    for strategy in STACK_STRATEGIES:
+        c = command.build(Planned("S6", "float32", 8, "nnkit", "jax", strategy, 2))
+        assert c.first_unit_s is not None and c.first_unit_s > 0
+
+
 @pytest.mark.parametrize("peer", ["torch_func", "jax_vmap"])
 def test_stacking_peers_train_k_models_per_unit(smoke, peer):
     if not peers.runs_here(peer):
@@ -273,14 +307,15 @@ def test_bench_s6_smoke_run_writes_its_rows(tmp_path):
     nnkit_backends = [b for b in ("numpy", "jax") if b in backends.available()]
     proc = subprocess.run(
         [sys.executable, "-m", "nnkit", "bench", "--scenarios", "S6", "--models", "1,2",
-         "--backends", ",".join(nnkit_backends), "--strategies", "sequential", "--repeats", "2",
+         "--backends", ",".join(nnkit_backends), "--repeats", "2",
          "--matmul-size", "32", "--out", "r.json", "--markdown", "r.md", "--plot", "r.png"],
         cwd=tmp_path, env=SMOKE, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     rows = data["results"]
-    labels = [f"nnkit {b} sequential" for b in nnkit_backends] + _stacking_peers()
+    labels = [f"nnkit {b} {s}" for b in nnkit_backends for s in STACK_STRATEGIES]
+    labels += _stacking_peers()
     assert sorted((r["models"], r["label"]) for r in rows) == sorted(
         (k, label) for k in (1, 2) for label in labels)  # fmt: skip
     for r in rows:
@@ -288,7 +323,10 @@ def test_bench_s6_smoke_run_writes_its_rows(tmp_path):
         assert r["model_samples_per_s"] == pytest.approx(r["models"] * r["samples_per_s"])
         assert set(r["ratio_vs"]) == set(_stacking_peers()) - {r["label"]}
         if r["library"] == "nnkit":
-            assert r["speedup_vs_sequential"] == pytest.approx(1.0)
+            twin = [q for q in rows if (q["backend"], q["models"], q["strategy"]) ==
+                    (r["backend"], r["models"], "sequential")]  # fmt: skip
+            assert r["speedup_vs_sequential"] == pytest.approx(twin[0]["step_s"] / r["step_s"])
+            assert (r["compile_s"] is not None) == (r["backend"] == "jax")
         assert f"S6 b8 K{r['models']} {r['label']} ... " in proc.stderr
     assert set(data["k_scaling"]) == {f"S6 float32 b8 {label}" for label in labels}
     text = (tmp_path / "r.md").read_text()

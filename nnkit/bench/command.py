@@ -274,8 +274,8 @@ def _left_out(args: argparse.Namespace, backend: str, strategy: str) -> bool:
 
 def build(row: Planned, full: bool = True) -> Contender:
     """The contender of a planned row (its model, data and compiled step made ready), with
-    the quick run's unit of work unless ``full``. A row that compiles (nnkit "fused", the
-    peers in ``peers.COMPILED``) runs its first unit here, timed (``first_unit_s``)."""
+    the quick run's unit of work unless ``full``. A row that compiles (``_compiles``) runs its
+    first unit here, timed (``first_unit_s``)."""
     scenario = scenario_named(row.scenario, full)
     if row.library != "nnkit":
         c = peers.contender(row.library, scenario, row.batch_size, row.dtype, row.models)
@@ -284,11 +284,20 @@ def build(row: Planned, full: bool = True) -> Contender:
                             row.models)  # fmt: skip
     else:
         c = nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
-    if row.strategy == "fused" or row.library in peers.COMPILED:
+    if _compiles(row):
         start = time.perf_counter()
         c.run()
         c.first_unit_s = time.perf_counter() - start
     return c
+
+
+def _compiles(row: Planned) -> bool:
+    """Whether ``row``'s first unit compiles: nnkit "fused", a Sweep or K fits on a backend
+    whose default fit is one compiled program (JAX), the peers of ``peers.COMPILED``."""
+    if row.library != "nnkit":
+        return row.library in peers.COMPILED
+    stack_compiles = row.strategy in STACK_STRATEGIES and backends.get(row.backend).can_scan
+    return row.strategy == "fused" or stack_compiles
 
 
 def _peer_names(requested: list[str] | None, full: bool = True) -> list[str]:
