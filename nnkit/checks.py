@@ -100,8 +100,8 @@ def check_seed(seed: Any) -> int:
 
 
 def is_sequence(value: Any) -> bool:
-    """A list, a tuple or a 1-D array: one value per model of a stack."""
-    return isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) == 1
+    """A list, a tuple, a range or a 1-D array: one value per model of a stack."""
+    return isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0) == 1
 
 
 def check_seeds(seed: Any) -> tuple[int, ...] | None:

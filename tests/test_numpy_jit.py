@@ -498,6 +498,41 @@ def test_where_by_bits_is_numpys_where(dtype):
         assert_bitwise(compiled(cond, x, y, k), f(cond, x, y, k))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_where_by_blocks_of_a_stack_is_numpys_where(dtype):
+    """numpy.where whose condition varies along the leading axis alone (which models of a
+    stack keep their update) is replayed by block copies: every element exactly x's or y's
+    (NaN payloads, -0.0, infinities), all blocks from x, all from y or mixed, the result
+    written into a donated input (x's or y's own memory) or into a buffer of its own."""
+    rng = np.random.default_rng(23)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.5])
+
+    def values():
+        x = rng.normal(size=(4, 3, 2)) * 1e3
+        if np.dtype(dtype).kind == "f":
+            x.flat[: len(special)] = special
+        with np.errstate(all="ignore"):
+            return x.astype(dtype)
+
+    def into_y(keep, x, y):  # the result replaces y (a donated input)
+        return backends.get("numpy").xp.where(keep, x, y)
+
+    def into_x(keep, x, y):
+        return backends.get("numpy").xp.where(keep, y, x)
+
+    def fresh(keep, x, y):
+        xp = backends.get("numpy").xp
+        return xp.where(keep, x, y), xp.where(keep[:2], x[:2], y[:2]) + 0
+
+    for f, donated in ((into_y, (2,)), (into_x, (1,)), (fresh, ())):
+        compiled = NUMPY.jit(f, donate_argnums=donated)
+        for keep in ([1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 1], [0, 1, 1, 0]):
+            cond = np.array(keep, dtype=bool)[:, None, None]
+            x, y = values(), values()
+            want = f(cond, x.copy(), y.copy())
+            assert_bitwise(compiled(cond, x, y), want)
+
+
 def test_calls_with_several_results_replay_each():
     """A ufunc with two outputs (divmod, frexp) and a function giving views (broadcast_arrays)
     replay their results into their own buffers, their views as views."""

@@ -73,7 +73,8 @@ def donate(graph: Graph, buffer: np.ndarray, target: np.ndarray) -> bool:
     """Let the one node that makes ``buffer`` write it into ``target`` (a donated array of
     the same layout) instead, where that keeps every value: nothing after that node reads or
     writes ``target``'s memory or reads a view of ``buffer``, and the node itself reads
-    ``target`` only if it is a ufunc call (NumPy gives those the result of unaliased arrays).
+    ``target`` only if it is a ufunc call (NumPy gives those the result of unaliased arrays)
+    or writes element by element after reading (``in_place``: the selects of where).
     False, changing nothing, where it cannot."""
     writers = graph.writes[id(buffer)]
     if len(writers) != 1:
@@ -82,7 +83,8 @@ def donate(graph: Graph, buffer: np.ndarray, target: np.ndarray) -> bool:
     node = graph.nodes[k]
     if node.kind not in ("ufunc", "copy", "into") or node.out is not buffer:
         return False
-    if k in graph.reads[id(target)] and not isinstance(node.fn, np.ufunc):
+    in_place = isinstance(node.fn, np.ufunc) or getattr(node.fn, "in_place", False)
+    if k in graph.reads[id(target)] and not in_place:
         return False
     if graph.read_after(target, k) or any(j > k for j in graph.writes[id(target)]):
         return False

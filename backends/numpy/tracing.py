@@ -121,7 +121,10 @@ class BitSelect:
     out's width: ``out = y ^ ((x ^ y) * cond)``, the product by 1 or 0 keeping or clearing
     the differing bits. Each element is exactly x's or y's, NaN payloads and -0.0 included,
     as numpy.where copies them; three integer passes take a fraction of where's masked copy
-    on large arrays."""
+    on large arrays. ``out`` may be x or y itself (each element is read before it is
+    written), so a replay may write it into a donated input."""
+
+    in_place = True
 
     def __init__(self, out: np.ndarray, x: Any, y: Any):
         self.dtype, self.bits = out.dtype, np.dtype(f"u{out.dtype.itemsize}")
@@ -186,6 +189,57 @@ def _mean(x: Any, axis: Any = None, keepdims: bool = False, **rest: Any) -> Any:
     return x.recorder.into_new(np.true_divide, (total, count), x.dtype, casting="unsafe")
 
 
+class BlockSelect:
+    """``numpy.where(cond, x, y)`` whose condition varies along the leading axis alone (cond
+    (K, 1, ..., 1) against x, y and out (K, ...): which of a stack's K models keeps its
+    update), written as whole copies: x's blocks where cond holds, y's elsewhere (one copy
+    of the array when every block comes from one of them, none when that is ``out``
+    itself). Copies keep every bit, as numpy.where does; ``out`` may be x or y itself."""
+
+    in_place = True
+
+    @classmethod
+    def of(cls, buffer: np.ndarray, args: tuple, kwargs: dict) -> BlockSelect | None:
+        """A BlockSelect for ``numpy.where(cond, x, y)`` whose result is ``buffer``: cond a
+        bool array (K, 1, ...) and x, y arrays of buffer's shape and dtype; else None."""
+        if kwargs or len(args) != 3 or buffer.ndim < 2:
+            return None
+        cond, x, y = args
+        if not isinstance(cond, np.ndarray) or cond.dtype != np.bool_:
+            return None
+        if cond.shape != (buffer.shape[0],) + (1,) * (buffer.ndim - 1):
+            return None
+        for v in (x, y):
+            if not isinstance(v, np.ndarray) or v.shape != buffer.shape or v.dtype != buffer.dtype:
+                return None
+        return cls()
+
+    def __call__(self, out: np.ndarray, cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        keep = cond.reshape(-1)
+        if keep.all() or not keep.any():
+            source = x if keep[0] else y
+            if not _same(source, out):
+                np.copyto(out, source)
+        elif _same(out, y):
+            np.copyto(out, x, where=cond)
+        elif _same(out, x):
+            np.copyto(out, y, where=~cond)
+        else:
+            np.copyto(out, y)
+            np.copyto(out, x, where=cond)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape and dtype are the same elements in memory."""
+    return a is b or (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                      and a.strides == b.strides)  # fmt: skip
+
+
+def _select(buffer: np.ndarray, args: tuple, kwargs: dict) -> Any:
+    """The replay of ``numpy.where``: by blocks (BlockSelect) or by bits (BitSelect)."""
+    return BlockSelect.of(buffer, args, kwargs) or BitSelect.of(buffer, args, kwargs)
+
+
 # NumPy functions noted as the ufunc calls they make on an ndarray
 _DECOMPOSED: dict[Any, Callable] = {
     np.sum: _reduction(np.add), np.prod: _reduction(np.multiply),
@@ -197,7 +251,7 @@ _WITH_OUT = {np.sum, np.prod, np.max, np.min, np.mean, np.take, np.concatenate}
 # ... and those written by a function of their own (astype as a copy, where by bits; a
 # factory that gives None leaves the call copied in)
 _INTO: dict[Any, Callable] = {
-    np.ndarray.astype: _astype, compat_numpy.astype: _astype, np.where: BitSelect.of,
+    np.ndarray.astype: _astype, compat_numpy.astype: _astype, np.where: _select,
 }
 
 

@@ -1,7 +1,8 @@
-"""The ``nnkit`` command: one module per command (``info``, ``train``, ``evaluate``,
-``predict``, ``bench``), each with its own flags. ``main`` runs one, and prints a user's error
-(bad input, a missing package, a file that cannot be read) as one line with exit code 2; a
-bug in nnkit keeps its traceback. ``NNKIT_DEBUG=1`` shows the traceback of every error."""
+"""The ``nnkit`` command: one module per command (``info``, ``train``, ``sweep``,
+``evaluate``, ``predict``, ``bench``), each with its own flags. ``main`` runs one, and prints
+a user's error (bad input, a missing package, a file that cannot be read) as one line with
+exit code 2; a bug in nnkit keeps its traceback. ``NNKIT_DEBUG=1`` shows the traceback of
+every error."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..backends import BackendUnavailable
 from ..errors import NNKitError
-from . import bench, evaluate, info, predict, train
+from . import bench, evaluate, info, predict, sweep, train
 from .parsing import OneLineParser
 
-COMMANDS = (info, train, evaluate, predict, bench)
+COMMANDS = (info, train, sweep, evaluate, predict, bench)
 # what a user can cause: bad input, a missing package or backend, a file or folder
 USER_ERRORS = (NNKitError, BackendUnavailable, OSError)
 DEBUG_ENV = "NNKIT_DEBUG"

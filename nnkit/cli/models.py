@@ -39,11 +39,13 @@ def build_model(
     return mlp([n_in, *hidden, n_out], activation, "sigmoid" if sigmoid_out else "identity")
 
 
-def build_optimizer(name: str, lr: Any) -> Optimizer:
-    """The optimizer ``name`` (a key of ``nnkit.optim.OPTIMIZERS`` or of PRESETS) at ``lr``."""
+def build_optimizer(name: str, lr: Any, momentum: float | None = None) -> Optimizer:
+    """The optimizer ``name`` (a key of ``nnkit.optim.OPTIMIZERS`` or of PRESETS) at ``lr``;
+    ``momentum``: SGD's (and the presets'), None: the optimizer's own."""
+    given = {} if momentum is None else {"momentum": momentum}
     if name in PRESETS:
-        return SGD(lr, **PRESETS[name])
-    return OPTIMIZERS[name](lr)
+        return SGD(lr, **{**PRESETS[name], **given})
+    return OPTIMIZERS[name](lr, **given)
 
 
 def build_schedule(name: str, lr: float, total_steps: int) -> Any:

@@ -65,3 +65,30 @@ def device_count(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive int or 'all', got {text!r}")
     return value
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """A comma list of numbers: 0.5,0.1,1e-3."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.5,0.1,1e-3; got {text!r}")
+    return values
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """--seeds: a count N (seeds 0..N-1), or a comma list of seeds (3,7 or 7,)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if "," not in text and len(values) == 1 and values[0] >= 1:
+        return tuple(range(values[0]))
+    if "," not in text or not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a count N >= 1 (seeds 0..N-1) or a comma list of seeds >= 0 like 3,7; "
+            f"got {text!r}"
+        )
+    return tuple(values)

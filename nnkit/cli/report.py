@@ -1,8 +1,9 @@
 """What the commands print of a model's results: metrics on one line, and for classes the
-confusion matrix."""
+confusion matrix; a table of many models' results."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np  # host-side: predictions and labels counted on the host
@@ -38,3 +39,35 @@ def report_test(
     print_metrics(label, result)
     print(format_confusion_matrix(counts, names))
     return counts
+
+
+def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """``rows`` (dicts) as a table of ``columns``: a rich table on a terminal (where rich is
+    installed), else plain aligned lines (logs, pipes, files)."""
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+            from rich.table import Table
+        except ImportError:
+            pass
+        else:
+            table = Table(*columns)
+            for line in cells:
+                table.add_row(*line)
+            Console().print(table)
+            return
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    for line in [columns, *cells]:
+        print("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    """A table cell: numbers in 4 significant digits, booleans yes or no, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -9,22 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from .. import backends
-from ..dataspec import TASKS
 from ..errors import InvalidValueError
 from ..io import require_safetensors
-from ..layers import ACTIVATIONS
-from ..losses import LOSSES
+from ..losses import LOSSES, Loss
+from ..model import Sequential
 from ..optim import OPTIMIZERS
-from ..optim.schedules import SCHEDULES
 from ..plot import plot_training, require_matplotlib
-from ..training import STRATEGIES, Trainer, precision
+from ..training import Trainer
 from ..training.checkpoint import save_trainer
 from .data import Data, load_data
-from .defaults import DATASETS, SGD_LR_DIVISOR, TASK_LOSS, TEST_FRACTION, per_dataset
-from .models import PRESETS, build_model, build_optimizer, build_schedule
-from .parsing import WEIGHTS_HELP, add_backend, dataset_name, device_count, layer_widths
+from .defaults import SGD_LR_DIVISOR, TEST_FRACTION, per_dataset
+from .models import build_model, build_optimizer, build_schedule
 from .report import print_metrics, report_test
 from .train_config import TrainConfig
+from .training_flags import add_training_flags
 
 
 def add_parser(sub: Any) -> None:
@@ -40,47 +38,7 @@ def add_parser(sub: Any) -> None:
         f"per dataset: {summaries}; a data file holds out {TEST_FRACTION:g} of its rows for "
         "the test metrics. Integer or string targets mean classification, floats regression.",
     )
-    train.add_argument(
-        "dataset",
-        type=dataset_name,
-        metavar="DATA",
-        help=f"{', '.join(DATASETS)}, or a data file: .csv (a header row), .npz (arrays X and "
-        "y) or .npy (features; targets from --targets)",
-    )
-    train.add_argument(
-        "--target", metavar="COLUMN", help="a CSV's target column (default: the last)"
-    )
-    train.add_argument("--targets", metavar="Y.npy", help="the targets of a .npy of features")
-    train.add_argument("--weights", metavar="COLUMN", help=WEIGHTS_HELP)
-    train.add_argument(
-        "--task",
-        choices=TASKS,
-        default=None,
-        help="default: classification for integer or string targets, regression for floats",
-    )
-    on_off = per_dataset(lambda d: "on" if d.standardize else "off")
-    train.add_argument(
-        "--standardize",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="scale features to mean 0, variance 1 (statistics of the training rows, saved "
-        f"with the model and applied by evaluate and predict; default: {on_off})",
-    )
-    train.add_argument(
-        "--test-fraction",
-        type=float,
-        default=None,
-        help=f"a data file's share held out for the test metrics (default {TEST_FRACTION:g}; "
-        "0: none)",
-    )
-    add_backend(train)
-    train.add_argument(
-        "--devices",
-        type=device_count,
-        default=None,
-        help="N or all: train data-parallel over that many devices (--backend jax; each "
-        "minibatch split evenly, so --batch-size a multiple of N)",
-    )
+    add_training_flags(train, save_help="save the trained model (safetensors)")
     train.add_argument(
         "--coordinator",
         default=None,
@@ -95,83 +53,13 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="join a multi-process run described by the environment (Slurm, Open MPI)",
     )
-    train.add_argument(
-        "--strategy", choices=list(STRATEGIES), default="batched", help="default: %(default)s"
-    )
-    train.add_argument(
-        "--layers",
-        type=layer_widths,
-        default=None,
-        help=f"hidden widths, e.g. 128,64 (default: {per_dataset(lambda d: d.hidden)})",
-    )
-    train.add_argument(
-        "--activation",
-        choices=sorted(ACTIVATIONS),
-        default=None,
-        help=f"between the hidden layers (default: {per_dataset(lambda d: d.activation)})",
-    )
-    task_loss = " or ".join(f"{loss} for {task}" for task, loss in TASK_LOSS.items())
-    train.add_argument(
-        "--loss",
-        choices=list(LOSSES),
-        default=None,
-        help="the output layer follows: sigmoid for mse (classes) and bce, logits for "
-        f"cross_entropy (default: {per_dataset(lambda d: d.loss or task_loss)})",
-    )
-    momentum = "/".join(sorted({f"{p['momentum']:g}" for p in PRESETS.values()}))
-    train.add_argument(
-        "--optimizer",
-        choices=[*OPTIMIZERS, *PRESETS],
-        default=None,
-        help=f"{' and '.join(PRESETS)} are SGD with momentum {momentum} (default: "
-        f"{per_dataset(lambda d: d.optimizer)})",
-    )
     train.add_argument("--lr", type=float, default=None, help=lr_help())
-    train.add_argument(
-        "--schedule",
-        choices=["constant", *SCHEDULES],
-        default="constant",
-        help="lr over the run: inverse_time and exponential end at lr/10, step halves it "
-        "every quarter, cosine ends at 0 (default: %(default)s)",
-    )
-    stop = train.add_mutually_exclusive_group()
-    stop.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help=f"minibatches to train (default: {per_dataset(lambda d: d.length)})",
-    )
-    stop.add_argument("--epochs", type=int, default=None, help="passes over the data")
-    train.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help=f"default: {per_dataset(lambda d: str(d.batch_size))}",
-    )
-    train.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="share of the training set held out for validation (0: none; xor validates on "
-        "its four points; default: %(default)s)",
-    )
     train.add_argument(
         "--seed",
         type=int,
         default=0,
         help="initial weights, data order, validation split (default: %(default)s)",
     )
-    train.add_argument(
-        "--dtype", choices=list(precision.DTYPES), default="float32", help="default: %(default)s"
-    )
-    train.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress: a bar on a terminal, else (a log, a pipe, nohup) a plain line about "
-        "every tenth of the run (default: on)",
-    )
-    train.add_argument("--save", metavar="PATH", help="save the trained model (safetensors)")
     train.add_argument("--plot", metavar="PATH", help="write training curves as a PNG")
     train.set_defaults(run=run)
 
@@ -246,22 +134,34 @@ def run(args: argparse.Namespace) -> int:
 def build_trainer(config: TrainConfig, data: Data, steps: int) -> Trainer:
     """The Trainer of the run: the network, loss and optimizer (its schedule over ``steps``)
     that ``config`` names for ``data``, on the backend and devices it names."""
-    loss = config.loss_for(data.classes)
-    n_in = data.train[0].shape[1]
-    model = build_model(n_in, data.n_out, config.layers, config.activation, loss, data.classes)
+    model, loss = build_network(config, data)
     optimizer = build_optimizer(config.optimizer, build_schedule(config.schedule, config.lr, steps))
-    backend = backends.get(config.backend)
-    if config.cache_dir:  # before the first compilation: JAX reads the setting then
-        backend.keep_compiled(config.cache_dir)
     return Trainer(
         model,
-        LOSSES[loss](),
+        loss,
         optimizer,
-        backend=on_devices(backend, config.devices),
+        backend=training_backend(config),
         strategy=config.strategy,
         seed=config.seed,
         dtype=config.dtype,
     )
+
+
+def build_network(config: TrainConfig, data: Data) -> tuple[Sequential, Loss]:
+    """The network and the loss that ``config`` names for ``data``."""
+    loss = config.loss_for(data.classes)
+    n_in = data.train[0].shape[1]
+    model = build_model(n_in, data.n_out, config.layers, config.activation, loss, data.classes)
+    return model, LOSSES[loss]()
+
+
+def training_backend(config: TrainConfig) -> backends.Backend:
+    """The backend and devices that ``config`` names, keeping compiled programs in its
+    cache folder where the backend compiles."""
+    backend = backends.get(config.backend)
+    if config.cache_dir:  # before the first compilation: JAX reads the setting then
+        backend.keep_compiled(config.cache_dir)
+    return on_devices(backend, config.devices)
 
 
 def check_outputs(config: TrainConfig) -> None:
