@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU session (issue 13) in one command, sized for the device's 15-minute loan (its 1-3
-# minutes of start-up included): about 5-6 minutes expected on an H100/H200, and never more
-# than its budget: the steps' time limits add up to 500 s (of the 540 s a run may take;
+# The GPU session (issues 13 and 21) in one command, sized for the device's 15-minute loan
+# (its 1-3 minutes of start-up included): about 6 minutes expected on an H100/H200, and
+# never more than 8: the steps' time limits add up to 480 s (of the 540 s a run may take;
 # the rest is for `source .whl/gpu-env.sh`); NNKIT_SESSION_BUDGET_S=N caps the session lower
 # (a step's limit is cut to what is left, and a step is skipped with under 10 s left).
 # On the device, from the project root, with the run's timeout_s >= 540:
@@ -10,38 +10,44 @@
 # lecture runs rewrite theirs after each combination), so a run stopped at any point keeps
 # what it measured; a failing or slow step never stops the session.
 #   nvidia-smi        10  the card
-#   info              30  `nnkit info`; the GPU backends: backends.available() less numpy
+#   info              25  `nnkit info`; the GPU backends: backends.available() less numpy
 #                         and array_api_strict (cupy, jax, torch: whichever load here), the
 #                         compiled ones (can_scan: jax), the eager ones, and all of them
 #                         with a compiled step (can_compile_step: torch) batched only ("lean":
 #                         torch.compile would compile once per batch size) -> backends.txt
-#   gpu-tests         80  pytest -m gpu (-v: a cut run still logs each result)
-#   lecture-compiled  60  the lecture's 40,000 minibatches of 64 end to end on JAX: fused,
+#   gpu-tests         70  pytest -m gpu (-v: a cut run still logs each result)
+#   lecture-compiled  50  the lecture's 40,000 minibatches of 64 end to end on JAX: fused,
 #                         then batched, float32 and bfloat16, cold and warm
 #                                                                 -> lecture-compiled.json
-#   bench-s1          85  S1 at batch 64 and 1024, float32: every GPU backend batched and fused
+#   bench-s1          75  S1 at batch 64 and 1024, float32: every GPU backend batched and fused
 #                         (torch fused: the step compiled by torch.compile, CUDA graphs) beside
 #                         torch_cuda (PyTorch CUDA eager), torch_compile_cuda (its step
-#                         compiled, CUDA graphs) and jax_optax_scan, 20 rounds; compile times
+#                         compiled, CUDA graphs) and jax_optax_scan, 10 rounds; compile times
 #                         on their own lines                                 -> s1.json/png/md
-#   lecture-eager     45  the lecture run on CuPy and torch, batched float32, the cold pass
+#   bench-s6          70  S6 (K lecture MLPs at once, batch 64) at K = 1, 16, 256, 1024: every
+#                         GPU backend's Sweep, and its K sequential fits at K <= 16 (1024 fits
+#                         would take minutes), beside torch_func_cuda (torch.func vmap) and
+#                         jax_vmap, 5 rounds; the K=256 target: within 2x K=1's time
+#                                                                            -> s6.json/png/md
+#   lecture-eager     35  the lecture run on CuPy and torch, batched float32, the cold pass
 #                         only (no compile to amortise)                   -> lecture-eager.json
-#   bench-s2          75  S2 at batch 4096 and 8192 (matmul-bound), float32 (TF32 off) and
+#   bench-s2          60  S2 at batch 4096 and 8192 (matmul-bound), float32 (TF32 off) and
 #                         bfloat16, the GPU backends lean, held against the n x n matmul peaks of the same run
-#                         (n = 4096, 8192; CuPy's, JAX's and torch's: cuBLAS), 10 rounds
+#                         (n = 4096, 8192; CuPy's, JAX's and torch's: cuBLAS), 5 rounds
 #                                                                            -> s2.json/png/md
-#   bench-s4-s5       30  S4 and S5 at batch 64 (S1 for 100 epochs: one fit call, ten of ten
+#   bench-s4-s5       25  S4 and S5 at batch 64 (S1 for 100 epochs: one fit call, ten of ten
 #                         epochs): JAX's default fit vs the JAX+Optax scan -> s4-s5.json/png/md
-#   bench-crossover   50  S1 at batch 1, 8, 64, 256, 1024 on NumPy (the CPU) and every GPU
+#   bench-crossover   35  S1 at batch 1, 8, 64, 256, 1024 on NumPy (the CPU) and every GPU
 #                         backend (lean): the crossover batch size and the batch-1 step overhead
 #                                                                     -> crossover.json/png/md
-#   device-tests      35  the backend-parametrised tests, the GPU backends' cases (-k), -v
+#   device-tests      25  the backend-parametrised tests, the GPU backends' cases (-k), -v
 # $OUT (default ./gpu-session-out) also gets session.log, appended line by line. Commit the
 # files under benchmarks/results/ with the device in their names.
 #     bash benchmarks/gpu_session.sh --dry-run
 # runs the same steps on the CPU (CI: tests/test_gpu_session.py; a minute or two): tiny
-# shapes (NNKIT_BENCH_SMOKE), whatever backends exist, one batch size a bench step, one
-# timed round, 50 lecture steps (fused only on JAX), pytest --collect-only, limits x3.
+# shapes (NNKIT_BENCH_SMOKE), whatever backends exist, one batch size a bench step (S6: K = 1
+# and 4, sequential fits at K = 1 only), one timed round, 50 lecture steps (fused only on
+# JAX), pytest --collect-only, limits x3.
 # TF32 stays off (NNKIT_TF32 unset; CUPY_TF32 is unset too); NNKIT_TF32=1 measures TF32.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -51,7 +57,7 @@ out=${OUT:-$PWD/gpu-session-out}
 mkdir -p "$out"
 log="$out/session.log"
 py=${PYTHON:-python3}
-budget=${NNKIT_SESSION_BUDGET_S:-500}
+budget=${NNKIT_SESSION_BUDGET_S:-480}
 scale=1  # the dry run: 3, for a small CPU that compiles slower than the device's host
 export PYTHONUNBUFFERED=1 CI=1
 unset NNKIT_BENCH_SMOKE
@@ -111,7 +117,7 @@ gpu="" scan="" eager="" lean=""
 rm -f "$out/backends.txt"  # never a stale list from an earlier run into the same $OUT
 step 10 nvidia-smi bash -c 'if command -v nvidia-smi >/dev/null; then nvidia-smi
   else echo "no nvidia-smi here"; fi'
-step 30 info "$py" -c "$pick" "$out/backends.txt"
+step 25 info "$py" -c "$pick" "$out/backends.txt"
 if [[ -f "$out/backends.txt" ]]; then
   while IFS="=" read -r key value; do
     case $key in
@@ -125,52 +131,62 @@ bench=("$py" -m nnkit bench)
 # scan; each skipped by the bench where it cannot run (no CUDA, not installed)
 peers_s1=torch_cuda,torch_compile_cuda,jax_optax_scan
 peers=torch_cuda,jax_optax_scan
+# S6: the peers that stack K models by hand (torch.func's vmap on CUDA, JAX's vmap)
+peers_s6=torch_func_cuda,jax_vmap
 
-step 80 gpu-tests "$py" -m pytest -m gpu -v -rfEs "${collect[@]}"
+step 70 gpu-tests "$py" -m pytest -m gpu -v -rfEs "${collect[@]}"
 
 if [[ -n $scan ]]; then
-  step 60 lecture-compiled "$py" benchmarks/lecture_run.py --backends "$scan" \
+  step 50 lecture-compiled "$py" benchmarks/lecture_run.py --backends "$scan" \
     --dtypes float32,bfloat16 --modes "$(dv fused,batched fused)" --steps "$(dv 40000 50)" \
     --out "$out/lecture-compiled.json"
 else skip lecture-compiled "no GPU backend compiles a scan"; fi
 
 if [[ -n $gpu ]]; then
-  step 85 bench-s1 "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 64,1024 64)" --dtype float32 \
-    --backends "$gpu" --strategies batched,fused --peers "$peers_s1" --repeats "$(dv 20 1)" \
+  step 75 bench-s1 "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 64,1024 64)" --dtype float32 \
+    --backends "$gpu" --strategies batched,fused --peers "$peers_s1" --repeats "$(dv 10 1)" \
     --matmul-size "$(dv 2048 32)" --out "$out/s1.json" --plot "$out/s1.png" \
     --markdown "$out/s1.md"
 else skip bench-s1 "no GPU backend"; fi
 
+# S6: a Sweep of K models on each GPU backend; K sequential fits where K <= 16 only
+if [[ -n $gpu ]]; then
+  step 70 bench-s6 "${bench[@]}" --scenarios S6 --models "$(dv 1,16,256,1024 1,4)" \
+    --max-sequential "$(dv 16 1)" --dtype float32 --backends "$gpu" --peers "$peers_s6" \
+    --repeats "$(dv 5 1)" --matmul-size "$(dv 2048 32)" --out "$out/s6.json" \
+    --plot "$out/s6.png" --markdown "$out/s6.md"
+else skip bench-s6 "no GPU backend"; fi
+
 if [[ -n $eager ]]; then
-  step 45 lecture-eager "$py" benchmarks/lecture_run.py --backends "$eager" \
+  step 35 lecture-eager "$py" benchmarks/lecture_run.py --backends "$eager" \
     --dtypes float32 --modes batched --steps "$(dv 40000 50)" --no-warm \
     --out "$out/lecture-eager.json"
 else skip lecture-eager "no eager GPU backend"; fi
 
 # S2 at 4096+: matmul-bound, held against the best n x n matmul of the same run
 if [[ -n $gpu ]]; then
-  step 75 bench-s2 "${bench[@]}" --scenarios S2 --batch-sizes "$(dv 4096,8192 4096)" \
+  step 60 bench-s2 "${bench[@]}" --scenarios S2 --batch-sizes "$(dv 4096,8192 4096)" \
     --dtype float32,bfloat16 --backends "$lean" --strategies batched,fused --peers "$peers" \
-    --repeats "$(dv 10 1)" --matmul-size "$(dv 4096,8192 32,64)" --out "$out/s2.json" \
+    --repeats "$(dv 5 1)" --matmul-size "$(dv 4096,8192 32,64)" --out "$out/s2.json" \
     --plot "$out/s2.png" --markdown "$out/s2.md"
 else skip bench-s2 "no GPU backend"; fi
 
 if [[ ,$scan, == *,jax,* ]]; then
-  step 30 bench-s4-s5 "${bench[@]}" --scenarios S4,S5 --batch-sizes 64 --dtype float32 \
+  step 25 bench-s4-s5 "${bench[@]}" --scenarios S4,S5 --batch-sizes 64 --dtype float32 \
     --backends jax --strategies fused --peers jax_optax_scan --repeats "$(dv 5 1)" \
     --matmul-size "$(dv 1024 32)" --out "$out/s4-s5.json" --plot "$out/s4-s5.png" \
     --markdown "$out/s4-s5.md"
 else skip bench-s4-s5 "no JAX backend"; fi
 
 if [[ -n $gpu ]]; then
-  step 50 bench-crossover "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 1,8,64,256,1024 1,8)" \
+  step 35 bench-crossover "${bench[@]}" --scenarios S1 --batch-sizes "$(dv 1,8,64,256,1024 1,8)" \
     --dtype float32 --backends "numpy,$lean" --strategies batched,fused --peers none \
     --repeats "$(dv 3 1)" --matmul-size "$(dv 1024 32)" --out "$out/crossover.json" \
     --plot "$out/crossover.png" --markdown "$out/crossover.md"
 else skip bench-crossover "no GPU backend"; fi
 
 if [[ -n $gpu ]]; then
-  step 35 device-tests "$py" -m pytest -v -rfEs "${collect[@]}" -m "not gpu" \
+  step 25 device-tests "$py" -m pytest -v -rfEs "${collect[@]}" -m "not gpu" \
     -k "${gpu//,/ or }" tests/test_cross_backend.py tests/test_gradients.py \
     tests/test_fused.py tests/test_precision.py tests/test_strategies.py tests/test_fit.py \
     tests/test_io.py

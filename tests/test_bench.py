@@ -15,10 +15,12 @@ from nnkit import Trainer, backends, cli
 from nnkit.bench import against, command, peers, timing
 from nnkit.bench import report as bench_report
 from nnkit.bench.contenders import (
+    STACK_STRATEGIES,
     STRATEGIES,
     Contender,
     Planned,
     default_backends,
+    stack_strategies,
     strategies_for,
 )
 from nnkit.bench.scenarios import SMOKE_ENV, scenario, scenarios
@@ -30,7 +32,7 @@ SMOKE_FLOPS_PER_SAMPLE = {"S1": 6 * (8 * 16 + 16 * 8 + 8 * 4), "S3": 6 * (64 * 1
 # ... of which every contender executes all but the first layer's input gradient dY@W.T
 SMOKE_FIRST_LAYER = {"S1": 8 * 16, "S3": 64 * 16}
 PROGRESS = re.compile(
-    r"^\[(\d+)/(\d+)\] (S\d) b(\d+)( b?float\d+)? (.+) \.\.\. [\d.]+ (s|ms|us|ns)/step$"
+    r"^\[(\d+)/(\d+)\] (S\d) b(\d+)(?: K\d+)?( b?float\d+)? (.+) \.\.\. [\d.]+ (s|ms|us|ns)/step$"
 )
 
 
@@ -152,10 +154,15 @@ def test_default_is_the_quick_run_and_quiet_silences_it(tmp_path, monkeypatch):
     assert data["mode"] == "quick"
     monkeypatch.setenv(SMOKE_ENV, "1")
     smoke = scenarios()  # the tiny shapes, as the subprocess ran them
-    quick = [(s, b) for s, sc in smoke.items() for b in sc.quick_batch_sizes
-             if sc.runs("nnkit numpy batched")]  # fmt: skip
-    assert [(r["scenario"], r["batch_size"], r["strategy"]) for r in data["results"]] == [
-        (s, b, "batched") for s, b in quick]  # fmt: skip
+    # one model: batched where the scenario runs it; K models at once (S6): its quick K, a
+    # Sweep and K sequential fits each
+    quick = [(s, b, k, strategy) for s, sc in smoke.items() for b in sc.quick_batch_sizes
+             for k in sc.quick_models or [None]
+             for strategy in (STACK_STRATEGIES if sc.stacked else ["batched"])
+             if sc.stacked or sc.runs("nnkit numpy batched")]  # fmt: skip
+    assert [(r["scenario"], r["batch_size"], r["models"], r["strategy"])
+            for r in data["results"]] == quick  # fmt: skip
+    assert {k for *_, k, _ in quick} == {None, 1, 4}
     lines = [line for line in proc.stderr.splitlines() if PROGRESS.match(line)]
     assert len(lines) == len(quick) and lines[-1].startswith(f"[{len(quick)}/{len(quick)}]")
     assert "--full for the whole matrix" in proc.stderr
@@ -265,21 +272,37 @@ def _quick_leaves_out(row):
 
 
 def _expected(cells, wanted, quick=False):
+    """The planned rows of ``cells``: (scenario, batch) of one model, or (scenario, batch, K)
+    of K models at once (S6: each backend's Sweep and K sequential fits, the stacking peers)."""
     nnkit = [("nnkit", b, s) for b in default_backends() for s in strategies_for(b, wanted)]
-    rows = nnkit + [(p, None, "peer") for p in _runnable_peers()]
+    rows = nnkit + [(p, None, "peer") for p in _runnable_peers() if p not in peers.STACKED]
     rows = [row for row in rows if not (quick and _quick_leaves_out(row))]
     label = {row: f"nnkit {row[1]} {row[2]}" if row[0] == "nnkit" else row[0] for row in rows}
-    return [(sc, "float32", batch, *row) for sc, batch in cells for row in rows
-            if scenarios()[sc].runs(label[row])]  # fmt: skip
+    stacked = [("nnkit", b, s) for b in default_backends() for s in stack_strategies(wanted)]
+    stacked += [(p, None, "peer") for p in _runnable_peers() if p in peers.STACKED]
+    found = []
+    for sc, batch, *k in cells:
+        if k:
+            found += [Planned(sc, "float32", batch, *row, k[0]) for row in stacked]
+        else:
+            found += [Planned(sc, "float32", batch, *row) for row in rows
+                      if scenarios()[sc].runs(label[row])]  # fmt: skip
+    return found
+
+
+QUICK_CELLS = [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64), ("S6", 64, 1),
+               ("S6", 64, 16)]  # fmt: skip
 
 
 def test_quick_default_matrix(full_size):
     args, planned, skipped = _matrix()
     assert not args.full and args.repeats == 5 and args.budget_s == command.QUICK_CELL_BUDGET_S
     assert args.matmul_size == [512, 1024, 2048]
-    cells = [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64)]
-    assert planned == _expected(cells, ("batched", "fused"), quick=True)
-    assert {p.strategy for p in planned} <= {"batched", "fused", "peer"}
+    assert planned == _expected(QUICK_CELLS, ("batched", "fused"), quick=True)
+    assert {p.strategy for p in planned} <= {"batched", "fused", "peer", "sweep", "sequential"}
+    assert {p.strategy for p in planned if p.scenario == "S6"} == {"sweep", "sequential", "peer"}
+    assert {p.models for p in planned if p.scenario == "S6"} == {1, 16}
+    assert {p.models for p in planned if p.scenario != "S6"} == {None}
     assert "array_api_strict" not in {p.backend for p in planned}
     fused = {p.backend for p in planned if p.strategy == "fused"}
     assert fused == {b for b in default_backends() if backends.get(b).can_scan}
@@ -297,8 +320,10 @@ def test_quick_default_matrix(full_size):
 def test_full_selects_the_whole_matrix(full_size):
     args, planned, _ = _matrix("--full")
     assert args.budget_s is None and args.matmul_size == [512, 1024, 2048, 4096]
-    cells = [(s, b) for s, sc in scenarios().items() for b in sc.batch_sizes]
+    cells = [(s, b, *k) for s, sc in scenarios().items() for b in sc.batch_sizes
+             for k in ([(m,) for m in sc.models] or [()])]  # fmt: skip
     assert planned == _expected(cells, STRATEGIES)
+    assert [c[2] for c in cells if c[0] == "S6"] == [1, 4, 16, 64, 256]
     assert {p.scenario for p in planned} >= {"S1", "S2", "S3"}
     assert "per_sample" in {p.strategy for p in planned}
 
@@ -307,10 +332,11 @@ def test_full_selects_the_whole_matrix(full_size):
     "argv, cells, strategies",
     [
         (("--scenarios", "S3"), [("S3", 64)], ("batched", "fused")),
-        (("--batch-sizes", "8"), [("S1", 8), ("S2", 8), ("S4", 8), ("S5", 8)],
-         ("batched", "fused")),
-        (("--strategies", "per_sample"),
-         [("S1", 64), ("S1", 1024), ("S2", 256), ("S4", 64), ("S5", 64)], ("per_sample",)),
+        (("--batch-sizes", "8"), [("S1", 8), ("S2", 8), ("S4", 8), ("S5", 8), ("S6", 8, 1),
+                                  ("S6", 8, 16)], ("batched", "fused")),
+        (("--strategies", "per_sample"), QUICK_CELLS, ("per_sample",)),
+        (("--scenarios", "S6,S1", "--models", "4,2", "--strategies", "sweep,batched"),
+         [("S6", 64, 4), ("S6", 64, 2), ("S1", 64), ("S1", 1024)], ("sweep", "batched")),
         (("--full", "--scenarios", "S2", "--strategies", "batched"),
          [("S2", 256), ("S2", 1024)], ("batched",)),
     ],

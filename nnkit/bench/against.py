@@ -133,13 +133,15 @@ class Worker:
         """The checkout's contenders of ``rows`` (one cell's nnkit rows, built with the quick
         run's units unless ``full``), each run by the worker and timed there; a note in
         place of a row it cannot build. The last cell's contenders are gone."""
-        reply = self.request("cell", rows=[list(row) for row in rows], full=full)
+        # a row without K as one of six fields: a checkout from before K builds it too
+        rows_sent = [list(row) if row.models is not None else list(row)[:6] for row in rows]
+        reply = self.request("cell", rows=rows_sent, full=full)
         if "error" in reply:
             raise WorkerError(f"@{self.checkout.label}: its bench code failed: {reply['error']}")
         found: list[Contender | str] = []
         for index, (row, info) in enumerate(zip(rows, reply["contenders"], strict=True)):
             if "error" in info:
-                found.append(f"@{self.checkout.label} {_row_name(row)}: {info['error']}")
+                found.append(f"@{self.checkout.label} {row.name}: {info['error']}")
             else:
                 run = SelfTimed(lambda settle_s, index=index: self.run(index, settle_s))
                 found.append(Contender.from_info(info, run, self.checkout.info()))
@@ -204,13 +206,9 @@ def beside(
             if isinstance(twin, str):
                 notes.append(twin)
             elif (twin.steps, twin.flops_per_step) != (local[i].steps, local[i].flops_per_step):
-                notes.append(f"@{worker.checkout.label} {_row_name(rows[i])}: another unit of "
+                notes.append(f"@{worker.checkout.label} {rows[i].name}: another unit of "
                              f"work ({twin.steps} steps of {twin.flops_per_step} FLOPs, here "
                              f"{local[i].steps} of {local[i].flops_per_step})")  # fmt: skip
             else:
                 twins[i].append(twin)
     return [c for i, own in enumerate(local) for c in (own, *twins.get(i, ()))], notes
-
-
-def _row_name(row: Planned) -> str:
-    return f"{row.scenario} {row.dtype} b{row.batch_size} {row.label}"

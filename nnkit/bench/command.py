@@ -20,20 +20,25 @@ from typing import Any
 
 from .. import backends
 from ..checks import check_choice
+from ..errors import InvalidValueError
 from ..io import atomic_write
 from ..training import precision
 from . import against, peers
 from . import report as bench_report
 from .contenders import (
     QUICK_STRATEGIES,
+    STACK_STRATEGIES,
     STRATEGIES,
     Contender,
     Planned,
     default_backends,
+    k_suffix,
     nnkit_contender,
+    stack_contender,
+    stack_strategies,
     strategies_for,
 )
-from .scenarios import peak_sizes, scenarios
+from .scenarios import Scenario, peak_sizes, scenarios
 from .scenarios import scenario as scenario_named
 from .timing import MIN_ROUNDS, matmul_peaks, median_times, peak_sources
 
@@ -63,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nnkit bench",
         description="Times scenarios S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch), "
         "S4 and S5 (S1 for 100 epochs: one fit call, ten of ten epochs; JAX's default fit "
-        "beside the JAX+Optax scan) with each backend x strategy and each installed peer, "
-        "and prints a table. With no arguments a quick run (about a minute on a 2-core "
-        "CPU): S1 at batch 64 and 1024, S2 at 256, S4 and S5 at 64, strategies batched and "
-        "fused, without what torch.compile compiles (nnkit torch fused, the torch_compile "
-        "peers: tens of seconds each) unless --backends or --peers names it; --full for "
-        "the whole matrix. Explicit options override either.",
+        "beside the JAX+Optax scan) and S6 (S1 for K models at once: an nnkit Sweep beside "
+        "K sequential fits on each backend, torch.func and JAX vmap peers) with each backend "
+        "x strategy and each installed peer, and prints a table. With no arguments a quick "
+        "run (about a minute on a 2-core CPU): S1 at batch 64 and 1024, S2 at 256, S4 and S5 "
+        "at 64, S6 at K=1 and 16, strategies batched and fused, without what torch.compile "
+        "compiles (nnkit torch fused, the torch_compile peers: tens of seconds each) unless "
+        "--backends or --peers names it; --full for the whole matrix. Explicit options "
+        "override either.",
         epilog="docs: docs/benchmarks.md (the scenarios, the method, the results and what "
         "limits each backend)",
     )
@@ -85,11 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
          "times only strategies S1 and S2 on backend NAME (e.g. torch:batched)"),
         ("--strategies", _csv(str), None,
          "comma list of per_sample,batched,fused (fused: backends that compile a scan, "
-         "jax, or a step, torch; default: batched,fused, or all three with --full)"),
+         "jax, or a step, torch; default: batched,fused, or all three with --full), and of "
+         "S6's rows sweep,sequential (default: both)"),
         ("--batch-sizes", _csv(int), None,
          "comma list (default: each scenario's quick ones, or all its own with --full)"),
         ("--scenarios", _csv(str), None,
-         "comma list of S1,S2,S3,S4,S5 (default: S1,S2,S4,S5, or all with --full)"),
+         "comma list of S1,S2,S3,S4,S5,S6 (default: S1,S2,S4,S5,S6, or all with --full)"),
+        ("--models", _csv(str), None,
+         "S6: comma list of K, the models trained at once (default: 1,16, or "
+         "1,4,16,64,256 with --full)"),
+        ("--max-sequential", str, None,
+         "S6: the K sequential fits only where K <= this (default: at every K)"),
         ("--dtype", _csv(str), ["float32"],
          "comma list of float32, float64, bfloat16 (mixed precision: JAX and peers)"),
         ("--peers", _csv(str), None,
@@ -140,7 +153,25 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
         args.repeats = REPEATS
     if args.matmul_size is None:
         args.matmul_size = list(peak_sizes(args.full))
+    if args.models is not None:
+        args.models = [_count("--models", v) for v in args.models]
+        if not args.models:
+            raise InvalidValueError("--models needs at least one K (a comma list: 1,16)")
+    if args.max_sequential is not None:
+        args.max_sequential = _count("--max-sequential", args.max_sequential)
     return args
+
+
+def _count(option: str, text: str) -> int:
+    """``text`` as a count of models (an int >= 1); InvalidValueError naming ``option``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or str(value) != text.strip():
+        raise InvalidValueError(f"{option} takes whole numbers >= 1 (models trained at once), "
+                                f"got {text!r}")  # fmt: skip
+    return value
 
 
 def batch_sizes(args: argparse.Namespace, scenario: str) -> tuple[int, ...]:
@@ -150,6 +181,17 @@ def batch_sizes(args: argparse.Namespace, scenario: str) -> tuple[int, ...]:
     if args.batch_sizes:
         return tuple(args.batch_sizes)
     return s.batch_sizes if args.full else (s.quick_batch_sizes or s.batch_sizes)
+
+
+def models(args: argparse.Namespace, scenario: str) -> tuple[int | None, ...]:
+    """The K of ``scenario``'s cells in the run: --models, else the scenario's own (all with
+    --full, its quick ones otherwise); (None,) for a scenario of one model."""
+    s = scenarios()[scenario]
+    if not s.stacked:
+        return (None,)
+    if args.models:
+        return tuple(args.models)
+    return s.models if args.full else (s.quick_models or s.models)
 
 
 def matrix(args: argparse.Namespace) -> tuple[list[Planned], list[str]]:
@@ -166,27 +208,55 @@ def matrix(args: argparse.Namespace) -> tuple[list[Planned], list[str]]:
     for sname in args.scenarios:
         for dtype in args.dtype:
             for batch in batch_sizes(args, sname):
-                for name, only in chosen:
-                    if dtype in precision.MIXED and not backends.get(name).bfloat16:
-                        skipped.append(f"backend {name!r} has no {dtype}")
-                        continue
-                    for strategy in strategies_for(name, only or tuple(args.strategies)):
-                        if _left_out(args, name, strategy):
-                            skipped.append(f"nnkit {name} fused: {QUICK_LEAVES_OUT}")
-                            continue
-                        row = Planned(sname, dtype, batch, "nnkit", name, strategy)
-                        if table[sname].runs(row.label):
-                            found.append(row)
-                for peer in peer_names:
-                    if not table[sname].runs(peer):
-                        continue
-                    try:
-                        peers.check(peer, dtype)
-                    except peers.PeerUnavailable as e:
-                        skipped.append(str(e))
-                        continue
-                    found.append(Planned(sname, dtype, batch, peer, None, "peer"))
+                for k in models(args, sname):
+                    found += _nnkit_rows(args, chosen, table[sname], dtype, batch, k, skipped)
+                    found += _peer_rows(peer_names, table[sname], dtype, batch, k, skipped)
     return found, sorted(set(skipped))
+
+
+def _nnkit_rows(
+    args: argparse.Namespace, chosen: list[tuple[str, tuple[str, ...] | None]],
+    scenario: Scenario, dtype: str, batch: int, k: int | None, skipped: list[str],
+) -> list[Planned]:  # fmt: skip
+    """The nnkit rows of a cell (``k``: its K, None for one model), each backend's strategies
+    (a scenario of K models at once: ``stack_strategies``); a note in ``skipped`` for each
+    one left out."""
+    found = []
+    for name, only in chosen:
+        if dtype in precision.MIXED and not backends.get(name).bfloat16:
+            skipped.append(f"backend {name!r} has no {dtype}")
+            continue
+        wanted = only or tuple(args.strategies)
+        for strategy in stack_strategies(wanted) if scenario.stacked else \
+                strategies_for(name, wanted):  # fmt: skip
+            row = Planned(scenario.name, dtype, batch, "nnkit", name, strategy, k)
+            if _left_out(args, name, strategy):
+                skipped.append(f"nnkit {name} fused: {QUICK_LEAVES_OUT}")
+            elif strategy == "sequential" and k > (args.max_sequential or k):
+                skipped.append(f"{row.name}: K over --max-sequential {args.max_sequential}")
+            elif scenario.runs(row.label):
+                found.append(row)
+    return found
+
+
+def _peer_rows(
+    peer_names: list[str], scenario: Scenario, dtype: str, batch: int, k: int | None,
+    skipped: list[str],
+) -> list[Planned]:  # fmt: skip
+    """The peer rows of a cell: the peers that stack K models by hand in a scenario of K
+    models at once, the others elsewhere; a note in ``skipped`` for each one that cannot
+    run here."""
+    found = []
+    for peer in peer_names:
+        if (peer in peers.STACKED) != scenario.stacked or not scenario.runs(peer):
+            continue
+        try:
+            peers.check(peer, dtype)
+        except peers.PeerUnavailable as e:
+            skipped.append(str(e))
+            continue
+        found.append(Planned(scenario.name, dtype, batch, peer, None, "peer", k))
+    return found
 
 
 def _backend_choice(item: str) -> tuple[str, tuple[str, ...] | None]:
@@ -206,18 +276,30 @@ def _left_out(args: argparse.Namespace, backend: str, strategy: str) -> bool:
 
 def build(row: Planned, full: bool = True) -> Contender:
     """The contender of a planned row (its model, data and compiled step made ready), with
-    the quick run's unit of work unless ``full``. A row that compiles (nnkit "fused", the
-    peers in ``peers.COMPILED``) runs its first unit here, timed (``first_unit_s``)."""
+    the quick run's unit of work unless ``full``. A row that compiles (``_compiles``) runs its
+    first unit here, timed (``first_unit_s``)."""
     scenario = scenario_named(row.scenario, full)
-    if row.library == "nnkit":
-        c = nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
+    if row.library != "nnkit":
+        c = peers.contender(row.library, scenario, row.batch_size, row.dtype, row.models)
+    elif row.strategy in STACK_STRATEGIES:
+        c = stack_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype,
+                            row.models)  # fmt: skip
     else:
-        c = peers.contender(row.library, scenario, row.batch_size, row.dtype)
-    if row.strategy == "fused" or row.library in peers.COMPILED:
+        c = nnkit_contender(scenario, row.backend, row.strategy, row.batch_size, row.dtype)
+    if _compiles(row):
         start = time.perf_counter()
         c.run()
         c.first_unit_s = time.perf_counter() - start
     return c
+
+
+def _compiles(row: Planned) -> bool:
+    """Whether ``row``'s first unit compiles: nnkit "fused", a Sweep or K fits on a backend
+    whose default fit is one compiled program (JAX), the peers of ``peers.COMPILED``."""
+    if row.library != "nnkit":
+        return row.library in peers.COMPILED
+    stack_compiles = row.strategy in STACK_STRATEGIES and backends.get(row.backend).can_scan
+    return row.strategy == "fused" or stack_compiles
 
 
 def _peer_names(requested: list[str] | None, full: bool = True) -> list[str]:
@@ -234,13 +316,20 @@ def _validate(args: argparse.Namespace) -> None:
         name, only = _backend_choice(item)
         backends.get(name)  # unknown or unavailable: BackendUnavailable
         for strategy in only or ():
-            check_choice(f"strategy in --backends {item!r}:", strategy, STRATEGIES)
+            check_choice(f"strategy in --backends {item!r}:", strategy,
+                         STRATEGIES + STACK_STRATEGIES)  # fmt: skip
     for strategy in args.strategies:
-        check_choice("strategy", strategy, STRATEGIES)
+        check_choice("strategy", strategy, STRATEGIES + STACK_STRATEGIES)
     for peer in _peer_names(args.peers):
         check_choice("peer (or 'none' alone)", peer, peers.PEERS)
     for sname in args.scenarios:
         check_choice("scenario", sname, scenarios())
+    stacked = [n for n, s in scenarios().items() if s.stacked]
+    for option in ("models", "max_sequential"):
+        if getattr(args, option) is not None and not set(stacked) & set(args.scenarios):
+            raise InvalidValueError(f"--{option.replace('_', '-')} sets the K of "
+                                    f"{' and '.join(stacked)} only, which --scenarios leaves "
+                                    "out")  # fmt: skip
 
 
 def run(
@@ -296,8 +385,9 @@ def _time_cells(
         + ("" if args.full else "; --full for the whole matrix"))  # fmt: skip
     results: list[dict] = []
     progress = _Progress(total, say)
-    for (scenario, dtype, batch), rows in cells.items():  # interleaved within a cell
-        say(f"{scenario} b{batch} {dtype}: building and warming up {len(rows)} contenders"
+    for (scenario, dtype, batch, k), rows in cells.items():  # interleaved within a cell
+        say(f"{scenario} b{batch}{k_suffix(k)} {dtype}: building and warming up {len(rows)} "
+            "contenders"
             + "".join(f", their nnkit rows @{w.checkout.label}" for w in remotes))  # fmt: skip
         local = [build(row, args.full) for row in rows]
         group, notes = against.beside(local, rows, remotes, args.full)
@@ -337,14 +427,16 @@ def _library(c: Contender) -> str:
 
 class _Progress:
     """The line of each contender as its timing ends: "[3/21] S1 b64 nnkit jax fused ...
-    1.23 ms/step" (the median; the dtype named where it is not float32)."""
+    1.23 ms/step" (the median; K named where the scenario has one, "S6 b64 K16"; the dtype
+    where it is not float32)."""
 
     def __init__(self, total: int, say: Callable[[str], None]):
         self.total, self.say, self.count = total, say, 0
 
     def timed(self, c: Contender, times: list[float]) -> None:
         self.count += 1
-        cell = f"{c.scenario} b{c.batch_size}" + ("" if c.dtype == "float32" else f" {c.dtype}")
+        cell = f"{c.scenario} b{c.batch_size}{k_suffix(c.models)}" + (
+            "" if c.dtype == "float32" else f" {c.dtype}")  # fmt: skip
         step = bench_report.format_time(statistics.median(times) / c.steps)
         self.say(f"[{self.count}/{self.total}] {cell} {c.label} ... {step}/step")
 

@@ -13,6 +13,13 @@ the model with ``mode="reduce-overhead"``: CUDA graphs). Their first unit of wor
 (``COMPILED``: the report gives its time less a timed unit's as the compile time). dtype
 "bfloat16" is mixed precision as nnkit's: float32 weights and optimizer state, forward and
 backward in bfloat16 (``torch.autocast``; casts inside the loss for JAX).
+
+The peers of S6 (K models at once) stack K models by hand, as each library's docs show it:
+``torch_func`` (``torch_func_cuda`` on CUDA) stacks K PyTorch modules with
+``torch.func.stack_module_state`` and takes every model's gradient in one
+``vmap(grad(functional_call))``, eager, then steps SGD on the stacked parameters by hand;
+``jax_vmap`` is ``jax_optax_scan`` with ``jax.vmap`` of its step (stacked parameters and
+Optax state, the minibatch shared) inside its ``lax.scan``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from .contenders import Contender
 from .scenarios import Scenario
 
 PEERS = ("torch", "torch_cuda", "torch_compile", "torch_compile_cuda", "jax_optax_step",
-         "jax_optax_scan", "sklearn")  # fmt: skip
+         "jax_optax_scan", "sklearn", "torch_func", "torch_func_cuda", "jax_vmap")  # fmt: skip
+# the peers of scenarios of K models at once (S6), which run no other scenario
+STACKED = ("torch_func", "torch_func_cuda", "jax_vmap")
 _MODULES = {
     "torch": ("torch",),
     "torch_cuda": ("torch",),
@@ -38,17 +47,24 @@ _MODULES = {
     "jax_optax_step": ("jax", "optax"),
     "jax_optax_scan": ("jax", "optax"),
     "sklearn": ("sklearn",),
+    "torch_func": ("torch",),
+    "torch_func_cuda": ("torch",),
+    "jax_vmap": ("jax", "optax"),
 }
 # whose matmul peak a peer's row is held against for "% own peak" (an nnkit row: its backend's)
 PEAK_LIBRARY = {"torch": "torch", "torch_cuda": "torch_cuda", "torch_compile": "torch",
                 "torch_compile_cuda": "torch_cuda", "jax_optax_step": "jax",
-                "jax_optax_scan": "jax", "sklearn": "numpy"}  # fmt: skip
+                "jax_optax_scan": "jax", "sklearn": "numpy", "torch_func": "torch",
+                "torch_func_cuda": "torch_cuda", "jax_vmap": "jax"}  # fmt: skip
 # the peers whose first unit of work compiles (the report gives its time less a timed unit's)
-COMPILED = ("torch_compile", "torch_compile_cuda", "jax_optax_step", "jax_optax_scan")
+COMPILED = ("torch_compile", "torch_compile_cuda", "jax_optax_step", "jax_optax_scan",
+            "jax_vmap")  # fmt: skip
 # ... of which torch.compile's: tens of seconds a contender on a small CPU, so the quick run
 # of ``nnkit bench`` leaves them out unless --peers names them
 TORCH_COMPILE = ("torch_compile", "torch_compile_cuda")
-_CUDA = ("torch_cuda", "torch_compile_cuda")
+_CUDA = ("torch_cuda", "torch_compile_cuda", "torch_func_cuda")
+# the peers without mixed precision: scikit-learn's, and torch.func's (no autocast in vmap)
+_NO_BFLOAT16 = ("sklearn", "torch_func", "torch_func_cuda")
 INSTALL = "pip install 'nnkit[peers]'"
 THREADS_ENV = "NNKIT_BENCH_THREADS"
 
@@ -101,8 +117,8 @@ def check(peer: str, dtype: str) -> None:
         raise PeerUnavailable(f"unknown peer {peer!r}; expected one of {list(PEERS)}")
     if peer not in available():
         raise PeerUnavailable(f"peer {peer!r} needs {' and '.join(_MODULES[peer])}: {INSTALL}")
-    if dtype == "bfloat16" and peer == "sklearn":
-        raise PeerUnavailable("peer 'sklearn' has no bfloat16")
+    if dtype == "bfloat16" and peer in _NO_BFLOAT16:
+        raise PeerUnavailable(f"peer {peer!r} has no bfloat16")
     if peer in _CUDA and not _torch_cuda():
         raise PeerUnavailable(f"peer {peer!r} needs a CUDA build of torch and a GPU")
 
@@ -116,9 +132,15 @@ def runs_here(peer: str, dtype: str = "float32") -> bool:
     return True
 
 
-def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Contender:
-    """``peer`` on ``scenario``; raises PeerUnavailable when it cannot run (see ``check``)."""
+def contender(
+    peer: str, scenario: Scenario, batch_size: int, dtype: str, models: int | None = None
+) -> Contender:
+    """``peer`` on ``scenario`` (a scenario of K models at once, S6: ``models`` = K);
+    raises PeerUnavailable when it cannot run (see ``check``)."""
     check(peer, dtype)
+    if (peer in STACKED) != (models is not None):
+        raise PeerUnavailable(f"peer {peer!r} runs " + ("only" if peer in STACKED else "no")
+                              + " scenarios of K models at once (S6)")  # fmt: skip
     X, y = scenario.data(batch_size)
     steps = -(-X.shape[0] // batch_size) * scenario.epochs
     build = {
@@ -129,8 +151,11 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         "jax_optax_step": _jax,
         "jax_optax_scan": _jax,
         "sklearn": _sklearn,
+        "torch_func": _torch_func,
+        "torch_func_cuda": _torch_func,
+        "jax_vmap": _jax,
     }[peer]
-    device, epoch = build(scenario, X, y, batch_size, dtype, peer)
+    device, epoch = build(scenario, X, y, batch_size, dtype, peer, models)
 
     def run() -> None:  # a peer's epochs follow one another in its own loop
         for _ in range(scenario.epochs):
@@ -145,9 +170,10 @@ def contender(peer: str, scenario: Scenario, batch_size: int, dtype: str) -> Con
         dtype,
         device,
         steps,
-        scenario.flops_per_step(batch_size),
+        (models or 1) * scenario.flops_per_step(batch_size),
         run,
-        scenario.executed_flops_per_step(batch_size),
+        (models or 1) * scenario.executed_flops_per_step(batch_size),
+        models=models,
     )
 
 
@@ -161,13 +187,13 @@ def matmul_peak_maker(peer: str, dtype: str) -> tuple[str, Callable[[int], Calla
     """(device, n -> a synchronised n x n @ n x n matmul of two random matrices) in
     ``peer``'s library, or None where it has none of its own (the JAX peers and
     scikit-learn are held against the jax and numpy backends' peaks)."""
-    if peer not in ("torch", "torch_cuda") or peer not in available():
+    if PEAK_LIBRARY.get(peer) not in ("torch", "torch_cuda") or peer not in available():
         return None
-    if peer == "torch_cuda" and not _torch_cuda():
+    if peer in _CUDA and not _torch_cuda():
         return None
     import torch
 
-    device = "cuda" if peer == "torch_cuda" else "cpu"
+    device = "cuda" if peer in _CUDA else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def make(n: int) -> Callable[[], Any]:
@@ -205,8 +231,9 @@ def _torch_device_name(device: str, compiled: bool = False) -> str:
 
 
 def _torch(
-    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
-):
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str,
+    models: None = None,
+):  # fmt: skip
     """The hand-written PyTorch loop: eager (torch, torch_cuda) or its step compiled
     (torch_compile, torch_compile_cuda); ``run()`` is one epoch."""
     import torch
@@ -216,20 +243,8 @@ def _torch(
     compiled = peer in TORCH_COMPILE
     mixed = dtype == "bfloat16"
     tdtype = torch.float32 if mixed else getattr(torch, dtype)
-    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[scenario.activation]
-    layers: list = []
-    for i, (a, b) in enumerate(scenario.shapes):
-        layers.append(torch.nn.Linear(a, b, dtype=tdtype))
-        if i < len(scenario.sizes) - 2 or scenario.loss == "mse":
-            layers.append(act())
-    model = torch.nn.Sequential(*layers).to(device)
-    k = scenario.sizes[-1]
-    Xt = torch.as_tensor(X, dtype=tdtype, device=device)
-    if scenario.loss == "mse":
-        Tt = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), k).to(tdtype)
-        loss_fn: Any = torch.nn.MSELoss()
-    else:
-        Tt, loss_fn = torch.as_tensor(y, device=device), torch.nn.CrossEntropyLoss()
+    model = _torch_net(scenario, tdtype).to(device)
+    Xt, Tt, loss_fn = _torch_data(scenario, X, y, tdtype, device)
     opt_cls = torch.optim.SGD if scenario.optimizer == "sgd" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=scenario.lr)
     gen = torch.Generator().manual_seed(0)
@@ -267,10 +282,85 @@ def _torch(
     return _torch_device_name(device, compiled), run
 
 
+def _torch_net(scenario: Scenario, tdtype: Any) -> Any:
+    """The scenario's network as a ``torch.nn.Sequential`` of Linear layers and activations
+    (PyTorch's own initialisation, from torch's global seed), on the CPU."""
+    import torch
+
+    act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[scenario.activation]
+    layers: list = []
+    for i, (a, b) in enumerate(scenario.shapes):
+        layers.append(torch.nn.Linear(a, b, dtype=tdtype))
+        if i < len(scenario.sizes) - 2 or scenario.loss == "mse":
+            layers.append(act())
+    return torch.nn.Sequential(*layers)
+
+
+def _torch_data(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, tdtype: Any, device: str
+) -> tuple[Any, Any, Any]:
+    """X, what the loss takes (one-hot targets for MSE, labels for cross-entropy) and the
+    loss (the minibatch mean), on ``device``."""
+    import torch
+
+    Xt = torch.as_tensor(X, dtype=tdtype, device=device)
+    if scenario.loss == "mse":
+        k = scenario.sizes[-1]
+        Tt = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), k).to(tdtype)
+        return Xt, Tt, torch.nn.MSELoss()
+    return Xt, torch.as_tensor(y, device=device), torch.nn.CrossEntropyLoss()
+
+
+def _torch_func(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str,
+    models: int,
+):  # fmt: skip
+    """K = ``models`` PyTorch modules stacked by ``torch.func`` (PyTorch's model-ensembling
+    recipe): ``stack_module_state``, then each minibatch's K gradients and losses in one
+    ``vmap(grad_and_value(functional_call))`` over the stacked parameters (the minibatch
+    shared), eager, and SGD by hand on the stacked parameters; ``run()`` is one epoch."""
+    import copy
+
+    import torch
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    if scenario.optimizer != "sgd":
+        raise PeerUnavailable(f"peer {peer!r} steps SGD by hand; {scenario.name} trains with "
+                              f"{scenario.optimizer}")  # fmt: skip
+    torch.manual_seed(0)
+    device = "cuda" if peer in _CUDA else "cpu"
+    tdtype = getattr(torch, dtype)
+    nets = [_torch_net(scenario, tdtype).to(device) for _ in range(models)]
+    stacked, buffers = stack_module_state(nets)
+    params = {name: p.detach() for name, p in stacked.items()}  # stepped by hand, no autograd
+    base = copy.deepcopy(nets[0]).to("meta")  # the structure functional_call runs
+    Xt, Tt, loss_fn = _torch_data(scenario, X, y, tdtype, device)
+
+    def loss_of_one(p: dict, b: dict, xb: Any, tb: Any) -> Any:
+        return loss_fn(functional_call(base, (p, b), (xb,)), tb)
+
+    grads_and_losses = vmap(grad_and_value(loss_of_one), in_dims=(0, 0, None, None))
+    leaves = list(params.values())
+
+    def run() -> None:
+        total = torch.zeros((models,), dtype=tdtype, device=device)
+        for start in range(0, Xt.shape[0], batch_size):
+            xb, tb = Xt[start : start + batch_size], Tt[start : start + batch_size]
+            grads, losses = grads_and_losses(params, buffers, xb, tb)
+            torch._foreach_add_(leaves, [grads[name] for name in params], alpha=-scenario.lr)
+            total += losses * xb.shape[0]
+        total.sum().item()  # one host sync per unit
+
+    return _torch_device_name(device), run
+
+
 # -- hand-written JAX + Optax ----------------------------------------------------
 
 
-def _jax_parts(scenario: Scenario, dtype: str):
+def _jax_parts(scenario: Scenario, dtype: str, models: int | None = None):
+    """JAX, jax.numpy, the parameters and Optax state, the step and the device's name; with
+    ``models`` = K, K models' stacked (a leading axis K on every leaf) and the step mapped
+    over them by ``jax.vmap``, the minibatch shared."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -283,10 +373,11 @@ def _jax_parts(scenario: Scenario, dtype: str):
     act = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[scenario.activation]
     k = scenario.sizes[-1]
     rng = np.random.default_rng(0)
+    lead = () if models is None else (models,)
     params = [
         (
-            jnp.asarray(rng.uniform(-0.1, 0.1, (a, b)), dtype=dtype),
-            jnp.zeros((b,), dtype=dtype),
+            jnp.asarray(rng.uniform(-0.1, 0.1, (*lead, a, b)), dtype=dtype),
+            jnp.zeros((*lead, b), dtype=dtype),
         )
         for a, b in scenario.shapes
     ]
@@ -314,7 +405,10 @@ def _jax_parts(scenario: Scenario, dtype: str):
 
     device = jax.devices()[0]
     name = f"{device.platform}:{device.id} (jax {jax.__version__} + optax {optax.__version__})"
-    return jax, jnp, params, opt.init(params), step, name
+    if models is None:
+        return jax, jnp, params, opt.init(params), step, name
+    stacked_step = jax.vmap(step, in_axes=(0, 0, None, None))
+    return jax, jnp, params, jax.vmap(opt.init)(params), stacked_step, name
 
 
 def _epoch_order(jax: Any, scenario: Scenario, key: list, X: Any, y: Any) -> tuple[Any, Any]:
@@ -327,12 +421,16 @@ def _epoch_order(jax: Any, scenario: Scenario, key: list, X: Any, y: Any) -> tup
     return X[order], y[order]
 
 
-def _jax(scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str):
+def _jax(
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str,
+    models: int | None = None,
+):  # fmt: skip
     """Hand-written JAX + Optax: a jitted step per minibatch (jax_optax_step) or a jitted
-    scan over the epoch (jax_optax_scan), the state carried from one run() to the next."""
-    jax, jnp, params, state, step, device = _jax_parts(scenario, dtype)
+    scan over the epoch (jax_optax_scan; jax_vmap: of the step of K = ``models`` models
+    mapped by ``jax.vmap``), the state carried from one run() to the next."""
+    jax, jnp, params, state, step, device = _jax_parts(scenario, dtype, models)
     Xd, yd = jnp.asarray(X, dtype=params[0][0].dtype), jnp.asarray(y)
-    make_epoch = _scan_epoch if peer == "jax_optax_scan" else _step_epoch
+    make_epoch = _step_epoch if peer == "jax_optax_step" else _scan_epoch
     epoch = make_epoch(jax, step, batch_size)
     carry = [params, state]
     key = [jax.random.PRNGKey(0)]
@@ -388,8 +486,9 @@ def _scan_epoch(jax: Any, step: Callable, batch_size: int) -> Callable:
 
 
 def _sklearn(
-    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str
-):
+    scenario: Scenario, X: np.ndarray, y: np.ndarray, batch_size: int, dtype: str, peer: str,
+    models: None = None,
+):  # fmt: skip
     import sklearn
     from sklearn.neural_network import MLPClassifier
 

@@ -14,6 +14,7 @@ from .fmt import ratio as _x
 from .peers import peak_library
 
 PER_SAMPLE = "per_sample"
+SEQUENTIAL = "sequential"  # a scenario of K models at once: K fits one after another
 
 
 def device_kind(device: str) -> str:
@@ -27,6 +28,9 @@ def summarise(
 ) -> dict[str, Any]:
     """Add medians, rates, speedups, peer ratios and peak fractions; crossover and overhead;
     a compiling row's compile time ("compile_s": its first unit's time less the median).
+    In a scenario of K models at once (a row's "models" = K): "model_samples_per_s" (K x
+    samples/s), each nnkit row's "speedup_vs_sequential" (over the K sequential fits of its
+    backend) and "k_scaling" (each row's unit time at every K over its time at K = 1).
 
     "gflops" counts the model's matmul FLOPs (``flops_per_step``); the peak fractions hold
     what the row executed ("executed_gflops": the first layer's input gradient, which no
@@ -44,6 +48,7 @@ def summarise(
         steps, batch = r["steps_per_unit"], r["batch_size"]
         r["median_s"], r["step_s"] = median, median / steps
         r["samples_per_s"], r["steps_per_s"] = steps * batch / median, steps / median
+        r["model_samples_per_s"] = (r.get("models") or 1) * r["samples_per_s"]
         r["gflops"] = r["flops_per_step"] * steps / median / 1e9
         executed = r.get("executed_flops_per_step") or r["flops_per_step"]
         r["executed_gflops"] = executed * steps / median / 1e9
@@ -56,10 +61,9 @@ def summarise(
         r["compile_s"] = None if first is None else max(first - median, 0.0)
     for r in results:
         same = [q for q in results if _cell(q) == _cell(r)]
-        base = [q for q in same if q["library"] == r["library"] == "nnkit"
-                and q["backend"] == r["backend"] and q["strategy"] == PER_SAMPLE
-                and q.get("checkout") == r.get("checkout")]  # fmt: skip
-        r["speedup_vs_per_sample"] = base[0]["step_s"] / r["step_s"] if base else None
+        r["speedup_vs_per_sample"] = _speedup(r, same, PER_SAMPLE)
+        if r.get("models") is not None:
+            r["speedup_vs_sequential"] = _speedup(r, same, SEQUENTIAL)
         r["ratio_vs"] = {
             q["library"]: r["samples_per_s"] / q["samples_per_s"]
             for q in same
@@ -81,14 +85,40 @@ def summarise(
         "overhead_batch1": {
             f"{r['scenario']} {r['dtype']} {r['label']}": r["step_s"]
             for r in results
-            if r["batch_size"] == 1
+            if r["batch_size"] == 1 and r.get("models") is None
         },
+        "k_scaling": k_scaling(results),
         "skipped": skipped,
     }
 
 
 def _cell(r: dict) -> tuple:
-    return r["scenario"], r["dtype"], r["batch_size"]
+    return r["scenario"], r["dtype"], r["batch_size"], r.get("models")
+
+
+def _speedup(r: dict, same: list[dict], baseline: str) -> float | None:
+    """How many times faster nnkit row ``r`` is than its backend's ``baseline`` strategy in
+    its cell (``same``: the cell's rows) and checkout; None for a peer or without one."""
+    base = [q for q in same if q["library"] == r["library"] == "nnkit"
+            and q["backend"] == r["backend"] and q["strategy"] == baseline
+            and q.get("checkout") == r.get("checkout")]  # fmt: skip
+    return base[0]["step_s"] / r["step_s"] if base else None
+
+
+def k_scaling(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Per row of a scenario of K models at once that ran at K = 1 too ("SCENARIO DTYPE b64
+    LABEL"): its unit's time at each larger K over that at K = 1 (by K as a string; 1.0
+    would be K models for the time of one)."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r.get("models") is None or r["models"] == 1:
+            continue
+        one = [q for q in results if _cell(q)[:3] == _cell(r)[:3] and q.get("models") == 1
+               and q["label"] == r["label"]]  # fmt: skip
+        if one:
+            key = f"{r['scenario']} {r['dtype']} b{r['batch_size']} {r['label']}"
+            out.setdefault(key, {})[str(r["models"])] = r["median_s"] / one[0]["median_s"]
+    return out
 
 
 def _twins(a: dict, b: dict) -> bool:
@@ -106,8 +136,9 @@ def _row_name(r: dict) -> str:
 def crossover(results: list[dict]) -> dict[str, Any]:
     """Per scenario and dtype: the smallest batch at which the best nnkit GPU contender has
     more samples/s than the best nnkit CPU one ("n/a: no GPU" where no GPU ran), of this
-    checkout's rows."""
+    checkout's rows; not for scenarios of K models at once."""
     out: dict[str, Any] = {}
+    results = [r for r in results if r.get("models") is None]
     for scenario, dtype in sorted({(r["scenario"], r["dtype"]) for r in results}):
         rows = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)
                 and r["library"] == "nnkit" and not r.get("checkout")]  # fmt: skip
@@ -133,23 +164,31 @@ def crossover(results: list[dict]) -> dict[str, Any]:
 
 def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per scenario/dtype: the column names and the formatted rows of its table (with other
-    checkouts' rows, a column "this/that time": ``time_ratio``)."""
+    checkouts' rows, a column "this/that time": ``time_ratio``; in a scenario of K models at
+    once, K, model-samples/s and "vs sequential" in place of "vs per-sample")."""
     tables = {}
     results = report["results"]
     for scenario, dtype in sorted({(r["scenario"], r["dtype"]) for r in results}):
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         peer_names = sorted({r["library"] for r in group if r["library"] != "nnkit"})
         against = any("time_ratio" in r for r in group)
-        cols = ["batch", "contender", "time/step"] + ["this/that time"] * against
-        cols += ["samples/s", "steps/s", "vs per-sample"] + [f"vs {p}" for p in peer_names]
+        stacked = any(r.get("models") is not None for r in group)
+        cols = ["K"] * stacked + ["batch", "contender", "time/step"]
+        cols += ["this/that time"] * against + ["samples/s"]
+        cols += ["model-samples/s", "vs sequential"] if stacked else ["steps/s", "vs per-sample"]
+        cols += [f"vs {p}" for p in peer_names]
         cols += ["GFLOP/s", "exec GFLOP/s", "% own peak", "% device peak"]
         body = []
-        for r in sorted(group, key=lambda r: (r["batch_size"], r["library"] != "nnkit")):
+        for r in sorted(group, key=lambda r: (r.get("models") or 1, r["batch_size"],
+                                              r["library"] != "nnkit")):  # fmt: skip
+            rates = ([f"{r['model_samples_per_s']:,.0f}", _x(r.get("speedup_vs_sequential"))]
+                     if stacked else
+                     [f"{r['steps_per_s']:,.1f}", _x(r["speedup_vs_per_sample"])])  # fmt: skip
             body.append(
-                [str(r["batch_size"]), r["label"], format_time(r["step_s"])]
+                [str(r.get("models"))] * stacked
+                + [str(r["batch_size"]), r["label"], format_time(r["step_s"])]
                 + [_x(r.get("time_ratio"))] * against
-                + [f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}",
-                   _x(r["speedup_vs_per_sample"])]
+                + [f"{r['samples_per_s']:,.0f}"] + rates
                 + [_x(r["ratio_vs"].get(p)) for p in peer_names]
                 + [f"{r['gflops']:.2f}", f"{r.get('executed_gflops', r['gflops']):.2f}",
                    _pct(r["own_peak_fraction"]), _pct(r["peak_fraction"])]
@@ -166,9 +205,14 @@ def _summary_lines(report: dict) -> list[str]:
                      "exec GFLOP/s (the model's matmul FLOPs less the first layer's input "
                      "gradient, which no contender computes) over the peak")  # fmt: skip
     lines += [f"{r['label']}: compiled in {format_time(r['compile_s'])} ({r['scenario']} "
-              f"{r['dtype']} batch {r['batch_size']}; its first unit less a timed one)"
+              f"{r['dtype']} batch {r['batch_size']}"
+              + ("" if r.get("models") is None else f", K={r['models']}")
+              + "; its first unit less a timed one)"
               for r in report["results"] if r.get("compile_s") is not None]  # fmt: skip
     lines += [f"crossover {k}: {v}" for k, v in report["crossover"].items()]
+    lines += [f"{row}: a unit's time at K=" + ", ".join(by_k) + " is "
+              + ", ".join(f"{v:.2f}x" for v in by_k.values()) + " its time at K=1"
+              for row, by_k in report.get("k_scaling", {}).items()]  # fmt: skip
     lines += [f"per-step time at batch 1, {k}: {format_time(v)}" for k, v in
               report["overhead_batch1"].items()]  # fmt: skip
     lines += [f"skipped: {s}" for s in report["skipped"]]
@@ -194,11 +238,11 @@ def print_tables(report: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    console.width = max(console.width, 180)
+    console.width = max(console.width, 200)
     for title, (cols, body) in {**rows(report), **own.rows(report)}.items():
         table = Table(title=title)
-        for i, c in enumerate(cols):
-            table.add_column(c, justify="left" if i == 1 else "right")
+        for c in cols:
+            table.add_column(c, justify="left" if c == "contender" else "right")
         for row in body:
             table.add_row(*row)
         console.print(table)
@@ -214,7 +258,7 @@ def markdown(report: dict) -> str:
             f"#### {title}",
             "",
             "| " + " | ".join(cols) + " |",
-            "|" + "|".join("---:" if i != 1 else "---" for i in range(len(cols))) + "|",
+            "|" + "|".join("---" if c == "contender" else "---:" for c in cols) + "|",
         ]
         out += ["| " + " | ".join(row) + " |" for row in body] + [""]  # fmt: skip
     out += [f"- {line}" for line in _summary_lines(report)]
@@ -228,26 +272,34 @@ def to_json(report: dict) -> str:
 
 def plot_png(report: dict) -> bytes:
     """samples/s vs batch size as a PNG: log-log, one panel per scenario/dtype with several
-    batch sizes, one line per backend x strategy; peers dashed."""
+    batch sizes, one line per backend x strategy; peers dashed. A scenario of K models at
+    once: model-samples/s vs K."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     results = report["results"]
+
+    def axis(key: tuple) -> tuple[str, str, str]:  # (x field, x label, y field) of a panel
+        if any(r.get("models") is not None for r in results if (r["scenario"], r["dtype"]) == key):
+            return "models", "K (models at once)", "model_samples_per_s"
+        return "batch_size", "batch size", "samples_per_s"
+
     panels = sorted(k for k in {(r["scenario"], r["dtype"]) for r in results}
-                    if len({r["batch_size"] for r in results if (r["scenario"], r["dtype"]) == k})
+                    if len({r[axis(k)[0]] for r in results if (r["scenario"], r["dtype"]) == k})
                     > 1) or sorted({(r["scenario"], r["dtype"]) for r in results})  # fmt: skip
     fig = Figure(figsize=(6.5 * len(panels), 4.8))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (scenario, dtype) in zip(axes[0], panels, strict=True):
+        x, xlabel, y = axis((scenario, dtype))
         group = [r for r in results if (r["scenario"], r["dtype"]) == (scenario, dtype)]
         for label in sorted({r["label"] for r in group}):
-            line = sorted((r for r in group if r["label"] == label), key=lambda r: r["batch_size"])
+            line = sorted((r for r in group if r["label"] == label), key=lambda r: r[x])
             peer = line[0]["library"] != "nnkit"
-            ax.plot([r["batch_size"] for r in line], [r["samples_per_s"] for r in line],
+            ax.plot([r[x] for r in line], [r[y] for r in line],
                     "--" if peer else "-", marker="o", label=label)  # fmt: skip
-        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="samples/s",
-               title=f"{scenario} {dtype}")  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=y.replace("_per_s", "/s")
+               .replace("_", "-"), title=f"{scenario} {dtype}")  # fmt: skip
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -1,9 +1,11 @@
-"""The benchmark scenarios S1 (lecture MLP), S2 (wide MLP) and S3 (digits epoch), in full
-or, with ``NNKIT_BENCH_SMOKE`` set, on tiny shapes; which of their cells the quick run of
+"""The benchmark scenarios S1 (lecture MLP), S2 (wide MLP), S3 (digits epoch), S4 and S5 (S1
+in one fit call or ten) and S6 (S1 for K models at once), in full or, with
+``NNKIT_BENCH_SMOKE`` set, on tiny shapes; which of their cells the quick run of
 ``nnkit bench`` (no arguments) times, and the sizes of its matmul peaks.
 
 A scenario's *unit* of work is ``steps`` minibatch updates of ``batch_size`` samples: one
-epoch over a fixed data set, or (S4, S5) ``fit_calls`` calls of ``epochs_per_fit`` epochs.
+epoch over a fixed data set, or (S4, S5) ``fit_calls`` calls of ``epochs_per_fit`` epochs;
+in S6 each of its K models makes them (a cell per K of ``models``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class Scenario:
     fit_calls: int = 1  # a unit: this many fit calls (peers: their epochs in one go) ...
     epochs_per_fit: int = 1  # ... of this many epochs each
     only: tuple[str, ...] = ()  # the row labels that run it ("nnkit jax fused", a peer); (): all
+    models: tuple[int, ...] = ()  # S6: the K of its cells (K models trained at once); (): one
+    quick_models: tuple[int, ...] = ()  # ... the quick run's
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -74,6 +78,12 @@ class Scenario:
         steps, autograd in torch and JAX, scikit-learn's backprop). What a matmul peak holds."""
         a, b = self.shapes[0]
         return self.flops_per_step(batch_size) - 2 * batch_size * a * b
+
+    @property
+    def stacked(self) -> bool:
+        """Whether the scenario trains K models at once (S6): its rows are an nnkit Sweep,
+        K sequential fits and the peers that stack models by hand."""
+        return bool(self.models)
 
     @property
     def epochs(self) -> int:
@@ -121,6 +131,7 @@ def _scenarios(smoke: bool) -> dict[str, Scenario]:
             "S3": Scenario("S3", "digits epoch (smoke)", (64, 16, 10), "sigmoid", "mse", "sgd",
                            0.1, (256,), 0, digits=True),
             **_fit_calls((8, 16, 8, 4), 16, (8,), ((1, 4), (2, 2))),
+            "S6": _many_models((8, 16, 8, 4), 16, 8, (1, 2, 4), (1, 4)),
         }  # fmt: skip
     return {
         "S1": Scenario("S1", "lecture MLP 64-128-64-10, sigmoid, MSE, SGD", (64, 128, 64, 10),
@@ -132,6 +143,7 @@ def _scenarios(smoke: bool) -> dict[str, Scenario]:
         "S3": Scenario("S3", "one digits epoch (1437 samples, shuffled), lecture MLP",
                        (64, 128, 64, 10), "sigmoid", "mse", "sgd", 0.1, (64,), 0, digits=True),
         **_fit_calls((64, 128, 64, 10), 2048, (64,), ((1, 100), (10, 10))),
+        "S6": _many_models((64, 128, 64, 10), 2048, 64, (1, 4, 16, 64, 256), (1, 16)),
     }  # fmt: skip
 
 
@@ -152,13 +164,22 @@ def _fit_calls(sizes: tuple[int, ...], unit: int, batches: tuple[int, ...],
     return found
 
 
+def _many_models(sizes: tuple[int, ...], unit: int, batch: int, models: tuple[int, ...],
+                 quick: tuple[int, ...]) -> Scenario:  # fmt: skip
+    """S6: S1 (its network, SGD, one epoch of its data a unit) for K models at once, K each
+    of ``models`` (``quick``: the quick run's), at one batch size."""
+    return Scenario("S6", "K lecture MLPs at once (S1 for K models: a Sweep, K fits, peers)",
+                    sizes, "sigmoid", "mse", "sgd", 0.1, (batch,), unit,
+                    quick_batch_sizes=(batch,), models=models, quick_models=quick)  # fmt: skip
+
+
 def smoke_mode() -> bool:
     """True when ``NNKIT_BENCH_SMOKE`` is set to a non-empty value other than "0"."""
     return os.environ.get(SMOKE_ENV, "") not in ("", "0")
 
 
 def scenarios() -> dict[str, Scenario]:
-    """S1, S2, S3 (tiny versions when ``NNKIT_BENCH_SMOKE`` is set)."""
+    """S1 to S6 (tiny versions when ``NNKIT_BENCH_SMOKE`` is set)."""
     return _scenarios(smoke_mode())
 
 
