@@ -199,7 +199,11 @@ def signature_of(obj):
     if obj.is_function:
         return obj
     init = obj.members.get("__init__") if obj.is_class else None
-    return target(init) if init is not None else None
+    if init is None or not target(init).is_function:
+        # none, or made at import time (the CV searches take the MLP's parameters): its
+        # parameters are documented in the docstring built then (help()), not in the source
+        return None
+    return target(init)
 
 
 def rendered_callables():

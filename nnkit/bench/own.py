@@ -14,8 +14,10 @@ PER_SAMPLE = "per_sample"
 def rows(report: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Per scenario/dtype: the columns and formatted rows of its "own library" table, one row
     per (batch size, nnkit row, peer of its library); none where no peer of a backend's
-    library ran. Rows timed with another checkout (``--against``) are left out."""
-    results = [r for r in report["results"] if not r.get("checkout")]
+    library ran. Rows timed with another checkout (``--against``) and scenarios of K models
+    at once (S6: its own table compares the stack with the peers) are left out."""
+    results = [r for r in report["results"]
+               if not r.get("checkout") and r.get("models") is None]  # fmt: skip
     tables = {}
     cols = ["batch", "nnkit", "time/step", "peer", "peer time/step", "nnkit/peer samples/s",
             "nnkit % own peak", "peer % own peak"]  # fmt: skip
