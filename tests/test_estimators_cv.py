@@ -329,8 +329,8 @@ def test_docstrings_document_every_parameter_and_attribute(cls):
 
 @pytest.mark.slow
 def test_the_docs_example_runs_and_prints_what_the_docs_show(tmp_path):
-    """docs/estimators.md's cross-validation example, as written, in a fresh interpreter."""
-    docs = pathlib.Path(__file__).resolve().parents[1] / "docs" / "estimators.md"
+    """docs/guide/estimators.md's cross-validation example, as written, in a fresh interpreter."""
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "estimators.md"
     section = docs.read_text().split("## Cross-validation in one stack")[1].split("\n## ")[0]
     code, shown = re.search(r"```python\n(.*?)```\s*```text\n(.*?)```", section, re.S).groups()
     run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=tmp_path, check=True,
