@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import numpydoc_sections
+from helpers import numpydoc_sections, x64_param
 
 pytest.importorskip("sklearn")
 
@@ -93,6 +93,30 @@ def test_split_scores_equal_grid_search_over_nnkits_mlp(mlp, search, y, solver, 
     for name in ("coefs_", "intercepts_"):
         for a, b in zip(getattr(ours, name), getattr(theirs.best_estimator_, name), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def _slow(param):
+    """``param`` marked slow: the lone fits to compare with compile (JAX) or dispatch
+    (torch) each step on their own."""
+    return pytest.param(*param.values, marks=[*param.marks, pytest.mark.slow])
+
+
+@pytest.mark.parametrize(
+    "backend, dtype",
+    [_slow(x64_param("jax", "float64")), _slow(x64_param("torch", "float64")),
+     x64_param("array_api_strict", "float64")],
+)  # fmt: skip
+def test_every_backend_searches_as_grid_search_on_it(backend, dtype):
+    """The stack on each backend against GridSearchCV over nnkit's MLP on the same backend:
+    the same splits scored alike, with fits that stop at different epochs."""
+    if backend not in nnkit.backends.available():
+        pytest.skip(f"{backend} is not installed")
+    params = {**SMALL, "backend": backend, "dtype": dtype, "max_iter": 10}
+    grid = {"n_iter_no_change": [1, 10], "learning_rate_init": [0.003, 0.03]}
+    cv = KFold(2, shuffle=True, random_state=0)
+    theirs = GridSearchCV(MLPClassifier(**params), grid, cv=cv).fit(X, Y_CLASSES)
+    ours = MLPClassifierCV(**params, param_grid=grid, cv=cv).fit(X, Y_CLASSES)
+    assert_same_search(ours, theirs)
 
 
 STOPPING = [
