@@ -3,10 +3,11 @@ primitives that differ per array library (moving data, waiting, compiling)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -99,6 +100,13 @@ class Backend:
     reference_only : bool
         True where the backend checks correctness and is no target to time
         (array_api_strict).
+    donates : bool
+        True where ``jit(fn, donate_argnums)`` may write into or consume the donated
+        arguments (NumPy's replay, JAX).
+    workers : int
+        How many independent jobs (say, stacks of models) are worth running at once, each in
+        a thread of its own (``concurrently``): 1 where each array operation already uses
+        every core or the device; NumPy: the cores.
     """
 
     name: str = "?"
@@ -114,6 +122,7 @@ class Backend:
     reference_only: bool = False  # True where the backend checks correctness, no target to time
     donates: bool = False  # True where ``jit(fn, donate_argnums)`` may write into or consume
     # the donated arguments (NumPy's replay, JAX); False where every call returns new arrays
+    workers: int = 1  # independent jobs worth running at once, in a thread each
 
     def __init__(self, xp: Any, device: Any):
         self.xp = xp
@@ -377,6 +386,20 @@ class Backend:
             On backends without ``can_compile_step`` (all but torch).
         """
         raise NotImplementedError(f"backend {self.name!r} does not compile a training step")
+
+    @contextlib.contextmanager
+    def concurrently(self) -> Iterator[Callable[[Sequence[Callable[[], Any]]], list[Any]]]:
+        """A runner of independent jobs: ``run(jobs)`` calls each job (no arguments) and
+        returns their results in order. Here they run one after another; a backend with
+        ``workers`` > 1 runs up to that many at once.
+
+        Yields
+        ------
+        callable
+            ``run(jobs: Sequence[Callable[[], T]]) -> list[T]``. A job's error is raised
+            once the jobs of that call have ended.
+        """
+        yield lambda jobs: [job() for job in jobs]
 
     def without_jit(self) -> Backend:
         """This backend with ``jit`` the identity.

@@ -37,6 +37,15 @@ def _net():
     return mlp([4, 6, 3], "tanh")
 
 
+def _cases(cases, fast_on_jax):
+    """(backend, case) for every available backend and case: on JAX, where each lone
+    Trainer's fit compiles for seconds, only the cases ``fast_on_jax`` run with the test
+    command; the others are marked slow (``python -m pytest -m slow``, run by CI)."""
+    return [pytest.param(b, c, id=f"{b}-{c}",
+                         marks=[pytest.mark.slow] if b == "jax" and c not in fast_on_jax else [])
+            for b in nnkit.backends.available() for c in cases]  # fmt: skip
+
+
 def _close(a, b, rtol=RTOL):
     np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol,
                                atol=rtol * 1e-3)  # fmt: skip
@@ -64,7 +73,7 @@ SWEEPS = {
 
 
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("name", list(SWEEPS))
+@pytest.mark.parametrize("backend, name", _cases(SWEEPS, ["adam-schedules"]), indirect=["backend"])
 def test_each_model_is_the_run_of_a_lone_trainer(backend, name):
     optimizers, seeds, l2 = SWEEPS[name]
     fit = {"epochs": 2, "batch_size": 16, "validation_data": VAL, "sample_weight": WEIGHTS}
@@ -83,18 +92,17 @@ def test_each_model_is_the_run_of_a_lone_trainer(backend, name):
         _same_run(sweep, k, trainer, history, trainer.fit(*DATA, **fit))
 
 
+OTHER_FITS = {
+    "unshuffled": {"epochs": 2, "batch_size": 16, "shuffle": False},
+    "steps": {"steps": 5, "batch_size": 16},  # ends mid-epoch
+    "per_sample": {"epochs": 1, "batch_size": 8, "strategy": "per_sample"},
+}
+
+
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize(
-    "fit",
-    [
-        {"epochs": 2, "batch_size": 16, "shuffle": False},
-        {"steps": 5, "batch_size": 16},  # ends mid-epoch
-        {"epochs": 1, "batch_size": 8, "strategy": "per_sample"},
-    ],
-    ids=["unshuffled", "steps", "per_sample"],
-)
-def test_other_fits_are_the_lone_runs_too(backend, fit):
-    fit = dict(fit)
+@pytest.mark.parametrize("backend, case", _cases(OTHER_FITS, ["per_sample"]), indirect=["backend"])
+def test_other_fits_are_the_lone_runs_too(backend, case):
+    fit = dict(OTHER_FITS[case])
     strategy = fit.pop("strategy", "batched")
     X, y = sine(40, seed=0)
     opts = [optim.SGD(0.05, momentum=0.5), optim.SGD(0.02, momentum=0.5)]

@@ -22,7 +22,8 @@ call with a new structure, new shapes or dtypes, or other held arrays records ``
 - its outputs: other arrays are returned new (made by their last call, or copied out of
   their buffer), numbers as their values.
 
-The same calls on the same values: a replay is bitwise the plain call. As under
+The same calls on the same values: a replay is bitwise the plain call. Calls from several
+threads run one at a time (a program's buffers are its own). As under
 ``jax.jit``, ``fn`` must be a function of its arguments (a value it reads from elsewhere is
 recorded as a constant), must not branch on values (a traced value raises NotTraceable when
 read: such a function is simply called, every time), and must not write into arguments it
@@ -32,6 +33,7 @@ does not donate. The BLAS runs as it is set for the process; nothing here change
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,9 +58,14 @@ class Compiled:
         self._programs: dict[Any, Program] = {}
         self._last: Program | None = None
         self._plain = False  # fn could not be recorded: it is called as it is
+        self._lock = threading.RLock()  # one call at a time: the programs' buffers are shared
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any) -> Any:
+        with self._lock:
+            return self._call(args)
+
+    def _call(self, args: tuple) -> Any:
         if self._plain:
             return self.fn(*args)
         last = self._last

@@ -12,6 +12,8 @@ momentum, Adam's betas and epsilon, the L2 penalty ``alpha``) and per-model step
 (loss, validation score on its own held-out rows, stopping rules); one that stops takes its
 weights, and the others go on; once the running fits fill no more than ``SHRINK_AT`` of the
 stack, it is made anew with theirs alone (a new compiled step: not at every fit's end).
+On NumPy a large stack is split into a stack a core, whose epochs run at once in threads
+(``Backend.concurrently``): each model's numbers are those of one stack, to rounding.
 
 A model whose epoch loss is NaN gets NaN weights everywhere, as the lone fit's do from its
 first NaN step on (see ``_stochastic``): a step made with a NaN weight has NaN outputs, so
@@ -22,6 +24,7 @@ too, until its rules stop it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +38,13 @@ from ._epochs import EpochRules
 
 # a stack is made anew once its running fits fill no more than this share of its slots
 SHRINK_AT = 0.75
+# where the backend runs jobs at once (NumPy: a thread a core), a stack is split into parts
+# that each hold at least this many bytes in a layer's activations (models x rows x widest
+# layer): NumPy's threads then work in its ufunc loops and BLAS calls, outside the GIL, far
+# longer than they wait for it. Measured on digits (12 candidates x 3 folds, 64 hidden units,
+# 2 cores): float64 at batch 200 (3.7 MB) ran 1.3x faster in two parts, float32 (1.8 MB) as
+# fast, float64 and float32 at batch 64 (1.2 and 0.6 MB) 1.1x and 1.8x slower
+MIN_PART_BYTES = 3 << 19  # 1.5 MiB
 
 
 @dataclasses.dataclass
@@ -107,7 +117,9 @@ def train(members: Sequence[Member], X: Any, T: np.ndarray) -> None:
     data set) and T (host, its targets as the loss takes them); afterwards each member's
     estimator is fitted as its lone ``fit`` leaves it (``coefs_``, ``loss_curve_``,
     ``n_iter_``, ...). The members share one network layout, solver, minibatch rule and
-    target encoding."""
+    target encoding. Where the backend runs several jobs at once (``Backend.workers``: NumPy,
+    a thread a core) and the stack is large enough (``MIN_PART_BYTES``), the members are
+    dealt round into a stack a worker, whose epochs run at once."""
     first = members[0]
     est, (backend, units, dtype) = first.est, first.layout
     shared = Shared(
@@ -115,18 +127,38 @@ def train(members: Sequence[Member], X: Any, T: np.ndarray) -> None:
         net.forward_fn(backend.name, units, est.activation, est.out_activation_, dtype),
         est._data(backend, X, dtype, "X"), est._data(backend, T, dtype, "y"),
     )  # fmt: skip
-    layers = range(len(units) - 1)
+    n = _parts(members, shared)
+    stacks = [_stack(shared, list(members[i::n])) for i in range(n)]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+            backend.concurrently() as run:  # fmt: skip
+        while stacks:
+            stacks = [s for s in run([functools.partial(_epoch, s) for s in stacks]) if s]
+
+
+def _parts(members: Sequence[Member], shared: Shared) -> int:
+    """How many stacks to deal ``members`` into: one a worker of the backend, while each
+    holds ``MIN_PART_BYTES`` in its widest activations."""
+    rows = max(m.plan.batch_size for m in members)
+    activations = len(members) * rows * max(shared.units) * np.dtype(shared.param).itemsize
+    return max(1, min(shared.backend.workers, activations // MIN_PART_BYTES))
+
+
+def _stack(shared: Shared, members: list[Member]) -> Stack:
+    """A stack of ``members`` starting from their estimators' initial weights."""
+    layers = range(len(shared.units) - 1)
     coefs, intercepts = (
         [np.stack([getattr(m.est, name)[i] for m in members]) for i in layers]
         for name in ("coefs_", "intercepts_")
     )
-    stack: Stack | None = Stack(
-        shared, list(members), net.to_params(backend, coefs, intercepts, dtype)
-    )
+    return Stack(shared, members, net.to_params(shared.backend, coefs, intercepts, shared.dtype))
+
+
+def _epoch(stack: Stack) -> Stack | None:
+    """One epoch of ``stack``, booked; returns the stack to go on with (``shrink``). Its
+    overflows are quiet in this thread too, as the lone fit's are."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        while stack is not None:
-            stack.book(*stack.epoch())
-            stack = shrink(shared, stack)
+        stack.book(*stack.epoch())
+        return shrink(stack.shared, stack)
 
 
 def shrink(shared: Shared, stack: Stack) -> Stack | None:
