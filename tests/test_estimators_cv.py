@@ -157,58 +157,57 @@ def test_structural_parameters_make_one_stack_each_and_lbfgs_runs_alone():
                                                              strict=True))  # fmt: skip
 
 
-def test_the_stack_runs_every_fit_through_one_stacked_forward(monkeypatch):
+@pytest.fixture
+def stack_sizes(monkeypatch):
+    """A function that, called, makes every later ``Sequential.forward`` note the stack
+    size of its parameters in the list it returns."""
+
+    def spy_on_forward():
+        seen = []
+        forward = nnkit.Sequential.forward
+
+        def spy(self, params, X):
+            seen.append(self.stack_size(params))
+            return forward(self, params, X)
+
+        monkeypatch.setattr(nnkit.Sequential, "forward", spy)
+        return seen
+
+    return spy_on_forward
+
+
+def test_the_stack_runs_every_fit_through_one_stacked_forward(stack_sizes):
     """Behaviour, not bookkeeping: the network's forward sees parameters stacked over all
     candidates x folds at once (12 = 4 x 3), never one model's alone."""
-    seen = []
-    forward = nnkit.Sequential.forward
-
-    def spy(self, params, X):
-        seen.append(self.stack_size(params))
-        return forward(self, params, X)
-
-    monkeypatch.setattr(nnkit.Sequential, "forward", spy)
+    seen = stack_sizes()
     MLPClassifierCV(**SMALL, param_grid=GRIDS["adam"], cv=3, refit=False).fit(X, Y_CLASSES)
     assert seen and set(seen) == {12}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_large_stacks_dealt_into_a_stack_a_worker_search_as_one_stack(monkeypatch, workers):
+def test_large_stacks_dealt_into_a_stack_a_worker_search_as_one_stack(monkeypatch, stack_sizes,
+                                                                      workers):
     """NumPy runs a large stack as a stack a core at once (``Backend.workers``): 8
     candidates x 3 folds (24 fits x 40 rows x 512 units in float64: 3.9 MB of activations)
     are one stack of 24 fits with one worker, two of 12 with two, and either way the search
     is GridSearchCV's."""
     pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(type(nnkit.backends.get("numpy")), "workers", workers)
-    seen = []
-    forward = nnkit.Sequential.forward
-
-    def spy(self, params, X):
-        seen.append(self.stack_size(params))
-        return forward(self, params, X)
-
     grid = {**GRIDS["adam"], "beta_1": [0.8, 0.9]}
     params = {**SMALL, "hidden_layer_sizes": (512,), "batch_size": 40, "max_iter": 6,
               "early_stopping": True, "n_iter_no_change": 2}  # fmt: skip
     cv = KFold(3, shuffle=True, random_state=2)
     theirs = GridSearchCV(MLPClassifier(**params), grid, cv=cv).fit(X, Y_CLASSES)
-    monkeypatch.setattr(nnkit.Sequential, "forward", spy)
+    seen = stack_sizes()
     ours = MLPClassifierCV(**params, param_grid=grid, cv=cv, refit=False).fit(X, Y_CLASSES)
     assert_same_search(ours, theirs)
     assert max(seen) == 24 // workers
 
 
-def test_small_stacks_stay_whole_with_several_workers(monkeypatch):
+def test_small_stacks_stay_whole_with_several_workers(monkeypatch, stack_sizes):
     """24 fits x 20 rows x 5 units: too little work a thread to split."""
     monkeypatch.setattr(type(nnkit.backends.get("numpy")), "workers", 2)
-    seen = []
-    forward = nnkit.Sequential.forward
-
-    def spy(self, params, X):
-        seen.append(self.stack_size(params))
-        return forward(self, params, X)
-
-    monkeypatch.setattr(nnkit.Sequential, "forward", spy)
+    seen = stack_sizes()
     grid = {**GRIDS["adam"], "beta_1": [0.8, 0.9]}
     MLPClassifierCV(**SMALL, param_grid=grid, cv=3, refit=False).fit(X, Y_CLASSES)
     assert max(seen) == 24

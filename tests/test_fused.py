@@ -141,6 +141,7 @@ def test_default_fit_is_one_program_with_validation_on_the_device(case, shuffle,
     assert whole.evaluate(X_val, y_val)["loss"] == pytest.approx(h_whole["val_loss"][-1], 1e-12)
 
 
+@pytest.mark.slow  # seconds of compiling: with the end-to-end runs
 @needs_scan
 def test_repeated_short_fits_equal_one_long_fit(x64):
     """Ten fits of 2 epochs (one compiled program, reused) equal one fit of 20 epochs, and

@@ -338,6 +338,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # seconds of compiling: with the end-to-end runs
 @pytest.mark.skipif("jax" not in AVAILABLE, reason="needs jax")
 def test_four_devices_train_the_weighted_run_of_one():
     proc = subprocess.Popen([sys.executable, "-c", FOUR_DEVICES], stdout=subprocess.PIPE,
