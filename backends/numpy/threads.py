@@ -1,8 +1,8 @@
 """Independent jobs on every core. NumPy releases the GIL inside its ufunc loops and BLAS
 calls, so jobs made of large array operations (stacks of models trained apart) run at once
 in threads. While several run, the BLAS runs one thread in each (threadpoolctl), so that the
-jobs' threads and the BLAS's do not compete for the cores; a lone job keeps the BLAS's own
-threads."""
+jobs' threads and the BLAS's do not compete for the cores (threadpoolctl's limit holds for
+the whole process while they run); a lone job keeps the BLAS's own threads."""
 
 from __future__ import annotations
 
