@@ -37,6 +37,13 @@ def _net():
     return mlp([4, 6, 3], "tanh")
 
 
+def _backends():
+    """Every available backend, JAX's case marked slow (its lone Trainers compile for
+    seconds: ``python -m pytest -m slow``, run by CI)."""
+    return [pytest.param(b, marks=[pytest.mark.slow] if b == "jax" else [])
+            for b in nnkit.backends.available()]  # fmt: skip
+
+
 def _cases(cases, fast_on_jax):
     """(backend, case) for every available backend and case: on JAX, where each lone
     Trainer's fit compiles for seconds, only the cases ``fast_on_jax`` run with the test
@@ -119,6 +126,7 @@ def test_other_fits_are_the_lone_runs_too(backend, case):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on purpose
+@pytest.mark.parametrize("backend", _backends(), indirect=True)
 def test_a_diverging_model_stops_alone(backend):
     X, y = sine(40, seed=0)
     opts = [optim.SGD(0.05, momentum=0.9), optim.SGD(50.0, momentum=0.9)]
@@ -156,6 +164,7 @@ def test_fit_raises_only_when_every_model_diverged(backend):
 
 
 @pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("backend", _backends(), indirect=True)
 def test_results_best_and_trainers(backend, tmp_path):
     opts = [optim.SGD(0.3), optim.SGD(0.01), optim.SGD(0.1)]
     sweep = nnkit.Sweep(_net(), CrossEntropy(), opts, seeds=[0, 1], backend=backend,
